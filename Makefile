@@ -1,0 +1,38 @@
+# mdlstm: the two commands of the README are `make run` and `make test`.
+# Both create the local virtual environment .venv on first use and reuse it afterwards.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= full
+DEVICE  ?= auto
+ONLY    ?=
+
+.PHONY: setup run test lab bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "mdlstm needs Python >= 3.11, found %d.%d: run make PYTHON=python3.11" % v[:2])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Execute every tutorial notebook headless (papermill), executed copies + HTML under runs/
+run: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY))
+
+## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
+test: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+## Open JupyterLab on the notebooks
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## Speed benchmarks (print tables, write JSON under bench/results/)
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,139 @@
+"""The figures the notebooks show. Each function draws into ``ax`` (or a new figure) and returns the axes."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .systems import Potential
+
+__all__ = [
+    "plot_potential_1d",
+    "plot_free_energy",
+    "plot_fes_2d",
+    "plot_trajectories",
+    "plot_populations",
+    "plot_mfpt",
+    "plot_training",
+]
+
+REF_STYLE = {"color": "black", "label": "reference"}
+GEN_STYLE = {"color": "tab:red", "label": "generated (LM)"}
+
+
+def _ax(ax, figsize=(5, 3.5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_potential_1d(potential: Potential, grid=None, wells: np.ndarray | None = None, kT: float = 1.0, ax=None):
+    """The 1-D potential in kT, with grid bins coloured by their well when ``grid`` and ``wells`` are given."""
+    ax = _ax(ax)
+    x = np.linspace(-2.1, 2.1, 1000)
+    u = potential.energy_numpy(x) / kT
+    ax.plot(x, u - u.min(), color="black")
+    if grid is not None:
+        edges = grid.edges[0]
+        top = float(np.max(u - u.min())) if wells is None else 8.0
+        for i in range(len(edges) - 1):
+            c = f"C{wells[i]}" if wells is not None else "0.9"
+            ax.axvspan(edges[i], edges[i + 1], color=c, alpha=0.15 if i % 2 else 0.25, lw=0)
+        ax.set_ylim(-0.3, top)
+    ax.set_xlabel("x")
+    ax.set_ylabel("U(x) / kT")
+    return ax
+
+
+def plot_free_energy(centers: np.ndarray, f_ref: np.ndarray, f_gen: np.ndarray, *, xlabel: str = "x", ax=None):
+    """Free-energy profiles ``-kT ln p`` of reference and generated trajectories over the bins."""
+    ax = _ax(ax)
+    ax.plot(centers, f_ref, "o-", ms=3, **REF_STYLE)
+    ax.plot(centers, f_gen, "s--", ms=3, **GEN_STYLE)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("F / kT")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_fes_2d(xy: np.ndarray, *, bins: int = 60, kT: float = 1.0, vmax: float = 8.0, ax=None, title: str = ""):
+    """2-D free-energy surface ``-kT ln p(x, y)`` from samples of shape ``(n, 2)``."""
+    ax = _ax(ax, figsize=(4.5, 3.8))
+    xy = np.asarray(xy).reshape(-1, 2)
+    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins)
+    with np.errstate(divide="ignore"):
+        f = -kT * np.log(h / h.sum())
+    f -= np.nanmin(f[np.isfinite(f)])
+    im = ax.pcolormesh(xe, ye, f.T, cmap="viridis", vmin=0, vmax=vmax, shading="auto")
+    plt.colorbar(im, ax=ax, label="F / kT")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title)
+    return ax
+
+
+def plot_trajectories(series: dict[str, np.ndarray], *, dt: float = 1.0, time_unit: str = "", ylabel: str = "state", axes=None):
+    """Stacked time series, one panel per entry of ``series`` (name -> 1-D array)."""
+    n = len(series)
+    if axes is None:
+        _, axes = plt.subplots(n, 1, figsize=(8, 1.8 * n), sharex=True, squeeze=False)
+        axes = axes[:, 0]
+    for ax, (name, y) in zip(axes, series.items()):
+        t = np.arange(len(y)) * dt
+        ax.plot(t, y, lw=0.5, color=GEN_STYLE["color"] if "gen" in name.lower() else "black")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1].set_xlabel(f"time {f'({time_unit})' if time_unit else ''}".strip())
+    return axes
+
+
+def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None):
+    """Bar chart of set (well) populations, reference vs generated."""
+    ax = _ax(ax)
+    pop_ref, pop_gen = np.asarray(pop_ref), np.asarray(pop_gen)
+    k = np.arange(len(pop_ref))
+    ax.bar(k - 0.2, pop_ref, 0.4, color="0.3", label="reference")
+    ax.bar(k + 0.2, pop_gen, 0.4, color=GEN_STYLE["color"], label="generated (LM)")
+    ax.set_xticks(k, names or [str(i) for i in k])
+    ax.set_ylabel("population")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax=None):
+    """Generated vs reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band."""
+    ax = _ax(ax, figsize=(4.5, 4.2))
+    ref = np.array(metrics["mfpt_ref"], dtype=float)
+    gen = np.array(metrics["mfpt_gen"], dtype=float)
+    names = metrics.get("set_names") or [str(i) for i in range(len(ref))]
+    ok = np.isfinite(ref) & np.isfinite(gen) & (ref > 0) & (gen > 0)
+    if not ok.any():
+        ax.text(0.5, 0.5, "no passages to compare", ha="center", transform=ax.transAxes)
+        return ax
+    both = np.r_[ref[ok], gen[ok]]
+    lo, hi = both.min() / 2, both.max() * 2
+    t = np.geomspace(lo, hi, 50)
+    ax.fill_between(t, t * (1 - tolerance), t * (1 + tolerance), color="0.85", label=f"±{tolerance:.0%}")
+    ax.plot(t, t, color="0.5", lw=1)
+    for i, j in zip(*np.nonzero(ok)):
+        ax.plot(ref[i, j], gen[i, j], "o", color=GEN_STYLE["color"], ms=5)
+        ax.annotate(f"{names[i]}→{names[j]}", (ref[i, j], gen[i, j]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    unit = f" ({time_unit})" if time_unit else ""
+    ax.set_xlabel(f"MFPT reference{unit}")
+    ax.set_ylabel(f"MFPT generated{unit}")
+    ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def plot_training(history: list[dict], ax=None):
+    """Training and validation loss per epoch."""
+    ax = _ax(ax)
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    ax.plot(ep, [h["val_loss"] for h in history], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (nats/frame)")
+    ax.legend(frameon=False)
+    return ax

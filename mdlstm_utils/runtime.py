@@ -1,0 +1,171 @@
+"""Run-time context: device choice, seeding and a record of the environment.
+
+Every notebook and every heavy function of the package goes through these three
+helpers, so that ``device="auto"`` and ``seed=...`` mean the same thing
+everywhere and each metrics dict says what it ran on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from importlib import metadata
+
+import numpy as np
+import torch
+
+__all__ = ["resolve_device", "seed_everything", "environment_info", "select_profile", "save_metrics", "save_figure"]
+
+_VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn a device request into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device
+        ``"auto"`` (or ``None``) picks the first CUDA GPU when one is present
+        and the CPU otherwise; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a
+        :class:`torch.device` are taken as they are, after checking that the
+        machine has them.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device string, or a CUDA/MPS device requested on a
+        machine that has none.
+    """
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        try:
+            dev = torch.device(device.strip().lower())
+        except RuntimeError as exc:
+            raise ValueError(
+                f"device={device!r} is not a device name; expected 'auto', 'cpu', 'cuda' or 'cuda:N'"
+            ) from exc
+    else:
+        raise TypeError(
+            f"device must be a string or torch.device, got {type(device).__name__} ({device!r})"
+        )
+    if dev.type not in _VALID_DEVICE_TYPES:
+        raise ValueError(f"device={device!r} is not supported; expected 'auto', 'cpu' or 'cuda[:N]'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but this machine has no CUDA GPU; use 'auto' or 'cpu'"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are present"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available on this machine")
+    return dev
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python's, NumPy's and torch's global generators; return a NumPy ``Generator``.
+
+    Functions of this package take their own ``seed`` argument and build local
+    generators from it; this helper is for notebook-level code that uses the
+    global ones.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r})")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+    return np.random.default_rng(int(seed))
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment_info(device: str | torch.device | None = "auto") -> dict:
+    """What a run ran on: package versions, Python, platform, device name and thread count.
+
+    Notebooks put this dict into their metrics, so a result can be traced to
+    its environment months later.
+    """
+    dev = resolve_device(device)
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "packages": {
+            name: _version(name)
+            for name in ("mdlstm_utils", "torch", "numpy", "scipy", "deeptime", "mdtraj", "openmm")
+        },
+    }
+    return info
+
+
+PROFILES = ("smoke", "full")
+
+
+def select_profile(profile: str, **options: dict) -> dict:
+    """Pick the settings of a notebook's ``profile`` from per-profile dicts.
+
+    ``select_profile("smoke", smoke={...}, full={...})`` returns the ``smoke``
+    dict; an unknown or mistyped profile raises an error that lists the choices.
+    """
+    if not isinstance(profile, str):
+        raise TypeError(f"profile must be a string, one of {sorted(options)}; got {type(profile).__name__} ({profile!r})")
+    if profile not in options:
+        raise ValueError(f"profile={profile!r} is not one of {sorted(options)}")
+    return dict(options[profile])
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def save_metrics(metrics: dict, out_dir: str | os.PathLike | None, name: str = "metrics.json") -> dict:
+    """Make ``metrics`` JSON-ready (NumPy -> lists, nan/inf -> None); write it atomically to ``out_dir``.
+
+    With ``out_dir=None`` nothing is written. Returns the JSON-ready dict.
+    """
+    import json
+    from pathlib import Path
+
+    clean = _jsonable(metrics)
+    if out_dir is not None:
+        path = Path(out_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(clean, indent=2, allow_nan=False))
+        os.replace(tmp, path)
+    return clean
+
+
+def save_figure(fig, out_dir: str | os.PathLike | None, name: str) -> None:
+    """Save a matplotlib figure as ``out_dir/name.png`` (nothing when ``out_dir`` is None)."""
+    from pathlib import Path
+
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(out_dir) / f"{name}.png", dpi=120, bbox_inches="tight")

@@ -1,0 +1,376 @@
+"""Toy systems: model potentials and a batched Langevin integrator in torch.
+
+All quantities are in reduced units: lengths are dimensionless, energies are in
+units of the thermal energy of the default temperature (``kT = 1``), and time
+is measured in units of ``x0**2 / D`` with the diffusion constant
+``D = kT / (mass * gamma)``; with the defaults (``kT = mass = gamma = 1``) one
+time unit is the time a free particle needs to diffuse a mean-square distance
+of 2 (one well spacing of :class:`FourWell1D` is 1).
+
+The integrator advances many independent walkers at once (a batch), on the CPU
+or a GPU, from one seed, so a reference data set of thousands of barrier
+crossings is a single call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .runtime import resolve_device
+
+__all__ = [
+    "Potential",
+    "Harmonic",
+    "FourWell1D",
+    "ThreeWell2D",
+    "langevin",
+]
+
+
+class Potential:
+    """A potential energy surface ``U(x)`` for walkers ``x`` of shape ``(n, dim)``.
+
+    Subclasses implement :meth:`energy` (torch, batched) and may implement
+    :meth:`force` analytically; the default force uses autograd.
+    """
+
+    dim: int = 1
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Energy of each walker, shape ``(n,)``, in units of kT(=1)."""
+        raise NotImplementedError
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        """``-dU/dx`` for each walker, shape ``(n, dim)``."""
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.energy(xr).sum(), xr)
+        return -grad
+
+    def energy_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`energy` on a NumPy array of shape ``(n, dim)`` or ``(n,)`` for 1-D."""
+        xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1, self.dim)
+        return self.energy(xt).numpy()
+
+
+@dataclass
+class Harmonic(Potential):
+    """``U(x) = k/2 |x - center|^2``: its Boltzmann density is a Gaussian of variance ``kT/k``."""
+
+    k: float = 1.0
+    center: tuple[float, ...] = (0.0,)
+
+    def __post_init__(self) -> None:
+        self.dim = len(self.center)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        c = torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
+        return 0.5 * self.k * ((x - c) ** 2).sum(-1)
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        c = torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
+        return -self.k * (x - c)
+
+
+@dataclass
+class FourWell1D(Potential):
+    r"""One-dimensional four-well potential, in the spirit of the four-state model
+    of Tsai, Kuo & Tiwary (Nat. Commun. 11, 5115, 2020).
+
+    .. math::
+
+        U(x)/k_BT = \frac{H}{2}\,(1 + \cos 2\pi x) + b\cos \pi x + \tau x
+                    + k_w\,\max(|x| - 1.5,\, 0)^2
+
+    * The cosine term puts four wells near ``x = -1.5, -0.5, 0.5, 1.5`` separated
+      by barriers of height ``H`` at ``x = -1, 0, 1``.
+    * ``b cos(pi x)`` raises the central barrier by ``b`` and lowers the two outer
+      ones by ``b`` without moving the well bottoms' energies, so crossing the
+      middle is the slowest process (left pair <-> right pair).
+    * The tilt ``tau x`` makes the wells unequal: each well lies ``tau`` kT above
+      its left neighbour, so the Boltzmann populations decrease from left to right.
+    * The quadratic wall ``k_w`` confines the walkers to about ``[-2, 2]``.
+
+    Defaults: ``H = 4``, ``b = 0.5``, ``tau = 0.5``, ``k_w = 50`` (all in kT),
+    simulated with :func:`langevin` at ``kT = 1``, friction ``gamma = 1``, mass 1
+    (overdamped, ``D = 1``) and time step ``dt = 1e-3``. Barriers are then
+    3.2-4.8 kT and a walker leaves a well every few time units.
+
+    The positions of minima and barrier tops are found numerically at
+    construction and are available as :attr:`minima` and :attr:`barriers`.
+    """
+
+    H: float = 4.0
+    b: float = 0.5
+    tau: float = 0.5
+    k_wall: float = 50.0
+    wall: float = 1.5
+    minima: np.ndarray = field(init=False, repr=False)
+    barriers: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.dim = 1
+        grid = np.linspace(-2.2, 2.2, 44001)
+        u = self.energy_numpy(grid)
+        is_min = (u[1:-1] < u[:-2]) & (u[1:-1] < u[2:])
+        is_max = (u[1:-1] > u[:-2]) & (u[1:-1] > u[2:])
+        self.minima = grid[1:-1][is_min]
+        self.barriers = grid[1:-1][is_max]
+        if len(self.minima) != 4 or len(self.barriers) != 3:
+            raise ValueError(
+                f"FourWell1D parameters (H={self.H}, b={self.b}, tau={self.tau}) do not give four wells: "
+                f"found {len(self.minima)} minima and {len(self.barriers)} barriers"
+            )
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = x[..., 0]
+        over = torch.clamp(x1.abs() - self.wall, min=0.0)
+        return (
+            0.5 * self.H * (1.0 + torch.cos(2 * math.pi * x1))
+            + self.b * torch.cos(math.pi * x1)
+            + self.tau * x1
+            + self.k_wall * over**2
+        )
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = x[..., 0]
+        over = torch.clamp(x1.abs() - self.wall, min=0.0)
+        f = (
+            self.H * math.pi * torch.sin(2 * math.pi * x1)
+            + self.b * math.pi * torch.sin(math.pi * x1)
+            - self.tau
+            - 2.0 * self.k_wall * over * torch.sign(x1)
+        )
+        return f.unsqueeze(-1)
+
+    def well_of(self, x: np.ndarray) -> np.ndarray:
+        """Index (0-3, left to right) of the well whose basin contains each ``x``."""
+        return np.searchsorted(self.barriers, np.asarray(x, dtype=float).reshape(-1))
+
+    def boltzmann_well_populations(self, kT: float = 1.0) -> np.ndarray:
+        """Exact equilibrium probability of each well's basin (numerical quadrature)."""
+        grid = np.linspace(-2.6, 2.6, 52001)
+        w = np.exp(-(self.energy_numpy(grid) - self.energy_numpy(grid).min()) / kT)
+        idx = self.well_of(grid)
+        pops = np.bincount(idx, weights=w, minlength=4)
+        return pops / pops.sum()
+
+    def exact_mfpt(self, source: int, target: int, kT: float = 1.0, D: float = 1.0) -> float:
+        r"""Exact overdamped mean first-passage time from the bottom of well ``source``
+        to the bottom of well ``target`` (reflecting walls):
+
+        .. math:: \tau = \frac{1}{D}\int_a^b e^{U(y)/kT}\int_{-\infty}^{y} e^{-U(z)/kT}\,dz\,dy
+
+        for ``a < b`` (mirrored for ``a > b``). This is the time to reach the
+        target well's minimum; a trajectory-based estimate that counts arrival in
+        the target basin is slightly shorter.
+        """
+        a, b = self.minima[source], self.minima[target]
+        grid = np.linspace(-2.6, 2.6, 52001)
+        dx = grid[1] - grid[0]
+        u = self.energy_numpy(grid) / kT
+        u = u - u.min()
+        if b > a:
+            inner = np.cumsum(np.exp(-u)) * dx  # integral from -inf to y
+            sel = (grid >= a) & (grid <= b)
+        else:
+            inner = np.cumsum(np.exp(-u)[::-1])[::-1] * dx  # integral from y to +inf
+            sel = (grid >= b) & (grid <= a)
+        return float(np.sum(np.exp(u[sel]) * inner[sel]) * dx / D)
+
+
+@dataclass
+class ThreeWell2D(Potential):
+    r"""The two-dimensional three-well potential of Metzner, Schütte & Vanden-Eijnden
+    (J. Chem. Phys. 125, 084110, 2006):
+
+    .. math::
+
+        U(x, y) = 3 e^{-x^2-(y-1/3)^2} - 3 e^{-x^2-(y-5/3)^2}
+                  - 5 e^{-(x-1)^2-y^2} - 5 e^{-(x+1)^2-y^2}
+                  + 0.2 x^4 + 0.2 (y-1/3)^4
+
+    Two deep wells at about ``(±1, 0)`` and a shallower one at about ``(0, 1.5)``.
+    Energies are in the units of the formula; simulate at ``kT`` of about 0.6-1
+    (``beta = 1.67`` in the original paper), friction ``gamma = 1``, ``dt = 1e-3``.
+    Direct transitions between the two deep wells cross a high saddle at the
+    origin; the lower-barrier path runs through the upper well.
+    """
+
+    minima: np.ndarray = field(
+        init=False, repr=False, default_factory=lambda: np.array([[-1.05, -0.04], [1.05, -0.04], [0.0, 1.54]])
+    )
+
+    def __post_init__(self) -> None:
+        self.dim = 2
+        # refine the minima by gradient descent from the approximate positions
+        x = torch.as_tensor(self.minima, dtype=torch.float64)
+        for _ in range(2000):
+            x = x + 1e-2 * self.force(x)
+        self.minima = x.numpy()
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        X, Y = x[..., 0], x[..., 1]
+        return (
+            3 * torch.exp(-(X**2) - (Y - 1 / 3) ** 2)
+            - 3 * torch.exp(-(X**2) - (Y - 5 / 3) ** 2)
+            - 5 * torch.exp(-((X - 1) ** 2) - Y**2)
+            - 5 * torch.exp(-((X + 1) ** 2) - Y**2)
+            + 0.2 * X**4
+            + 0.2 * (Y - 1 / 3) ** 4
+        )
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        X, Y = x[..., 0], x[..., 1]
+        g1 = 3 * torch.exp(-(X**2) - (Y - 1 / 3) ** 2)
+        g2 = -3 * torch.exp(-(X**2) - (Y - 5 / 3) ** 2)
+        g3 = -5 * torch.exp(-((X - 1) ** 2) - Y**2)
+        g4 = -5 * torch.exp(-((X + 1) ** 2) - Y**2)
+        dUdx = -2 * X * (g1 + g2) - 2 * (X - 1) * g3 - 2 * (X + 1) * g4 + 0.8 * X**3
+        dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
+        return -torch.stack([dUdx, dUdy], dim=-1)
+
+
+def _check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_count(name: str, value: int, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def langevin(
+    potential: Potential,
+    x0: np.ndarray | torch.Tensor,
+    n_frames: int,
+    *,
+    dt: float = 1e-3,
+    save_every: int = 10,
+    kT: float = 1.0,
+    gamma: float = 1.0,
+    mass: float = 1.0,
+    scheme: str = "overdamped",
+    burn_in: int = 0,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+) -> np.ndarray:
+    r"""Integrate many independent Langevin walkers at once.
+
+    ``scheme="overdamped"`` (Euler-Maruyama, Brownian dynamics)::
+
+        x <- x + F(x) dt / (m gamma) + sqrt(2 kT dt / (m gamma)) * N(0, 1)
+
+    ``scheme="underdamped"`` uses the BAOAB splitting (Leimkuhler & Matthews)
+    with velocities drawn from the Maxwell-Boltzmann distribution at the start.
+
+    Parameters
+    ----------
+    potential
+        A :class:`Potential` (its ``dim`` sets the walker dimension).
+    x0
+        Starting positions, shape ``(n_walkers, dim)`` (or ``(n_walkers,)`` for 1-D).
+    n_frames
+        Frames to save per walker; ``n_frames * save_every`` steps are taken
+        after ``burn_in`` steps.
+    dt, save_every
+        Time step, and steps between saved frames (the saving interval is
+        ``dt * save_every``).
+    kT, gamma, mass
+        Thermal energy, friction (1/time) and mass.
+    seed, device, dtype
+        Random seed (same seed, same device -> same trajectory), ``"auto"``
+        device choice, floating-point type.
+    progress
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions of shape ``(n_walkers, n_frames, dim)``; frame ``k`` is the
+        position after ``burn_in + (k + 1) * save_every`` steps.
+    """
+    if not isinstance(potential, Potential):
+        raise TypeError(f"potential must be a mdlstm_utils.systems.Potential, got {type(potential).__name__}")
+    dt = _check_positive("dt", dt)
+    kT = _check_positive("kT", kT)
+    gamma = _check_positive("gamma", gamma)
+    mass = _check_positive("mass", mass)
+    n_frames = _check_count("n_frames", n_frames)
+    save_every = _check_count("save_every", save_every)
+    burn_in = _check_count("burn_in", burn_in, minimum=0)
+    if scheme not in ("overdamped", "underdamped"):
+        raise ValueError(f"scheme={scheme!r}; expected 'overdamped' or 'underdamped'")
+    dev = resolve_device(device)
+
+    x0_np = np.asarray(x0.detach().cpu() if isinstance(x0, torch.Tensor) else x0, dtype=np.float64)
+    if potential.dim == 1 and x0_np.ndim == 1:
+        x0_np = x0_np[:, None]
+    if x0_np.ndim != 2 or x0_np.shape[1] != potential.dim or x0_np.shape[0] == 0:
+        raise ValueError(
+            f"x0 must have shape (n_walkers, {potential.dim}) with n_walkers >= 1, got {x0_np.shape}"
+        )
+    if not np.all(np.isfinite(x0_np)):
+        raise ValueError("x0 contains NaN or inf; starting positions must be finite")
+
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(seed))
+    x = torch.as_tensor(x0_np, dtype=dtype, device=dev)
+    n, dim = x.shape
+    out = torch.empty((n_frames, n, dim), dtype=dtype, device=dev)
+
+    if scheme == "overdamped":
+        mobility = dt / (mass * gamma)
+        noise = math.sqrt(2.0 * kT * dt / (mass * gamma))
+
+        def step(x: torch.Tensor, v: torch.Tensor | None):
+            x = x + mobility * potential.force(x) + noise * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)
+            return x, v
+
+        v = None
+    else:
+        c1 = math.exp(-gamma * dt)
+        c2 = math.sqrt((1.0 - c1 * c1) * kT / mass)
+        v = math.sqrt(kT / mass) * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)
+        f = potential.force(x)
+
+        def step(x: torch.Tensor, v: torch.Tensor | None):
+            nonlocal f
+            v = v + 0.5 * dt * f / mass  # B
+            x = x + 0.5 * dt * v  # A
+            v = c1 * v + c2 * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)  # O
+            x = x + 0.5 * dt * v  # A
+            f = potential.force(x)
+            v = v + 0.5 * dt * f / mass  # B
+            return x, v
+
+    with torch.no_grad():
+        for _ in range(burn_in):
+            x, v = step(x, v)
+        bar = tqdm(total=n_frames, desc="Langevin", unit="frame", disable=not progress, mininterval=0.5)
+        for k in range(n_frames):
+            for _ in range(save_every):
+                x, v = step(x, v)
+            out[k] = x
+            if (k + 1) % 100 == 0 or k + 1 == n_frames:
+                bar.update(k + 1 - bar.n)
+        bar.close()
+    if not torch.all(torch.isfinite(x)):
+        raise FloatingPointError(
+            "the integration diverged (NaN/inf positions): reduce dt or check the potential's force"
+        )
+    return out.permute(1, 0, 2).cpu().numpy()

@@ -1,0 +1,310 @@
+"""Training loop for the next-state language models (one loop for every model).
+
+Label trajectories are cut into windows of ``seq_len + 1`` frames; the model
+learns to predict frames ``1..seq_len`` of each window from the frames before
+them (teacher forcing, cross-entropy). Each epoch starts the windows at a new
+random offset, so every transition is seen at every position over time.
+
+Determinism: the window offsets, the shuffling and torch's global generator
+(dropout) are all re-seeded at the start of each epoch from ``(seed, epoch)``,
+so a run resumed from its checkpoint ends at the same weights as one that was
+never interrupted (on the CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .models import model_from_config
+from .runtime import resolve_device
+from .states import check_labels
+
+__all__ = ["TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` reports: per-epoch history and the chosen (best) epoch."""
+
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = math.inf
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    tokens_per_second: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def split_trajectories(trajs: list[np.ndarray], val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hold out the last ``val_fraction`` of every trajectory for validation."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    train, val = [], []
+    for t in trajs:
+        cut = int(round(len(t) * (1.0 - val_fraction)))
+        train.append(t[:cut])
+        val.append(t[cut:])
+    return train, val
+
+
+def make_windows(trajs: list[np.ndarray], seq_len: int, offset: int = 0) -> np.ndarray:
+    """Non-overlapping windows of ``seq_len + 1`` frames starting at ``offset`` in each trajectory.
+
+    Returns an ``int64`` array of shape ``(n_windows, seq_len + 1)`` (possibly
+    with zero rows when every trajectory is too short).
+    """
+    w = seq_len + 1
+    blocks = []
+    for t in trajs:
+        t = t[offset:]
+        n = len(t) // w
+        if n:
+            blocks.append(t[: n * w].reshape(n, w))
+    if not blocks:
+        return np.zeros((0, w), dtype=np.int64)
+    return np.concatenate(blocks).astype(np.int64)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, **extra) -> None:
+    """Save a model (config + weights) and any extra state atomically (write, then rename)."""
+    _atomic_save({"model_config": model.config, "model_state": model.state_dict(), **extra}, Path(path))
+
+
+def load_model(path: str | Path, device: str | torch.device = "auto") -> nn.Module:
+    """Rebuild a model saved by :func:`save_checkpoint` (or by :func:`fit`) and load its weights.
+
+    For a training checkpoint the best weights (lowest validation loss) are loaded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several kinds for a file that is not a checkpoint
+        raise ValueError(f"{path} is not a mdlstm checkpoint (torch.load failed: {exc})") from exc
+    if not isinstance(ckpt, dict) or "model_config" not in ckpt:
+        raise ValueError(f"{path} is not a mdlstm checkpoint (no 'model_config' entry)")
+    model = model_from_config(ckpt["model_config"])
+    model.load_state_dict(ckpt.get("best_state") or ckpt["model_state"])
+    return model.to(resolve_device(device)).eval()
+
+
+def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype) -> torch.Tensor:
+    x, y = batch[:, :-1], batch[:, 1:]
+    with torch.autocast(device_type=batch.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits, _ = model(x)
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def _evaluate(model: nn.Module, windows: np.ndarray, batch_size: int, device, amp_dtype) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(windows), batch_size):
+            b = torch.as_tensor(windows[i : i + batch_size], device=device)
+            loss = _batch_loss(model, b, amp_dtype)
+            n = b.shape[0] * (b.shape[1] - 1)
+            total += float(loss) * n
+            count += n
+    return total / max(count, 1)
+
+
+def fit(
+    model: nn.Module,
+    train,
+    val=None,
+    *,
+    seq_len: int = 100,
+    batch_size: int = 64,
+    epochs: int = 20,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    val_fraction: float = 0.1,
+    patience: int = 3,
+    min_delta: float = 1e-4,
+    grad_clip: float = 1.0,
+    max_batches_per_epoch: int | None = None,
+    device: str | torch.device = "auto",
+    amp: str | bool = "auto",
+    seed: int = 0,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a next-state model on label trajectories; the model ends with its best weights.
+
+    Parameters
+    ----------
+    model
+        A model from :mod:`mdlstm_utils.models` (its weights are trained in place).
+    train
+        Label trajectories (1-D array, 2-D array of trajectories, or a list).
+    val
+        Validation trajectories; if ``None`` the last ``val_fraction`` of each
+        training trajectory is held out.
+    seq_len, batch_size
+        Window length (frames predicted per window) and windows per batch.
+    epochs, lr, weight_decay, grad_clip
+        AdamW optimisation settings.
+    patience, min_delta
+        Early stopping: stop after ``patience`` epochs without a validation-loss
+        improvement larger than ``min_delta``; the best weights are restored.
+    max_batches_per_epoch
+        Cap on batches per epoch (for quick smoke runs); ``None`` for all.
+    device, amp
+        ``"auto"`` device; ``amp="auto"`` trains in bfloat16 autocast on CUDA and
+        in float32 on the CPU (``True``/``False`` force it).
+    seed
+        Seeds window offsets, shuffling and dropout.
+    checkpoint, resume
+        Path where a checkpoint is written (atomically) after every epoch;
+        with ``resume=True`` training continues from it when it exists.
+    progress
+        Show a tqdm progress bar per epoch.
+
+    Returns
+    -------
+    TrainResult
+    """
+    n_states = model.config["n_states"]
+    train_trajs = check_labels(train, n_states, name="train")
+    if val is None:
+        train_trajs, val_trajs = split_trajectories(train_trajs, val_fraction)
+    else:
+        val_trajs = check_labels(val, n_states, name="val")
+    for name, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("epochs", epochs, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    longest = max(len(t) for t in train_trajs)
+    if longest < seq_len + 1:
+        raise ValueError(
+            f"seq_len={seq_len} needs trajectories of at least {seq_len + 1} frames, "
+            f"but the longest training trajectory has {longest}"
+        )
+    val_windows = make_windows(val_trajs, seq_len)
+    if len(val_windows) == 0:
+        raise ValueError(
+            f"no validation window of {seq_len + 1} frames fits the validation data "
+            f"(longest {max(len(t) for t in val_trajs)} frames): lower seq_len or give longer/more val data"
+        )
+
+    dev = resolve_device(device)
+    use_amp = (dev.type == "cuda") if amp == "auto" else bool(amp)
+    amp_dtype = torch.bfloat16 if use_amp else None
+    model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    result = TrainResult()
+    best_state = None
+    start_epoch = 0
+    bad_epochs = 0
+
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if resume and ckpt_path is not None and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        if ckpt.get("model_config") != model.config:
+            raise ValueError(
+                f"checkpoint {ckpt_path} was written for model {ckpt.get('model_config')}, not {model.config}"
+            )
+        model.load_state_dict(ckpt["model_state"])
+        opt.load_state_dict(ckpt["optimizer_state"])
+        result = TrainResult(**ckpt["result"])
+        best_state = ckpt["best_state"]
+        start_epoch = ckpt["epoch"] + 1
+        bad_epochs = ckpt["bad_epochs"]
+        if ckpt.get("finished"):
+            model.load_state_dict(best_state)
+            return result
+
+    tokens_done = 0
+    t_start = time.perf_counter()
+    for epoch in range(start_epoch, epochs):
+        rng = np.random.default_rng([int(seed), epoch])
+        torch.manual_seed(int(seed) * 100003 + epoch)
+        offset = int(rng.integers(0, seq_len + 1))
+        windows = make_windows(train_trajs, seq_len, offset)
+        if len(windows) == 0:
+            windows = make_windows(train_trajs, seq_len, 0)
+        windows = windows[rng.permutation(len(windows))]
+        n_batches = math.ceil(len(windows) / batch_size)
+        if max_batches_per_epoch is not None:
+            n_batches = min(n_batches, int(max_batches_per_epoch))
+        model.train()
+        t0 = time.perf_counter()
+        running, seen = 0.0, 0
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for i in bar:
+            b = torch.as_tensor(windows[i * batch_size : (i + 1) * batch_size], device=dev)
+            loss = _batch_loss(model, b, amp_dtype)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            running += loss.item() * b.shape[0]
+            seen += b.shape[0]
+            if i % 20 == 0:
+                bar.set_postfix(loss=f"{running / seen:.4f}")
+        bar.close()
+        tokens_done += seen * seq_len
+        val_loss = _evaluate(model, val_windows, max(batch_size, 256), dev, amp_dtype)
+        seconds = time.perf_counter() - t0
+        result.history.append(
+            {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds}
+        )
+        if val_loss < result.best_val_loss - min_delta:
+            result.best_val_loss = val_loss
+            result.best_epoch = epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        finished = bad_epochs >= patience or epoch + 1 == epochs
+        result.stopped_early = bad_epochs >= patience and epoch + 1 < epochs
+        result.train_seconds += seconds
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1}: train {running / max(seen, 1):.4f}  val {val_loss:.4f}  ({seconds:.1f} s)"
+            )
+        if ckpt_path is not None:
+            save_checkpoint(
+                ckpt_path,
+                model,
+                optimizer_state=opt.state_dict(),
+                epoch=epoch,
+                bad_epochs=bad_epochs,
+                best_state=best_state,
+                result=result.as_dict(),
+                finished=finished,
+            )
+        if finished:
+            break
+    wall = time.perf_counter() - t_start
+    result.tokens_per_second = tokens_done / wall if wall > 0 else 0.0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return result

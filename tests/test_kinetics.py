@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+from deeptime.markov.msm import MarkovStateModel
+
+from mdlstm_utils.kinetics import compare, free_energy, mfpt, mfpt_matrix, populations, transition_counts
+
+P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
+
+
+def test_populations_and_free_energy():
+    labels = [np.array([0, 0, 0, 1]), np.array([1, 2, 2, 2])]
+    np.testing.assert_allclose(populations(labels, 4), [3 / 8, 2 / 8, 3 / 8, 0])
+    f = free_energy(np.array([0.5, 0.25, 0.25, 0.0]), kT=2.0)
+    np.testing.assert_allclose(f[:3], [0.0, 2 * np.log(2), 2 * np.log(2)])
+    assert np.isinf(f[3])
+
+
+def test_transition_counts_match_a_hand_count():
+    t = np.array([0, 1, 1, 2, 0, 0, 1])
+    c = transition_counts(t, lag=2, n_states=3)
+    expected = np.zeros((3, 3))
+    for a, b in zip(t[:-2], t[2:]):
+        expected[a, b] += 1
+    np.testing.assert_array_equal(c, expected)
+    with pytest.raises(ValueError, match="lag=7 frames"):
+        transition_counts(t, lag=7, n_states=3)
+
+
+def test_passage_definition_on_a_hand_made_sequence():
+    # sets: A = {0}, B = {2}; state 1 is in neither
+    t = np.array([1, 0, 0, 1, 0, 1, 2, 2, 1, 0, 1, 1, 2, 0])
+    # passage 1 starts at frame 1 (first entry to A) and ends at frame 6; passage 2: frames 9 -> 12
+    res = mfpt(t, 0, 2, n_states=3, dt=0.5)
+    assert res.n_events == 2
+    assert res.mean == pytest.approx(0.5 * ((6 - 1) + (12 - 9)) / 2)
+    back = mfpt(t, 2, 0, n_states=3)
+    assert back.n_events == 2 and back.mean == pytest.approx(((9 - 6) + (13 - 12)) / 2)
+    # an unfinished passage at the end is not counted
+    assert mfpt(np.array([0, 1, 1]), 0, 2, n_states=3).n_events == 0
+
+
+def test_mfpt_matches_deeptime_on_a_known_markov_chain():
+    msm = MarkovStateModel(P3)
+    dtraj = msm.simulate(400_000, seed=11)
+    mean, sem, n = mfpt_matrix([dtraj[:200_000], dtraj[200_000:]], [[0], [1], [2]], n_states=3, dt=1.0)
+    for a in range(3):
+        for b in range(3):
+            if a != b:
+                exact = msm.mfpt(a, b)
+                assert n[a, b] > 1000
+                # within 4 standard errors of the exact value
+                assert abs(mean[a, b] - exact) < 4 * sem[a, b] + 0.01 * exact, (a, b, mean[a, b], exact)
+
+
+def test_compare_of_identical_and_of_different_dynamics():
+    msm = MarkovStateModel(P3)
+    ref = msm.simulate(200_000, seed=1)
+    same = msm.simulate(200_000, seed=2)
+    faster = MarkovStateModel(np.array([[0.8, 0.16, 0.04], [0.1, 0.8, 0.1], [0.02, 0.18, 0.8]])).simulate(200_000, seed=3)
+    m_same = compare(ref, same, n_states=3, sets=[[0], [1], [2]], dt=2.0)
+    m_fast = compare(ref, faster, n_states=3, sets=[[0], [1], [2]], dt=2.0)
+    assert m_same["set_pop_max_abs_err"] < 0.02
+    assert m_same["mfpt_max_rel_err"] < 0.1
+    # same stationary distribution, but every transition twice as fast: MFPT ratios near 1/2
+    ratios = np.array(m_fast["mfpt_ratio"], dtype=float)
+    off = ~np.eye(3, dtype=bool)
+    np.testing.assert_allclose(ratios[off], 0.5 * (1 + 0 * ratios[off]), rtol=0.15)
+    assert m_fast["mfpt_ratio"][0][0] is None
+    assert m_same["dt"] == 2.0 and "mfpt_ref" in m_same

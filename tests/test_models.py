@@ -1,0 +1,108 @@
+"""LSTMLM, the training loop and generation: shapes, consistency, determinism, and learning a known chain."""
+
+import numpy as np
+import pytest
+import torch
+from deeptime.markov.msm import MarkovStateModel
+
+from mdlstm_utils.generate import generate
+from mdlstm_utils.kinetics import transition_counts
+from mdlstm_utils.models import LSTMLM, count_parameters, model_from_config
+from mdlstm_utils.train import fit, load_model, make_windows
+
+P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
+
+
+def _small(n_states=3, seed=0, **kw):
+    torch.manual_seed(seed)
+    return LSTMLM(n_states, embed_dim=8, hidden_dim=16, **kw)
+
+
+def test_forward_and_step_agree():
+    m = _small(5, n_layers=2).eval()
+    tokens = torch.randint(0, 5, (4, 12), generator=torch.Generator().manual_seed(0))
+    logits, _ = m(tokens)
+    assert logits.shape == (4, 12, 5)
+    state = m.init_state(4)
+    for t in range(12):
+        step_logits, state = m.step(tokens[:, t], state)
+        torch.testing.assert_close(step_logits, logits[:, t], atol=1e-5, rtol=1e-5)
+
+
+def test_config_round_trip_and_parameter_count():
+    m = _small(7)
+    m2 = model_from_config(m.config)
+    assert m2.config == m.config
+    assert count_parameters(m) == count_parameters(m2) > 0
+    with pytest.raises(ValueError, match="unknown model kind"):
+        model_from_config({"kind": "GRU"})
+
+
+def test_windows():
+    w = make_windows([np.arange(10), np.arange(3)], seq_len=3, offset=1)
+    np.testing.assert_array_equal(w, [[1, 2, 3, 4], [5, 6, 7, 8]])
+
+
+def test_generate_shapes_valid_states_and_seeding():
+    m = _small(6)
+    a = generate(m, 50, start=np.array([0, 1, 2, 3, 4]), seed=1, device="cpu", progress=False)
+    b = generate(m, 50, start=np.array([0, 1, 2, 3, 4]), seed=1, device="cpu", progress=False, chunk_size=7)
+    c = generate(m, 50, start=np.array([0, 1, 2, 3, 4]), seed=2, device="cpu", progress=False)
+    assert a.shape == (5, 50)
+    assert a.min() >= 0 and a.max() < 6
+    assert np.array_equal(a, b)  # chunking does not change the stream
+    assert not np.array_equal(a, c)
+    p = generate(m, 20, prompt=np.zeros((3, 9), dtype=int), seed=0, device="cpu", progress=False)
+    assert p.shape == (3, 20)
+
+
+def test_temperature_sharpens_the_distribution():
+    m = _small(6)
+    hot = generate(m, 400, start=np.zeros(50, dtype=int), temperature=5.0, seed=0, device="cpu", progress=False)
+    cold = generate(m, 400, start=np.zeros(50, dtype=int), temperature=0.05, seed=0, device="cpu", progress=False)
+    ent = lambda x: -(lambda p: (p[p > 0] * np.log(p[p > 0])).sum())(np.bincount(x.ravel(), minlength=6) / x.size)
+    assert ent(hot) > ent(cold)
+
+
+def test_lstm_learns_a_markov_chain():
+    msm = MarkovStateModel(P3)
+    data = msm.simulate(60_000, seed=4).reshape(6, 10_000)
+    m = _small(3, seed=1)
+    res = fit(m, data, seq_len=50, batch_size=32, epochs=4, lr=1e-2, seed=0, device="cpu", progress=False)
+    assert res.history[-1]["val_loss"] < res.history[0]["train_loss"]
+    # the entropy rate of the chain is the best possible loss
+    pi = msm.stationary_distribution
+    h = -(pi[:, None] * P3 * np.log(P3)).sum()
+    assert res.best_val_loss == pytest.approx(h, abs=0.03)
+    g = generate(m, 20_000, start=data[:, 0], seed=0, device="cpu", progress=False)
+    c = transition_counts(g, 1, 3)
+    np.testing.assert_allclose(c / c.sum(1, keepdims=True), P3, atol=0.02)
+
+
+def test_checkpoint_round_trip_and_resume_gives_same_weights(tmp_path):
+    data = MarkovStateModel(P3).simulate(20_000, seed=0).reshape(4, 5000)
+    full = _small(3, seed=3)
+    fit(full, data, seq_len=20, batch_size=16, epochs=4, patience=10, seed=7, device="cpu", progress=False,
+        checkpoint=tmp_path / "full.pt")
+    # the same run, killed after two epochs, then resumed
+    part = _small(3, seed=3)
+    fit(part, data, seq_len=20, batch_size=16, epochs=2, patience=10, seed=7, device="cpu", progress=False,
+        checkpoint=tmp_path / "part.pt")
+    resumed = _small(3, seed=99)  # different init: the checkpoint must overwrite it
+    ck = torch.load(tmp_path / "part.pt", weights_only=False)
+    ck["finished"] = False  # a killed run never marked itself finished
+    torch.save(ck, tmp_path / "part.pt")
+    fit(resumed, data, seq_len=20, batch_size=16, epochs=4, patience=10, seed=7, device="cpu", progress=False,
+        checkpoint=tmp_path / "part.pt", resume=True)
+    for (k, v), v2 in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(v, v2), k
+    loaded = load_model(tmp_path / "full.pt", device="cpu")
+    x = torch.as_tensor(data[:2, :30])
+    torch.testing.assert_close(loaded(x)[0], full(x)[0])
+
+
+def test_early_stopping_stops():
+    data = np.random.default_rng(0).integers(0, 3, size=(4, 3000))  # iid noise: nothing to learn after epoch 1
+    m = _small(3)
+    res = fit(m, data, seq_len=20, batch_size=32, epochs=30, patience=2, lr=1e-2, device="cpu", progress=False)
+    assert res.stopped_early and len(res.history) < 30

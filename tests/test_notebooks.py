@@ -1,0 +1,44 @@
+"""Every tutorial notebook runs headless under papermill in the smoke profile and writes a sane metrics dict.
+
+(nbval, run by the same pytest call on notebooks/, checks the outputs of the cells marked NBVAL_CHECK_OUTPUT.)
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mdlstm_utils.sweep import execute_notebook, read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    src = "".join(tagged[0]["source"])
+    for name in ("profile", "device", "seed", "out_dir"):
+        assert f"{name} =" in src, f"parameter {name} missing"
+    assert 'profile = "smoke"' in src, "notebooks default to the quick profile"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_smoke_profile(nb, tmp_path):
+    executed = execute_notebook(nb, tmp_path, {"profile": "smoke", "seed": 1}, progress=False)
+    assert executed.is_file()
+    m = read_metrics(tmp_path)
+    assert m["notebook"] == nb.stem and m["profile"] == "smoke" and m["seed"] == 1
+    assert m["environment"]["packages"]["torch"].startswith("2.13")
+    assert math.isclose(sum(m["set_pop_ref"]), sum(m["set_pop_gen"]), abs_tol=0.05)
+    assert 0.0 <= m["set_pop_max_abs_err"] <= 1.0
+    assert m["mfpt_max_rel_err"] >= 0.0
+    assert len(list(tmp_path.glob("*.png"))) >= 1
