@@ -1,4 +1,13 @@
-"""Headless execution of the tutorial notebooks with papermill.
+"""Headless execution of the tutorial notebooks with papermill: the whole suite, and parameter sweeps.
+
+``python -m mdlstm_utils.sweep grid grid.yaml`` expands a YAML grid into
+papermill runs (see :func:`load_grid` for the format). Each run writes its
+executed notebook and ``metrics.json`` under ``runs/<sweep-name>/<run-id>/``.
+Runs execute in a local process pool, or on a Dask cluster when a scheduler
+address is given. A failing run keeps its executed notebook (with the error)
+and an ``error.txt``, and does not stop the others; running the sweep again
+skips the runs whose ``metrics.json`` exists and re-does the failed ones.
+:func:`aggregate` turns the metrics of a sweep into one tidy table.
 
 ``python -m mdlstm_utils.sweep suite`` runs every notebook in ``notebooks/``
 with the given profile, writes each executed notebook and its ``metrics.json``
@@ -14,12 +23,29 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import json
+import os
+import re
 import sys
 import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["execute_notebook", "read_metrics", "run_suite", "main"]
+__all__ = [
+    "execute_notebook",
+    "read_metrics",
+    "run_suite",
+    "Sweep",
+    "load_grid",
+    "expand_grid",
+    "run_sweep",
+    "aggregate",
+    "summarize",
+    "main",
+]
 
 PROFILES = ("smoke", "full")
 
@@ -140,6 +166,234 @@ def run_suite(
     return summary
 
 
+@dataclass
+class Sweep:
+    """A parameter sweep over one notebook.
+
+    Attributes
+    ----------
+    name
+        Sweep name: the folder ``<out>/<name>/`` holds its runs.
+    notebook
+        Path of the notebook (relative paths are taken from the YAML file's folder).
+    parameters
+        Fixed parameters given to every run.
+    grid
+        ``{parameter: [values...]}``: the runs are the Cartesian product.
+    seeds
+        Seeds; each grid point runs once per seed (parameter ``seed``).
+    out
+        Root folder of the sweep's output.
+    """
+
+    name: str
+    notebook: Path
+    parameters: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+    seeds: list = field(default_factory=lambda: [0])
+    out: Path = Path("runs")
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out) / self.name
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def load_grid(path: str | Path) -> Sweep:
+    """Read a sweep from YAML::
+
+        name: dt-vs-model              # folder name under `out`
+        notebook: ../notebooks/01_toy_potentials.ipynb
+        out: ../runs                   # optional, default "runs" (relative to this file)
+        parameters: {profile: smoke}   # fixed for every run
+        grid:                          # Cartesian product of these lists
+          save_every: [25, 50, 100]
+          n_bins: [20, 40]
+        seeds: [0, 1, 2]
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no sweep file at {path}")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path} must hold a mapping with keys name, notebook, grid, ...")
+    unknown = set(spec) - {"name", "notebook", "out", "parameters", "grid", "seeds"}
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; expected name, notebook, out, parameters, grid, seeds")
+    for key in ("name", "notebook"):
+        if key not in spec:
+            raise ValueError(f"{path}: missing key {key!r}")
+    base = path.parent
+    return _make_sweep(
+        name=spec["name"],
+        notebook=base / spec["notebook"],
+        parameters=spec.get("parameters") or {},
+        grid=spec.get("grid") or {},
+        seeds=spec.get("seeds", [0]),
+        out=base / spec.get("out", "runs"),
+    )
+
+
+def _make_sweep(name, notebook, parameters, grid, seeds, out) -> Sweep:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"sweep name {name!r} must be letters, digits, '.', '_' or '-'")
+    if not isinstance(parameters, dict):
+        raise TypeError(f"parameters must be a mapping, got {type(parameters).__name__}")
+    if not isinstance(grid, dict):
+        raise TypeError(f"grid must be a mapping of parameter -> list of values, got {type(grid).__name__}")
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise ValueError(f"grid[{k!r}] must be a non-empty list of values, got {v!r}")
+        if k in parameters or k == "seed":
+            raise ValueError(f"grid parameter {k!r} is also fixed in parameters (or is 'seed': use seeds)")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"sweep notebook not found: {notebook}")
+    return Sweep(name, notebook, dict(parameters), dict(grid), list(seeds), Path(out))
+
+
+def _run_id(params: dict) -> str:
+    def fmt(v):
+        return re.sub(r"[^A-Za-z0-9_.-]", "-", str(v))
+
+    return "_".join(f"{k}-{fmt(v)}" for k, v in params.items())
+
+
+def expand_grid(sweep: Sweep) -> list[tuple[str, dict]]:
+    """All runs of a sweep as ``(run_id, parameters)``; the id names the grid values and the seed."""
+    keys = list(sweep.grid)
+    runs = []
+    for values in itertools.product(*(sweep.grid[k] for k in keys)):
+        for seed in sweep.seeds:
+            varying = dict(zip(keys, values)) | {"seed": seed}
+            runs.append((_run_id(varying), sweep.parameters | varying))
+    return runs
+
+
+def _execute_run(notebook: str, run_dir: str, params: dict) -> dict:
+    """Execute one run (in a worker process); never raises: returns a status dict."""
+    run_dir_p = Path(run_dir)
+    run_dir_p.mkdir(parents=True, exist_ok=True)
+    for stale in ("error.txt", "metrics.json"):
+        (run_dir_p / stale).unlink(missing_ok=True)
+    (run_dir_p / "params.json").write_text(json.dumps(params, indent=2))
+    t0 = time.perf_counter()
+    try:
+        execute_notebook(notebook, run_dir, params, progress=False)
+        if not (run_dir_p / "metrics.json").is_file():
+            raise RuntimeError("the notebook ran to its end but wrote no metrics.json (is out_dir used?)")
+        return {"run_dir": run_dir, "status": "ok", "seconds": time.perf_counter() - t0}
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}"
+        (run_dir_p / "error.txt").write_text(msg + "\n\n" + traceback.format_exc())
+        (run_dir_p / "metrics.json").unlink(missing_ok=True)
+        return {"run_dir": run_dir, "status": "failed", "seconds": time.perf_counter() - t0,
+                "error": msg.strip().splitlines()[-1][:300] if msg.strip() else type(exc).__name__}
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Run every missing or failed run of ``sweep``; return ``{run_id: status dict}``.
+
+    Runs whose ``metrics.json`` exists are skipped (status ``"skipped"``).
+    ``workers`` processes run at once locally (default: number of CPU cores);
+    with ``scheduler`` (e.g. ``"tcp://10.0.0.5:8786"``) the runs are submitted
+    to that Dask cluster instead. Each worker needs this package and the
+    notebook's folder at the same path (a shared file system, as on a cluster).
+    The statuses are also written to ``<out>/<name>/sweep_status.json``.
+    """
+    from tqdm.auto import tqdm
+
+    runs = expand_grid(sweep)
+    folder = sweep.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    status: dict[str, dict] = {}
+    todo = []
+    for run_id, params in runs:
+        run_dir = folder / run_id
+        if (run_dir / "metrics.json").is_file():
+            status[run_id] = {"run_dir": str(run_dir), "status": "skipped"}
+        else:
+            todo.append((run_id, params, run_dir))
+    nb = str(Path(sweep.notebook).resolve())
+    bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run", disable=not progress)
+    if todo and scheduler:
+        from dask.distributed import Client, as_completed as dask_completed
+
+        with Client(scheduler) as client:
+            futs = {client.submit(_execute_run, nb, str(d.resolve()), p, pure=False): rid for rid, p, d in todo}
+            for fut in dask_completed(futs):
+                status[futs[fut]] = fut.result()
+                bar.update(1)
+    elif todo:
+        n = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=min(n, len(todo))) as pool:
+            futs = {pool.submit(_execute_run, nb, str(d.resolve()), p): rid for rid, p, d in todo}
+            for fut in as_completed(futs):
+                status[futs[fut]] = fut.result()
+                bar.update(1)
+    bar.close()
+    failed = {k: v for k, v in status.items() if v["status"] == "failed"}
+    for k, v in failed.items():
+        print(f"run {k} FAILED: {v['error']}  (see {v['run_dir']}/error.txt and the executed notebook)")
+    ordered = {rid: status[rid] for rid, _ in runs}
+    tmp = folder / "sweep_status.json.tmp"
+    tmp.write_text(json.dumps(ordered, indent=2))
+    os.replace(tmp, folder / "sweep_status.json")
+    return ordered
+
+
+def aggregate(sweep: Sweep | str | Path, metrics: list[str] | None = None):
+    """One row per finished run: its parameters and its scalar metrics (a pandas DataFrame).
+
+    ``sweep`` is a :class:`Sweep` or the sweep's folder. ``metrics`` selects
+    metric keys (default: every top-level number in ``metrics.json``).
+    """
+    import pandas as pd
+
+    folder = sweep.folder if isinstance(sweep, Sweep) else Path(sweep)
+    rows = []
+    for mfile in sorted(folder.glob("*/metrics.json")):
+        params = json.loads((mfile.parent / "params.json").read_text()) if (mfile.parent / "params.json").is_file() else {}
+        m = json.loads(mfile.read_text())
+        keys = metrics or [k for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        missing = [k for k in keys if k not in m]
+        if missing:
+            raise KeyError(f"{mfile} has no metric(s) {missing}")
+        rows.append({"run_id": mfile.parent.name, **{k: v for k, v in params.items() if k != "out_dir"},
+                     **{k: m[k] for k in keys}})
+    if not rows:
+        raise FileNotFoundError(f"no finished runs (metrics.json) under {folder}")
+    return pd.DataFrame(rows)
+
+
+def summarize(df, by: list[str], metrics: list[str], csv: str | Path | None = None):
+    """Mean, standard deviation and count over seeds of ``metrics`` for each combination of ``by``."""
+    missing = [c for c in [*by, *metrics] if c not in df.columns]
+    if missing:
+        raise KeyError(f"columns {missing} not in the table; it has {list(df.columns)}")
+    out = df.groupby(by)[metrics].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out = out.reset_index()
+    if csv is not None:
+        out.to_csv(csv, index=False)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mdlstm_utils.sweep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -151,7 +405,23 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     s.add_argument("--no-html", action="store_true")
+    g = sub.add_parser("grid", help="run a parameter sweep described by a YAML file")
+    g.add_argument("yaml")
+    g.add_argument("--workers", type=int, default=None, help="local processes (default: CPU cores)")
+    g.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    g.add_argument("--csv", default=None, help="also write the aggregated table here")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        argv.insert(0, "grid")  # `python -m mdlstm_utils.sweep grid.yaml`
     args = parser.parse_args(argv)
+    if args.cmd == "grid":
+        sweep = load_grid(args.yaml)
+        status = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler)
+        n_failed = sum(v["status"] == "failed" for v in status.values())
+        print(f"{len(status) - n_failed} run(s) done or skipped, {n_failed} failed; outputs in {sweep.folder}")
+        if args.csv and len(status) > n_failed:
+            aggregate(sweep).to_csv(args.csv, index=False)
+        return 1 if n_failed else 0
     summary = run_suite(
         args.notebooks,
         args.out,

@@ -1,0 +1,105 @@
+"""Parameter sweeps: expansion, a 24-run local sweep, failure isolation, kill-and-resume, aggregation, Dask."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mdlstm_utils.sweep import aggregate, expand_grid, load_grid, run_sweep, summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny_sweep.ipynb"
+
+
+def _write_grid(tmp_path, name, grid, seeds, parameters=None):
+    import yaml
+
+    spec = {"name": name, "notebook": str(TINY), "out": str(tmp_path / "runs"),
+            "parameters": parameters or {}, "grid": grid, "seeds": seeds}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_expand_grid_and_bad_specs(tmp_path):
+    sweep = load_grid(_write_grid(tmp_path, "g", {"a": [1, 2, 3], "b": [0.5, 2.0]}, [0, 1]))
+    runs = expand_grid(sweep)
+    assert len(runs) == 12
+    assert runs[0] == ("a-1_b-0.5_seed-0", {"a": 1, "b": 0.5, "seed": 0})
+    assert len({rid for rid, _ in runs}) == 12
+    with pytest.raises(ValueError, match=r"grid\['a'\] must be a non-empty list"):
+        load_grid(_write_grid(tmp_path, "bad", {"a": 3}, [0]))
+    with pytest.raises(ValueError, match=r"seeds must be a non-empty list of ints"):
+        load_grid(_write_grid(tmp_path, "bad2", {"a": [1]}, ["x"]))
+    bad = tmp_path / "bad3.yaml"
+    bad.write_text("name: x\nnotebook: nope.ipynb\n")
+    with pytest.raises(FileNotFoundError, match="sweep notebook not found"):
+        load_grid(bad)
+
+
+def test_24_run_sweep_with_failures_then_rerun(tmp_path):
+    # 4 x 2 x 3 seeds = 24 runs; the 6 runs with a=4 fail on purpose
+    grid = {"a": [1, 2, 3, 4], "b": [1.0, 2.0]}
+    sweep = load_grid(_write_grid(tmp_path, "s24", grid, [0, 1, 2], parameters={"fail_on_a": 4}))
+    fail_ids = {rid for rid, p in expand_grid(sweep) if p["a"] == 4}
+    status = run_sweep(sweep, workers=2, progress=False)
+    assert len(status) == 24
+    failed = {k for k, v in status.items() if v["status"] == "failed"}
+    assert failed == fail_ids
+    for rid in failed:
+        d = sweep.folder / rid
+        assert "deliberate failure" in (d / "error.txt").read_text()
+        assert (d / "tiny_sweep.ipynb").is_file()  # executed notebook kept, with the error
+        assert not (d / "metrics.json").exists()
+    df = aggregate(sweep)
+    assert len(df) == 18
+    row = df[(df.a == 3) & (df.b == 2.0) & (df.seed == 2)].iloc[0]
+    assert row.value == 3 * 2.0 + 2
+    summary = summarize(df, by=["a", "b"], metrics=["value"], csv=tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").is_file()
+    r = summary[(summary.a == 1) & (summary.b == 1.0)].iloc[0]
+    assert r.value_mean == pytest.approx(2.0) and r.value_count == 3 and r.value_std == pytest.approx(1.0)
+    # second pass, with the cause of the failure removed: only the failed runs are executed again
+    sweep = load_grid(_write_grid(tmp_path, "s24", grid, [0, 1, 2], parameters={"fail_on_a": None}))
+    status2 = run_sweep(sweep, workers=2, progress=False)
+    assert {k for k, v in status2.items() if v["status"] == "ok"} == fail_ids
+    assert sum(v["status"] == "skipped" for v in status2.values()) == 18
+    assert len(aggregate(sweep)) == 24
+
+
+def test_killed_sweep_resumes_only_missing_runs(tmp_path):
+    path = _write_grid(tmp_path, "kill", {"a": [1, 2, 3, 4, 5, 6]}, [0], parameters={"sleep": 0.5})
+    sweep = load_grid(path)
+    proc = subprocess.Popen([sys.executable, "-m", "mdlstm_utils.sweep", str(path), "--workers", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(sweep.folder.glob("*/metrics.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in sweep.folder.glob("*/metrics.json")}
+    assert 2 <= len(done_before) < 6
+    status = run_sweep(sweep, workers=2, progress=False)
+    assert {k for k, v in status.items() if v["status"] == "skipped"} == set(done_before)
+    assert all(v["status"] in ("ok", "skipped") for v in status.values())
+    for rid, mtime in done_before.items():  # finished runs were not touched
+        assert (sweep.folder / rid / "metrics.json").stat().st_mtime_ns == mtime
+    assert len(aggregate(sweep)) == 6
+
+
+def test_sweep_on_a_dask_local_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+
+    sweep = load_grid(_write_grid(tmp_path, "dask", {"a": [1, 2]}, [0, 1]))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        status = run_sweep(sweep, scheduler=cluster.scheduler_address, progress=False)
+    assert [v["status"] for v in status.values()] == ["ok"] * 4
+    pids = {json.loads((sweep.folder / rid / "metrics.json").read_text())["pid"] for rid in status}
+    assert len(pids) == 4  # each run had its own kernel
+    assert sorted(aggregate(sweep).value.tolist()) == [1, 2, 2, 3]
