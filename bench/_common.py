@@ -1,0 +1,31 @@
+"""Shared bits of the benchmark scripts: the result table and the JSON record."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+from mdlstm_utils.runtime import environment_info
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def print_table(title: str, header: list[str], rows: list[list]) -> None:
+    """Print a plain-text table."""
+    cells = [[str(c) for c in header]] + [[f"{c:.4g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for k, r in enumerate(cells):
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def write_json(name: str, device, rows: list[dict]) -> Path:
+    """Write ``bench/results/<name>.json`` with the date and the environment."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "environment": environment_info(device), "results": rows}
+    path.write_text(json.dumps(record, indent=2))
+    return path
