@@ -15,7 +15,7 @@ from importlib import metadata
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "environment_info", "select_profile", "save_metrics", "save_figure"]
+__all__ = ["resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters", "save_metrics", "save_figure"]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -169,3 +169,25 @@ def save_figure(fig, out_dir: str | os.PathLike | None, name: str) -> None:
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         fig.savefig(Path(out_dir) / f"{name}.png", dpi=120, bbox_inches="tight")
+
+
+def check_parameters(**params: tuple) -> None:
+    """Check notebook parameters' types: ``check_parameters(seed=(seed, int), out_dir=(out_dir, (str, type(None))))``.
+
+    Papermill passes ``-p name value`` as a typed Python literal, so a value of
+    the wrong kind (``-p seed one``) would otherwise fail later with a confusing
+    message. Booleans are not accepted where an int is expected; an int is
+    accepted where a float is expected.
+    """
+    for name, spec in params.items():
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise TypeError(f"check_parameters({name}=...) expects a (value, type) pair")
+        value, expected = spec
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if float in types:
+            types = types + (int,)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            shown = expected if isinstance(expected, tuple) else (expected,)
+            names = " or ".join("None" if t is type(None) else t.__name__ for t in shown)
+            raise TypeError(f"notebook parameter {name}={value!r} has type {type(value).__name__}; expected {names}")

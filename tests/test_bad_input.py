@@ -29,6 +29,8 @@ CASES = [
     ("seed-type", lambda: runtime.seed_everything("1"), TypeError, r"seed must be an int, got str"),
     ("profile-unknown", lambda: runtime.select_profile("fast", smoke={}, full={}), ValueError, r"profile='fast' is not one of \['full', 'smoke'\]"),
     ("profile-type", lambda: runtime.select_profile(1, smoke={}, full={}), TypeError, r"profile must be a string.*int"),
+    ("notebook-param-type", lambda: runtime.check_parameters(n_bins=("40", int)), TypeError, r"notebook parameter n_bins='40' has type str; expected int"),
+    ("notebook-param-bool", lambda: runtime.check_parameters(seed=(True, int)), TypeError, r"seed=True has type bool; expected int"),
     ("x0-nan", lambda: langevin(Harmonic(), np.array([0.0, np.nan]), 5, progress=False), ValueError, r"x0 contains NaN or inf"),
     ("x0-shape", lambda: langevin(FourWell1D(), np.zeros((4, 2)), 5, progress=False), ValueError, r"x0 must have shape \(n_walkers, 1\).*\(4, 2\)"),
     ("dt-negative", lambda: langevin(Harmonic(), np.zeros(2), 5, dt=-1e-3, progress=False), ValueError, r"dt must be a finite number > 0, got -0.001"),
