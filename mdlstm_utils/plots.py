@@ -137,3 +137,62 @@ def plot_training(history: list[dict], ax=None):
     ax.set_ylabel("cross-entropy (nats/frame)")
     ax.legend(frameon=False)
     return ax
+
+
+__all__ += ["plot_implied_timescales", "plot_ck_test"]
+
+
+def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: int | None = None, ax=None):
+    """Implied timescales vs lag time (log y), from an :class:`mdlstm_utils.lag.ImpliedTimescalesResult`.
+
+    The grey area below the diagonal ``t = lag`` marks timescales faster than
+    the lag time, which the MSM cannot resolve; ``lag`` (in frames, e.g. from
+    :func:`mdlstm_utils.lag.suggest_lag`) is marked with a dashed line.
+    """
+    ax = _ax(ax)
+    lag_t = np.asarray(its.lags, dtype=float) * its.dt
+    ts = np.asarray(its.timescales, dtype=float)
+    n = ts.shape[1] if n_processes is None else min(int(n_processes), ts.shape[1])
+    for j in range(n):
+        ax.plot(lag_t, ts[:, j], "o-", ms=3, color=f"C{j}", label=f"process {j + 1}")
+    finite = ts[:, :n][np.isfinite(ts[:, :n])]
+    top = max(float(finite.max()) * 2 if finite.size else 1.0, float(lag_t.max()) * 2)
+    ax.fill_between(lag_t, np.full_like(lag_t, min(lag_t.min(), finite.min() if finite.size else lag_t.min()) / 2), lag_t,
+                    color="0.85", lw=0, label="t < lag")
+    ax.plot(lag_t, lag_t, color="0.5", lw=1)
+    if lag is not None:
+        ax.axvline(float(lag) * its.dt, color="black", ls="--", lw=1, label=f"lag = {float(lag) * its.dt:g}")
+    ax.set_yscale("log")
+    ax.set_ylim(top=top)
+    unit = f" ({time_unit})" if time_unit else ""
+    ax.set_xlabel(f"lag time{unit}")
+    ax.set_ylabel(f"implied timescale{unit}")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_ck_test(ck, *, time_unit: str = "", axes=None):
+    """Chapman–Kolmogorov test grid from an :class:`mdlstm_utils.lag.CKTestResult`.
+
+    Panel ``(i, j)``: probability to be in set ``j`` after time ``t`` when
+    starting in set ``i``; estimated at each lag (black) vs predicted by the
+    MSM at the tested lag (red, dashed). Returns the ``(n_sets, n_sets)`` axes array.
+    """
+    n = ck.predictions.shape[1]
+    if axes is None:
+        _, axes = plt.subplots(n, n, figsize=(2.2 * n + 0.5, 1.9 * n + 0.3), sharex=True, sharey=True, squeeze=False)
+    t = np.asarray(ck.lags, dtype=float) * ck.dt
+    for i in range(n):
+        for j in range(n):
+            a = axes[i, j]
+            a.plot(t, ck.estimates[:, i, j], "o-", ms=3, color=REF_STYLE["color"], label="estimate")
+            a.plot(t, ck.predictions[:, i, j], "s--", ms=3, color=GEN_STYLE["color"], label="MSM prediction")
+            a.set_title(f"{i} → {j}", fontsize=8, loc="left")
+            a.set_ylim(-0.05, 1.05)
+    unit = f" ({time_unit})" if time_unit else ""
+    for a in axes[-1]:
+        a.set_xlabel(f"time{unit}")
+    for a in axes[:, 0]:
+        a.set_ylabel("probability")
+    axes[0, 0].legend(frameon=False, fontsize=7)
+    return axes

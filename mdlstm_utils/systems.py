@@ -28,6 +28,7 @@ __all__ = [
     "Harmonic",
     "FourWell1D",
     "ThreeWell2D",
+    "HiddenSlowND",
     "langevin",
 ]
 
@@ -374,3 +375,175 @@ def langevin(
             "the integration diverged (NaN/inf positions): reduce dt or check the potential's force"
         )
     return out.permute(1, 0, 2).cpu().numpy()
+
+
+@dataclass
+class HiddenSlowND(Potential):
+    r"""A slow double-well coordinate hidden among many fast coupled modes, rotated into ``dim`` dimensions.
+
+    In internal coordinates :math:`y = (s, f_1, \dots, f_m)`, ``m = dim - 1``:
+
+    .. math::
+
+        U(y)/k_BT = h\,(s^2 - 1)^2
+                    + \tfrac12 \sum_{i=1}^{m} k_i f_i^2
+                    + \tfrac{\kappa}{2} \sum_{i=1}^{m-1} (f_i - f_{i+1})^2
+
+    * ``s`` is the slow coordinate: a double well with minima at ``s = ±1`` and a
+      barrier ``h`` (default 5 kT) at ``s = 0``.
+    * the ``f_i`` are harmonic modes with stiffnesses ``k_i`` spaced
+      geometrically between ``k_min`` and ``k_max``, mutually coupled as a chain
+      of springs of stiffness ``kappa``. They relax in ``kT/(D lambda_i)``
+      time units, ``lambda_i`` the eigenvalues of their stiffness matrix
+      (0.1-0.9 with the defaults), while the slow process relaxes in
+      about 18 time units (:meth:`slow_timescale`; overdamped, ``D = 1``), one
+      well-to-well transition per ~36 time units per walker: the modes are *fast*, yet their
+      thermal amplitudes (``sqrt(kT/k_i)``) are comparable to the distance
+      between the wells, so they mask ``s``.
+    * The energy is separable in ``s`` and ``f``, so the Boltzmann marginal of
+      ``s`` and its dynamics are exactly those of the 1-D double well; the
+      slowest relaxation time is :meth:`slow_timescale`.
+
+    The observed coordinates are :math:`x = R\,y` with a fixed orthogonal
+    matrix ``R`` (:attr:`rotation`, drawn from ``seed``; walkers are rows, so
+    ``X = Y @ R.T`` and ``Y = X @ R``). Its first column, the slow direction
+    :attr:`slow_direction`, has all entries ``±1/sqrt(dim)`` (random signs),
+    so every feature carries the same small share ``1/dim`` of ``s`` and no
+    single feature shows the slow process (|corr(x_j, s)| is about 0.3-0.4
+    with the defaults, walkers spread over both wells); the other columns are random. :meth:`slow_coordinate`
+    recovers ``s = X @ R[:, 0]`` exactly.
+
+    Defaults: ``dim = 30``, ``h = 5``, ``k_min = 1``, ``k_max = 5``,
+    ``kappa = 1`` (energies in kT), simulated with :func:`langevin` at
+    ``kT = 1``, ``gamma = mass = 1`` (overdamped) and ``dt = 1e-3`` (the stiffest
+    curvature, ``8 h = 40`` at the well bottoms, is then well resolved); save
+    every 10-100 steps. :attr:`minima` are the two well bottoms in ``x`` coordinates.
+    """
+
+    dim: int = 30
+    barrier: float = 5.0
+    k_min: float = 1.0
+    k_max: float = 5.0
+    coupling: float = 1.0
+    seed: int = 0
+    rotation: np.ndarray = field(init=False, repr=False)
+    stiffness: np.ndarray = field(init=False, repr=False)
+    minima: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.dim = _check_count("dim", self.dim, minimum=3)
+        for name in ("barrier", "k_min", "k_max"):
+            _check_positive(name, getattr(self, name))
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max={self.k_max} must be >= k_min={self.k_min}")
+        if isinstance(self.coupling, bool) or not (isinstance(self.coupling, (int, float)) and self.coupling >= 0):
+            raise ValueError(f"coupling must be a number >= 0, got {self.coupling!r}")
+        m = self.dim - 1
+        rng = np.random.default_rng(self.seed)
+        u = rng.choice([-1.0, 1.0], size=self.dim) / math.sqrt(self.dim)
+        # complete u into an orthogonal basis: QR of [u, random], fixing the sign of the first column
+        q, r = np.linalg.qr(np.column_stack([u, rng.normal(size=(self.dim, m))]))
+        q = q * np.sign(np.diag(r))[None, :]
+        q[:, 0] = u  # exact (QR reproduces it up to rounding)
+        self.rotation = q
+        k = np.geomspace(self.k_min, self.k_max, m)
+        stiff = np.diag(k)
+        if m > 1 and self.coupling > 0:
+            lap = np.diag(np.r_[1.0, 2.0 * np.ones(m - 2), 1.0]) - np.eye(m, k=1) - np.eye(m, k=-1)
+            stiff = stiff + self.coupling * lap
+        self.stiffness = stiff  # the (m x m) matrix K of the fast modes, U_fast = f.K.f / 2
+        self.minima = np.stack([-u, u])
+
+    # --- coordinates -------------------------------------------------------
+    @property
+    def slow_direction(self) -> np.ndarray:
+        """Unit vector of ``s`` in ``x`` space (first column of :attr:`rotation`)."""
+        return self.rotation[:, 0].copy()
+
+    def hidden_coordinates(self, X: np.ndarray) -> np.ndarray:
+        """Internal coordinates ``Y = X @ R`` (column 0 is ``s``), shape ``(..., dim)``."""
+        X = np.asarray(X, dtype=float)
+        if X.shape[-1] != self.dim:
+            raise ValueError(f"X has {X.shape[-1]} coordinates per frame but the system has dim={self.dim}")
+        return X @ self.rotation
+
+    def slow_coordinate(self, X: np.ndarray) -> np.ndarray:
+        """The exact slow coordinate ``s`` of each frame of ``X`` (shape ``(..., dim)`` -> ``(...)``)."""
+        return self.hidden_coordinates(X)[..., 0]
+
+    def embed(self, Y: np.ndarray) -> np.ndarray:
+        """Observed coordinates ``X = Y @ R.T`` of internal coordinates ``Y``."""
+        Y = np.asarray(Y, dtype=float)
+        if Y.shape[-1] != self.dim:
+            raise ValueError(f"Y has {Y.shape[-1]} coordinates per frame but the system has dim={self.dim}")
+        return Y @ self.rotation.T
+
+    def sample_start(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` starting points, half in each well, with Boltzmann-distributed fast modes; shape ``(n, dim)``."""
+        n = _check_count("n", n)
+        rng = np.random.default_rng(seed)
+        y = np.zeros((n, self.dim))
+        y[:, 0] = np.where(np.arange(n) % 2 == 0, -1.0, 1.0)
+        y[:, 1:] = rng.multivariate_normal(np.zeros(self.dim - 1), np.linalg.inv(self.stiffness), size=n)
+        return self.embed(y)
+
+    # --- energy and force --------------------------------------------------
+    def _tensors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``u`` (slow direction) and ``A = R_f K R_f^T`` (fast-mode stiffness in x space), cached per dtype/device."""
+        key = (x.dtype, x.device)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            rf = self.rotation[:, 1:]
+            A = rf @ self.stiffness @ rf.T
+            cache[key] = (
+                torch.as_tensor(self.rotation[:, 0], dtype=x.dtype, device=x.device),
+                torch.as_tensor(0.5 * (A + A.T), dtype=x.dtype, device=x.device),
+            )
+        return cache[key]
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        u, A = self._tensors(x)
+        s = x @ u
+        # (x - s u) lies in the span of the fast directions, and A annihilates u
+        return self.barrier * (s * s - 1.0) ** 2 + 0.5 * ((x @ A) * x).sum(-1)
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        u, A = self._tensors(x)
+        s = x @ u
+        return (-4.0 * self.barrier * s * (s * s - 1.0)).unsqueeze(-1) * u - x @ A
+
+    def slow_energy(self, s: np.ndarray) -> np.ndarray:
+        """The double-well part ``h (s^2 - 1)^2`` (the free energy of ``s`` up to a constant, in kT at kT = 1)."""
+        s = np.asarray(s, dtype=float)
+        return self.barrier * (s * s - 1.0) ** 2
+
+    def slow_timescale(self, kT: float = 1.0, D: float = 1.0, n_grid: int = 2001) -> float:
+        """Exact slowest relaxation time of the system (the double well's; the fast modes relax faster).
+
+        Computed from the second eigenvalue of the 1-D Smoluchowski operator of
+        ``s`` (finite-volume discretisation on ``[-2.5, 2.5]``, detailed balance
+        exact on the grid), in time units with diffusion constant ``D = kT/(m gamma)``.
+        """
+        kT = _check_positive("kT", kT)
+        D = _check_positive("D", D)
+        grid = np.linspace(-2.5, 2.5, _check_count("n_grid", n_grid, minimum=101))
+        h = grid[1] - grid[0]
+        u = self.slow_energy(grid) / kT
+        # rates between neighbouring cells: D/h^2 * exp(-(u_j - u_i)/2) (symmetrised generator)
+        w = D / h**2 * np.exp(-0.5 * (u[1:] - u[:-1]))
+        w_back = D / h**2 * np.exp(-0.5 * (u[:-1] - u[1:]))
+        n = len(grid)
+        L = np.zeros((n, n))
+        idx = np.arange(n - 1)
+        L[idx, idx + 1] = w
+        L[idx + 1, idx] = w_back
+        L[np.arange(n), np.arange(n)] = -L.sum(1)
+        # symmetrise with the Boltzmann weights: S = P^{1/2} L P^{-1/2}
+        p = np.exp(-(u - u.min()) / 2)
+        S = (p[:, None] * L) / p[None, :]
+        S = 0.5 * (S + S.T)
+        ev = np.sort(np.linalg.eigvalsh(S))[::-1]
+        slow = 1.0 / -ev[1]
+        # the slowest fast mode relaxes in 1/(D/kT * smallest eigenvalue of K); report the larger time
+        fast = kT / (D * np.linalg.eigvalsh(self.stiffness).min())
+        return float(max(slow, fast))

@@ -1,0 +1,308 @@
+"""Lag-time selection and validation of Markov models: implied timescales and the Chapman–Kolmogorov test.
+
+All estimates use deeptime: sliding-window transition counts, the largest
+connected set, and a reversible maximum-likelihood MSM
+(:func:`mdlstm_utils.states.estimate_msm`). Lags are given in frames; times
+are returned in the unit of ``dt`` (the time between two frames): pass the
+physical saving interval to get physical times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .states import _check_int, check_labels, estimate_msm
+
+__all__ = [
+    "ImpliedTimescalesResult",
+    "implied_timescales",
+    "suggest_lag",
+    "CKTestResult",
+    "ck_test",
+]
+
+
+def _check_dt(dt) -> float:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a finite number > 0 (time between frames), got {dt!r}")
+    return float(dt)
+
+
+def _n_states(trajs: list[np.ndarray], n_states: int | None) -> int:
+    return int(max(t.max() for t in trajs)) + 1 if n_states is None else _check_int("n_states", n_states, 1)
+
+
+@dataclass(frozen=True)
+class ImpliedTimescalesResult:
+    """Implied timescales of MSMs estimated at several lag times.
+
+    Attributes
+    ----------
+    lags
+        Lag times in frames, shape ``(n_lags,)``, increasing.
+    timescales
+        ``timescales[i, j]`` is the ``j``-th slowest implied timescale
+        ``-lag dt / ln|lambda_{j+1}|`` at ``lags[i]``, in units of ``dt``;
+        shape ``(n_lags, k)``; ``nan`` where the MSM has fewer than ``k + 1`` states.
+    dt
+        Time between frames (the unit of ``timescales`` and :attr:`lag_times`).
+    active_fraction
+        Fraction of the transition counts inside the largest connected set at each lag.
+    """
+
+    lags: np.ndarray
+    timescales: np.ndarray
+    dt: float
+    active_fraction: np.ndarray
+
+    @property
+    def lag_times(self) -> np.ndarray:
+        """The lags in time units, ``lags * dt``."""
+        return self.lags * self.dt
+
+    @property
+    def slowest(self) -> np.ndarray:
+        """The slowest implied timescale at each lag, ``timescales[:, 0]``."""
+        return self.timescales[:, 0]
+
+
+def _check_lags(lags, trajs: list[np.ndarray]) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(lags))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"lags must be a non-empty 1-D sequence of ints, got {lags!r}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or np.any(arr != np.round(arr)):
+            raise TypeError(f"lags must be whole numbers of frames, got {lags!r}")
+    arr = arr.astype(np.int64)
+    if arr.min() < 1:
+        raise ValueError(f"lags must be >= 1 frame, got {arr.min()}")
+    if np.any(np.diff(arr) <= 0):
+        raise ValueError(f"lags must be strictly increasing, got {arr.tolist()}")
+    longest = max(len(t) for t in trajs)
+    if arr.max() >= longest:
+        raise ValueError(f"lag {arr.max()} frames is not shorter than the longest trajectory ({longest} frames)")
+    return arr
+
+
+def implied_timescales(
+    dtrajs, lags, n_states: int | None = None, k: int = 5, dt: float = 1.0, *, reversible: bool = True
+) -> ImpliedTimescalesResult:
+    """Implied timescales of reversible MSMs (deeptime) over a range of lag times.
+
+    At each lag ``tau`` an MSM is estimated on the largest connected set and
+    its ``k`` slowest implied timescales ``t_j = -tau / ln|lambda_j|`` are
+    taken (deeptime's ``MarkovStateModel.timescales``). For a Markovian
+    partition they do not depend on ``tau``; a growing curve means the lag is
+    too short (or the partition poor), see :func:`suggest_lag`.
+
+    Parameters
+    ----------
+    dtrajs
+        State trajectories (one 1-D array, a 2-D array or a list of arrays).
+    lags
+        Lag times in frames, strictly increasing, each shorter than the longest trajectory.
+    n_states
+        Number of states; defaults to the largest label + 1.
+    k
+        Number of timescales per lag.
+    dt
+        Time between frames; the timescales are returned in its unit.
+    reversible
+        Estimate reversible MSMs (default) or not.
+
+    Returns
+    -------
+    ImpliedTimescalesResult
+    """
+    trajs = check_labels(dtrajs, n_states, name="dtrajs")
+    n = _n_states(trajs, n_states)
+    k = _check_int("k", k, 1)
+    dt = _check_dt(dt)
+    lag_arr = _check_lags(lags, trajs)
+    ts = np.full((len(lag_arr), k), np.nan)
+    frac = np.zeros(len(lag_arr))
+    for i, lag in enumerate(lag_arr):
+        msm = estimate_msm(trajs, n, int(lag), reversible=reversible)
+        t = np.asarray(msm.timescales(k=min(k, msm.n_states - 1)), dtype=float)
+        ts[i, : len(t)] = t * dt
+        frac[i] = float(msm.count_model.selected_count_fraction)
+    return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac)
+
+
+def suggest_lag(its, rtol: float = 0.1, *, lags=None, n_steps: int = 1, process: int = 0) -> int | None:
+    r"""Smallest lag at which the slowest implied timescale has levelled off.
+
+    The rule: with lags :math:`\tau_0 < \tau_1 < \dots` and the timescale
+    :math:`t_i` of process ``process`` (0 = slowest) at :math:`\tau_i`, return
+    the smallest :math:`\tau_i` such that
+
+    .. math:: |t_{i+j} - t_i| \le \mathrm{rtol}\; t_i \quad \text{for all } j = 1, \dots, n_\mathrm{steps},
+
+    i.e. the timescale changes by at most ``rtol`` (relative to its value at
+    :math:`\tau_i`) over the next ``n_steps`` lags. The last ``n_steps`` lags
+    cannot qualify (nothing to compare with), and a ``nan`` timescale never
+    qualifies nor serves as a comparison. Returns ``None`` when no lag meets the
+    rule (the timescales have not converged in the scanned range: scan longer
+    lags or improve the partition).
+
+    Parameters
+    ----------
+    its
+        An :class:`ImpliedTimescalesResult`, or an array of timescales: 1-D
+        (one per lag) or 2-D ``(n_lags, k)``, in which case ``lags`` is needed.
+    rtol
+        Relative tolerance, ``> 0``.
+    lags
+        Lags for an array ``its`` (ignored for a result object).
+    n_steps
+        Number of following lags over which the timescale must stay within ``rtol``.
+    process
+        Which timescale (column) to test; 0 is the slowest.
+
+    Returns
+    -------
+    int or None
+        The suggested lag (in the unit of ``lags``: frames for a result object).
+    """
+    if isinstance(its, ImpliedTimescalesResult):
+        lag_arr, ts = its.lags, its.timescales
+    else:
+        ts = np.asarray(its, dtype=float)
+        if lags is None:
+            raise ValueError("lags must be given when its is an array of timescales")
+        lag_arr = np.asarray(lags)
+    if ts.ndim == 1:
+        ts = ts[:, None]
+    if ts.ndim != 2:
+        raise ValueError(f"timescales must be 1-D or 2-D (n_lags, k), got shape {ts.shape}")
+    if lag_arr.ndim != 1 or len(lag_arr) != ts.shape[0]:
+        raise ValueError(f"lags has {lag_arr.size} entries but there are {ts.shape[0]} rows of timescales")
+    if np.any(np.diff(lag_arr) <= 0):
+        raise ValueError(f"lags must be strictly increasing, got {np.asarray(lag_arr).tolist()}")
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)) or not (rtol > 0):
+        raise ValueError(f"rtol must be a number > 0, got {rtol!r}")
+    n_steps = _check_int("n_steps", n_steps, 1)
+    process = _check_int("process", process, 0)
+    if process >= ts.shape[1]:
+        raise ValueError(f"process={process} but only {ts.shape[1]} timescale(s) per lag are given")
+    t = ts[:, process]
+    for i in range(len(t) - n_steps):
+        if not np.isfinite(t[i]) or t[i] <= 0:
+            continue
+        nxt = t[i + 1 : i + 1 + n_steps]
+        if np.all(np.isfinite(nxt)) and np.all(np.abs(nxt - t[i]) <= rtol * t[i]):
+            lag = lag_arr[i]
+            return int(lag) if np.issubdtype(np.asarray(lag).dtype, np.integer) or float(lag).is_integer() else lag
+    return None
+
+
+@dataclass(frozen=True)
+class CKTestResult:
+    """Chapman–Kolmogorov test of an MSM on its PCCA+ metastable sets.
+
+    Attributes
+    ----------
+    lags
+        Lags in frames at which the test is evaluated, ``[0, lag, 2 lag, ...]``
+        (``0`` gives the identity).
+    predictions
+        ``predictions[m, i, j]``: probability to be in set ``j`` after
+        ``lags[m]`` frames starting from set ``i`` (stationary weights within
+        the set), predicted by the MSM at ``lag`` (``T(lag)^m``); shape ``(n_lags, n_sets, n_sets)``.
+    estimates
+        The same probabilities from MSMs estimated directly at ``lags[m]``.
+    memberships
+        PCCA+ memberships of the reference MSM's states, ``(n_active, n_sets)``.
+    active_set
+        States of the reference MSM (its largest connected set).
+    dt
+        Time between frames.
+    """
+
+    lags: np.ndarray
+    predictions: np.ndarray
+    estimates: np.ndarray
+    memberships: np.ndarray
+    active_set: np.ndarray
+    dt: float
+
+    @property
+    def lag_times(self) -> np.ndarray:
+        return self.lags * self.dt
+
+    @property
+    def max_error(self) -> float:
+        """Largest absolute difference between prediction and estimate."""
+        return float(np.max(np.abs(self.predictions - self.estimates)))
+
+
+def ck_test(
+    dtrajs, lag: int, n_sets: int, *, n_states: int | None = None, mlags: int = 5, dt: float = 1.0
+) -> CKTestResult:
+    """Chapman–Kolmogorov test (deeptime) of the MSM at ``lag`` on ``n_sets`` PCCA+ sets.
+
+    The reference MSM is estimated at ``lag`` on its largest connected set and
+    PCCA+ memberships with ``n_sets`` sets are computed from it. MSMs at
+    ``m * lag`` (``m = 2 .. mlags``) are estimated on the part of the same set
+    that stays connected at that lag, so every model speaks about the same
+    states. Then :meth:`deeptime.markov.msm.MarkovStateModel.ck_test` compares
+    ``T(lag)^m`` with ``T(m lag)`` on the sets. Agreement within statistical
+    error means the MSM (the partition at that lag) is Markovian enough.
+
+    Parameters
+    ----------
+    dtrajs
+        State trajectories.
+    lag
+        Lag of the tested MSM, in frames.
+    n_sets
+        Number of PCCA+ metastable sets (``>= 2``).
+    n_states
+        Number of states; defaults to the largest label + 1.
+    mlags
+        Test up to ``mlags * lag`` (``mlags >= 2``); each ``m * lag`` must be
+        shorter than the longest trajectory.
+    dt
+        Time between frames.
+
+    Returns
+    -------
+    CKTestResult
+    """
+    from deeptime.markov import TransitionCountEstimator
+    from deeptime.markov.msm import MaximumLikelihoodMSM
+
+    trajs = check_labels(dtrajs, n_states, name="dtrajs")
+    n = _n_states(trajs, n_states)
+    lag = _check_int("lag", lag, 1)
+    n_sets = _check_int("n_sets", n_sets, 2)
+    mlags = _check_int("mlags", mlags, 2)
+    dt = _check_dt(dt)
+    longest = max(len(t) for t in trajs)
+    if mlags * lag >= longest:
+        raise ValueError(
+            f"mlags * lag = {mlags * lag} frames is not shorter than the longest trajectory ({longest} frames)"
+        )
+    ref = estimate_msm(trajs, n, lag)
+    active = np.asarray(ref.count_model.state_symbols, dtype=np.int64)
+    if n_sets > len(active):
+        raise ValueError(f"n_sets={n_sets} exceeds the {len(active)} states of the connected set at lag={lag}")
+    models = [ref]
+    for m in range(2, mlags + 1):
+        counts = TransitionCountEstimator(lagtime=m * lag, count_mode="sliding", n_states=n).fit(trajs).fetch_model()
+        sub = counts.submodel(active).submodel_largest(directed=True)
+        if sub.n_states < 2:
+            raise ValueError(f"at lag {m * lag} frames fewer than 2 states of the reference set stay connected")
+        models.append(MaximumLikelihoodMSM(reversible=True).fit(sub).fetch_model())
+    ck = ref.ck_test(models, n_sets, include_lag0=True)
+    pcca = ref.pcca(n_sets)
+    return CKTestResult(
+        lags=np.asarray(ck.lagtimes, dtype=np.int64),
+        predictions=np.real(np.asarray(ck.predictions, dtype=complex)).astype(float),
+        estimates=np.real(np.asarray(ck.estimates, dtype=complex)).astype(float),
+        memberships=np.asarray(pcca.memberships, dtype=float),
+        active_set=active,
+        dt=dt,
+    )

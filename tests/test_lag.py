@@ -1,0 +1,147 @@
+"""Implied timescales, the lag rule, the CK test and PCCA+ lumping on data from known Markov chains."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from deeptime.markov.msm import MarkovStateModel
+
+from mdlstm_utils.lag import ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
+from mdlstm_utils.plots import plot_ck_test, plot_implied_timescales
+from mdlstm_utils.states import core_set_labels, cores_from_memberships, pcca_lump
+
+
+def _block_matrix(eps=0.01):
+    """Two metastable blocks {0, 1, 2} and {3, 4, 5}: fast mixing inside, rare exchange (eps) between.
+
+    Symmetric, hence reversible with a uniform stationary distribution.
+    """
+    inner = np.full((3, 3), 1.0 / 3)
+    P = np.zeros((6, 6))
+    P[:3, :3] = inner
+    P[3:, 3:] = inner
+    P *= 1 - eps
+    P[:3, 3:] = eps / 3
+    P[3:, :3] = eps / 3
+    return P
+
+
+@pytest.fixture(scope="module")
+def four_state():
+    # a reversible 4-state chain (detailed balance built in): slow 0,1 <-> 2,3 exchange
+    pi = np.array([0.3, 0.2, 0.3, 0.2])
+    K = np.array([[0, 10, 0.3, 0], [10, 0, 0, 0.5], [0.3, 0, 0, 8], [0, 0.5, 8, 0]], float)
+    P = K * pi[None, :] * 0.02
+    P[np.diag_indices(4)] = 1 - P.sum(1)
+    msm = MarkovStateModel(P)
+    return msm, msm.simulate(200_000, seed=7)
+
+
+def test_suggest_lag_rule_on_synthetic_timescales():
+    lags = np.array([1, 2, 3, 5, 8, 13])
+    t = np.array([10.0, 15.0, 18.0, 19.0, 19.5, 19.6])
+    # relative changes to the next lag: 0.5, 0.2, 0.056, 0.026, 0.005
+    assert suggest_lag(t, rtol=0.1, lags=lags) == 3
+    assert suggest_lag(t, rtol=0.03, lags=lags) == 5
+    assert suggest_lag(t, rtol=0.25, lags=lags) == 2
+    # over two following lags: at lag 3 the change to lag 8 is 0.083
+    assert suggest_lag(t, rtol=0.06, lags=lags, n_steps=2) == 5
+    assert suggest_lag(t, rtol=0.09, lags=lags, n_steps=2) == 3
+    # never converged -> None; nan never qualifies; the last lag cannot qualify
+    assert suggest_lag(np.array([1.0, 2.0, 4.0, 8.0]), lags=[1, 2, 3, 4]) is None
+    assert suggest_lag(np.array([np.nan, 5.0, 5.1]), lags=[1, 2, 3]) == 2
+    assert suggest_lag(np.array([5.0, np.nan, 5.0, 5.0]), lags=[1, 2, 3, 4]) == 3
+    # a result object and a 2-D array with process selection
+    its = ImpliedTimescalesResult(lags=lags, timescales=np.column_stack([t, t[::-1]]), dt=0.5,
+                                  active_fraction=np.ones(6))
+    assert suggest_lag(its, rtol=0.1) == 3
+    assert suggest_lag(its, rtol=0.1, process=1) == 1
+    with pytest.raises(ValueError, match="lags must be given"):
+        suggest_lag(t)
+    with pytest.raises(ValueError, match="rtol must be a number > 0"):
+        suggest_lag(t, rtol=0, lags=lags)
+    with pytest.raises(ValueError, match="lags has 3 entries but there are 6 rows"):
+        suggest_lag(t, lags=[1, 2, 3])
+
+
+def test_implied_timescales_match_the_exact_msm(four_state):
+    msm, dtraj = four_state
+    exact = msm.timescales(k=3)
+    its = implied_timescales(dtraj, [1, 2, 4], k=3, dt=0.1)
+    assert its.timescales.shape == (3, 3)
+    np.testing.assert_array_equal(its.lags, [1, 2, 4])
+    np.testing.assert_allclose(its.lag_times, [0.1, 0.2, 0.4])
+    # at lag 1 the estimated timescales are the chain's, in units of dt
+    np.testing.assert_allclose(its.timescales[0], exact * 0.1, rtol=0.05)
+    # a Markov chain's timescales do not depend on the lag
+    np.testing.assert_allclose(its.slowest, exact[0] * 0.1, rtol=0.08)
+    assert suggest_lag(its, rtol=0.1) == 1
+    np.testing.assert_allclose(its.active_fraction, 1.0)
+    # more timescales than the 4-state MSM has: nan padding
+    assert np.isnan(implied_timescales(dtraj[:20000], [1], k=5).timescales[0, 3:]).all()
+
+
+def test_implied_timescales_validation(four_state):
+    _, dtraj = four_state
+    with pytest.raises(ValueError, match="strictly increasing"):
+        implied_timescales(dtraj, [2, 1])
+    with pytest.raises(ValueError, match="not shorter than the longest trajectory"):
+        implied_timescales(dtraj[:100], [1, 100])
+    with pytest.raises(ValueError, match="dt must be a finite number > 0"):
+        implied_timescales(dtraj, [1], dt=0)
+    with pytest.raises(TypeError, match="whole numbers of frames"):
+        implied_timescales(dtraj, [1.5])
+
+
+def test_pcca_recovers_two_metastable_blocks():
+    msm = MarkovStateModel(_block_matrix(0.01))
+    dtraj = msm.simulate(50_000, seed=3)
+    res = pcca_lump(dtraj, 6, 2, lag=1)
+    a = res.assignments
+    assert len(set(a[:3])) == 1 and len(set(a[3:])) == 1 and a[0] != a[3]
+    assert res.memberships.shape == (6, 2)
+    np.testing.assert_allclose(res.memberships.sum(1), 1.0, atol=1e-8)
+    assert res.memberships.max(1).min() > 0.9
+    np.testing.assert_allclose(res.macro_populations, [0.5, 0.5], atol=0.05)
+    np.testing.assert_array_equal(res.macro_labels[0], a[dtraj])
+    assert [sorted(s.tolist()) for s in sorted(res.sets(), key=min)] == [[0, 1, 2], [3, 4, 5]]
+    # PCCA+ cores then remove nothing here (every state is deep inside its block)
+    cores = cores_from_memberships(res.memberships, 0.9)
+    np.testing.assert_array_equal(core_set_labels(dtraj, cores), res.macro_labels[0])
+
+
+def test_pcca_with_states_outside_the_connected_set():
+    msm = MarkovStateModel(_block_matrix(0.02))
+    dtraj = msm.simulate(20_000, seed=4)
+    # state 6 appears only at the start and state 7 never: both are outside the connected set
+    d = np.r_[6, 6, dtraj]
+    res = pcca_lump(d, 8, 2, lag=1)
+    np.testing.assert_array_equal(res.active_set, np.arange(6))
+    np.testing.assert_array_equal(res.memberships[6:], 0.0)
+    np.testing.assert_array_equal(res.assignments[6:], [-1, -1])
+    # default: frames in unassigned states take the first assigned frame's macrostate
+    assert res.macro_labels[0][0] == res.macro_labels[0][2] == res.assignments[dtraj[0]]
+    keep = pcca_lump(d, 8, 2, lag=1, unassigned="keep")
+    np.testing.assert_array_equal(keep.macro_labels[0][:2], [-1, -1])
+    with pytest.raises(ValueError, match="n_macro=7 exceeds the 6 microstates"):
+        pcca_lump(d, 8, 7, lag=1)
+    with pytest.raises(ValueError, match="holds label 8 but n_states=8"):
+        pcca_lump(np.r_[d, 8], 8, 2, lag=1)
+
+
+def test_ck_test_passes_for_a_markov_chain_and_plots(four_state):
+    _, dtraj = four_state
+    ck = ck_test(dtraj, 2, 2, mlags=4, dt=0.1)
+    np.testing.assert_array_equal(ck.lags, [0, 2, 4, 6, 8])
+    assert ck.predictions.shape == ck.estimates.shape == (5, 2, 2)
+    np.testing.assert_allclose(ck.predictions[0], np.eye(2))
+    np.testing.assert_allclose(ck.predictions.sum(-1), 1.0, atol=1e-8)
+    assert ck.max_error < 0.02
+    ax = plot_implied_timescales(implied_timescales(dtraj[:20000], [1, 2, 3], k=2), lag=2, time_unit="ns")
+    assert ax.get_yscale() == "log"
+    axes = plot_ck_test(ck, time_unit="ns")
+    assert axes.shape == (2, 2)
+    with pytest.raises(ValueError, match="mlags \\* lag = 200000 frames"):
+        ck_test(dtraj, 40_000, 2)
