@@ -1,11 +1,16 @@
 """Batched autoregressive sampling of long state trajectories from a trained model.
 
-Many trajectories are generated at once. The model's recurrent state is carried
+Many trajectories are generated at once. The model's state (the LSTM's
+recurrent state, the Transformer's sliding-window key/value cache) is carried
 from step to step (``model.step``), so each new frame costs one token's work no
 matter how long the trajectory already is. Sampling is done on the device by
 inverse-CDF look-up of one uniform number per trajectory; frames are buffered
 on the device and copied to the host in chunks, so memory stays bounded for
 long trajectories.
+
+``use_cache=False`` is the slow reference for models with a finite window
+(:class:`~mdlstm_utils.models.TransformerLM`): it re-encodes the last
+``model.receptive_field`` frames with a full forward pass at every step.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def generate(
     device: str | torch.device = "auto",
     chunk_size: int = 2048,
     progress: bool = True,
+    use_cache: bool = True,
 ) -> np.ndarray:
     """Generate ``n_steps`` new frames for each of a batch of trajectories.
 
@@ -59,6 +65,9 @@ def generate(
     prompt
         Context to start from, shape ``(n_traj, t0)`` of state labels (e.g. short
         windows of the reference data); the model reads it before sampling.
+        For a model with a finite ``receptive_field`` (:class:`TransformerLM`)
+        only the prompt's last ``receptive_field`` frames are read, which gives
+        the same result as reading all of it.
     start
         Alternatively, one start state per trajectory, shape ``(n_traj,)``;
         equivalent to a prompt of length 1.
@@ -70,6 +79,12 @@ def generate(
         Frames kept on the device before they are copied to the host.
     progress
         Show a tqdm progress bar.
+    use_cache
+        ``True``: step with the model's state (``model.step``). ``False``: the
+        slow reference path for models with a finite ``receptive_field``:
+        every step re-encodes the last ``receptive_field`` frames with a full
+        forward pass. Both give the same logits (up to float rounding), so the
+        same seed gives the same trajectories.
 
     Returns
     -------
@@ -97,6 +112,16 @@ def generate(
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if not isinstance(use_cache, bool):
+        raise TypeError(f"use_cache must be True or False, got {type(use_cache).__name__} ({use_cache!r})")
+    window = getattr(model, "receptive_field", None)
+    if not use_cache and window is None:
+        raise ValueError(
+            f"use_cache=False re-encodes a finite window at every step, but {type(model).__name__} "
+            "has unbounded memory (no receptive_field); use use_cache=True"
+        )
+    if window is not None and prompt_arr.shape[1] > window:
+        prompt_arr = prompt_arr[:, -window:]  # earlier frames cannot change the next-step distribution
 
     dev = resolve_device(device)
     model = model.to(dev).eval()
@@ -108,18 +133,26 @@ def generate(
 
     with torch.inference_mode():
         p = torch.as_tensor(prompt_arr.astype(np.int64), device=dev)
-        state = model.init_state(n_traj, dev)
-        if p.shape[1] > 1:
-            _, state = model(p[:, :-1], state)
-        tok = p[:, -1]
+        if use_cache:
+            state = model.init_state(n_traj, dev)
+            if p.shape[1] > 1:
+                _, state = model(p[:, :-1], state)
+            tok = p[:, -1]
+        else:
+            history = p  # the last `window` frames, re-encoded at every step
         bar = tqdm(total=n_steps, desc="generate", unit="step", disable=not progress, mininterval=0.5)
         done = 0
         while done < n_steps:
             n = min(buf.shape[0], n_steps - done)
             for i in range(n):
-                logits, state = model.step(tok, state)
+                if use_cache:
+                    logits, state = model.step(tok, state)
+                else:
+                    logits = model(history)[0][:, -1]
                 tok = sample_next(logits, temperature, gen)
                 buf[i] = tok
+                if not use_cache:
+                    history = torch.cat((history, tok[:, None]), dim=1)[:, -window:]
             out[:, done : done + n] = buf[:n].T.cpu().numpy()
             done += n
             bar.update(n)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from deeptime.markov import TransitionCountEstimator
 
 from .states import check_labels
@@ -27,6 +28,7 @@ __all__ = [
     "mfpt",
     "mfpt_matrix",
     "compare",
+    "subsample",
 ]
 
 
@@ -263,3 +265,44 @@ def compare(
         }
     )
     return out
+
+
+def subsample(labels, k: int):
+    """Label trajectories at ``k`` times the saving interval: every ``k``-th frame, starting with the first.
+
+    Frame ``j`` of a result is frame ``j * k`` of the input, so a trajectory of
+    ``T`` frames becomes one of ``ceil(T / k)`` frames. This is how a coarser
+    saving interval is emulated from data saved at the base interval.
+
+    Parameters
+    ----------
+    labels
+        Label trajectories at the base interval: one 1-D array, a 2-D array
+        with one trajectory per row, or a list (or tuple) of 1-D arrays.
+    k
+        Subsampling factor, an int ``>= 1`` (``1`` returns copies of the input).
+
+    Returns
+    -------
+    The same kind of container as ``labels`` (1-D array, 2-D array, list or
+    tuple; a torch tensor stays a tensor), with the labels' dtype kept.
+
+    Notes
+    -----
+    The time between two frames of the result is ``k * dt``: pass
+    ``dt=k * dt`` to :func:`mfpt`, :func:`mfpt_matrix` and :func:`compare`,
+    and remember that a lag of one frame now means ``k`` base frames.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int (the subsampling factor), got {type(k).__name__} ({k!r})")
+    if k < 1:
+        raise ValueError(f"k must be >= 1 (keep every k-th frame), got {k}")
+    k = int(k)
+    check_labels(labels)  # clear errors for anything that is not label trajectories
+    if isinstance(labels, torch.Tensor):
+        return labels[..., ::k].clone()
+    if isinstance(labels, np.ndarray):
+        return labels[..., ::k].copy()
+    if all(np.isscalar(v) for v in labels):  # a plain list of labels is one trajectory
+        return type(labels)(labels[::k])
+    return type(labels)(np.asarray(t)[::k].copy() for t in labels)

@@ -8,16 +8,25 @@ same interface, used by :mod:`mdlstm_utils.train` and
 * ``forward(tokens, state=None) -> (logits, state)`` on a ``(batch, time)``
   tensor of ``int64`` labels;
 * ``init_state(batch_size, device)`` and ``step(tokens, state) -> (logits, state)``
-  for step-by-step generation, carrying the recurrent state (no re-encoding);
+  for step-by-step generation, carrying the recurrent state (LSTM) or a
+  key/value cache (Transformer), so a step costs one token's work (no re-encoding);
 * ``config``: the constructor arguments, so a checkpoint can rebuild the model.
+
+Models with a finite memory (:class:`TransformerLM`) also have
+``receptive_field``: the number of most recent tokens that determine the next
+distribution. The LSTM has none (its memory is unbounded).
 """
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LSTMLM", "model_from_config", "count_parameters"]
+__all__ = ["LSTMLM", "TransformerLM", "KVCache", "model_from_config", "count_parameters"]
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -118,7 +127,298 @@ class LSTMLM(nn.Module):
         return self.head(x), (torch.stack(hs), torch.stack(cs))
 
 
-_MODELS: dict[str, type[nn.Module]] = {"LSTMLM": LSTMLM}
+class KVCache(NamedTuple):
+    """Sliding-window key/value cache of a :class:`TransformerLM` (its generation state).
+
+    ``keys`` and ``values`` are ring buffers of shape
+    ``(n_layers, batch, n_heads, context, head_dim)``: the token at absolute
+    position ``p`` sits in slot ``p % context``, with its rotary position
+    already applied. ``length`` is the number of tokens read so far (the
+    absolute position of the next one); only the last ``min(length, context)``
+    slots hold keys. :meth:`TransformerLM.step` updates the buffers in place,
+    so a cache that was passed to ``step`` must not be used again.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    length: int
+
+
+def _rope_angles(inv_freq: torch.Tensor, start: int, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` of the rotary angles of positions ``start .. start + n - 1``, shape ``(n, head_dim / 2)``.
+
+    The angles are formed in float64, so positions of very long generated
+    trajectories (millions of frames) keep float32-exact relative rotations.
+    """
+    dev = inv_freq.device
+    if dev.type == "mps":  # no float64 on MPS: compute on the CPU and move
+        cos, sin = _rope_angles(inv_freq.cpu(), start, n, dtype)
+        return cos.to(dev), sin.to(dev)
+    ang = torch.arange(start, start + n, dtype=torch.float64, device=dev)[:, None] * inv_freq[None, :]
+    return ang.cos().to(dtype), ang.sin().to(dtype)
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the two halves of the last dimension of ``x`` (``(..., time, head_dim)``) by the given angles."""
+    h = x.shape[-1] // 2
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    x1, x2 = x[..., :h], x[..., h:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+class _Block(nn.Module):
+    """Pre-norm Transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))`` (attention done by the model)."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.drop = nn.Dropout(dropout)
+
+
+class TransformerLM(nn.Module):
+    """Causal decoder-only Transformer over state tokens with rotary positions and sliding-window attention.
+
+    Token embedding, ``n_layers`` pre-norm blocks (LayerNorm -> multi-head
+    self-attention -> residual; LayerNorm -> GELU MLP -> residual), a final
+    LayerNorm and a linear head over the ``n_states`` tokens. Positions enter
+    through rotary embeddings (RoPE) of queries and keys, so attention depends
+    only on the distance between two tokens: a key cached at one absolute
+    position stays exact however far the window has slid.
+
+    Every attention layer sees at most the last ``context`` tokens (itself
+    included): sequences up to ``context`` long get plain causal attention,
+    longer ones a causal band of width ``context``. Because layer ``l`` reads
+    layer ``l - 1`` states that themselves saw ``context`` tokens, the next-step
+    distribution depends on the last :attr:`receptive_field`
+    ``= n_layers * (context - 1) + 1`` tokens. :meth:`step` with its
+    :class:`KVCache` gives the same logits as :meth:`forward` over the whole
+    history, and as re-encoding the last ``receptive_field`` tokens (for
+    ``n_layers=1`` that is the last ``context`` tokens).
+
+    Parameters
+    ----------
+    n_states
+        Vocabulary size: the number of state labels.
+    d_model, n_heads, n_layers
+        Model width, attention heads (``d_model / n_heads`` must be even for
+        the rotary embedding) and number of blocks.
+    d_ff
+        Width of the MLP hidden layer; ``None`` for ``4 * d_model``.
+    dropout
+        Dropout on attention weights and on each residual branch (training only).
+    context
+        Attention window: the most tokens one attention layer looks at, and the
+        size of the generation cache. Training windows (``seq_len`` of
+        :func:`mdlstm_utils.train.fit`) up to ``context`` use causal attention
+        from the window's start; longer ones train the sliding window itself.
+    rope_base
+        Base of the rotary frequencies.
+    """
+
+    def __init__(
+        self,
+        n_states: int,
+        d_model: int = 128,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        d_ff: int | None = None,
+        dropout: float = 0.0,
+        context: int = 128,
+        rope_base: float = 10000.0,
+    ) -> None:
+        super().__init__()
+        _check_int("n_states", n_states, 2)
+        _check_int("d_model", d_model, 2)
+        _check_int("n_heads", n_heads, 1)
+        _check_int("n_layers", n_layers, 1)
+        _check_int("context", context, 1)
+        if d_ff is None:
+            d_ff = 4 * d_model
+        _check_int("d_ff", d_ff, 1)
+        if d_model % n_heads:
+            raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
+        if (d_model // n_heads) % 2:
+            raise ValueError(
+                f"the head width d_model / n_heads must be even for rotary embeddings, "
+                f"got {d_model} / {n_heads} = {d_model // n_heads}"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        if isinstance(rope_base, bool) or not isinstance(rope_base, (int, float)) or not (
+            math.isfinite(rope_base) and rope_base > 1.0
+        ):
+            raise ValueError(f"rope_base must be a finite number > 1, got {rope_base!r}")
+        self.config = {
+            "kind": "TransformerLM",
+            "n_states": n_states,
+            "d_model": d_model,
+            "n_heads": n_heads,
+            "n_layers": n_layers,
+            "d_ff": d_ff,
+            "dropout": float(dropout),
+            "context": context,
+            "rope_base": float(rope_base),
+        }
+        self.n_states = n_states
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.n_layers = n_layers
+        self.head_dim = d_model // n_heads
+        self.context = context
+        self.dropout = float(dropout)
+        self.embed = nn.Embedding(n_states, d_model)
+        self.blocks = nn.ModuleList(_Block(d_model, d_ff, dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, n_states)
+        self._inv_freq64: dict[torch.device, torch.Tensor] = {}
+        self.apply(self._init_weights)
+        for blk in self.blocks:  # GPT-2: scale the residual projections with depth
+            for lin in (blk.proj, blk.mlp[2]):
+                nn.init.normal_(lin.weight, std=0.02 / math.sqrt(2 * n_layers))
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    @property
+    def receptive_field(self) -> int:
+        """Number of most recent tokens that determine the next-step distribution."""
+        return self.n_layers * (self.context - 1) + 1
+
+    def _inv_freq(self, device: torch.device) -> torch.Tensor:
+        """Rotary frequencies in float64 on ``device`` (kept out of the state dict and of ``.to(dtype)``)."""
+        f = self._inv_freq64.get(device)
+        if f is None:
+            base = self.config["rope_base"]
+            f = base ** (-torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim)
+            f = f if device.type == "mps" else f.to(device)
+            self._inv_freq64[device] = f
+        return f
+
+    def _check_tokens(self, tokens: torch.Tensor, ndim: int) -> None:
+        if not isinstance(tokens, torch.Tensor):
+            raise TypeError(f"tokens must be a torch.Tensor, got {type(tokens).__name__}")
+        if tokens.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise TypeError(f"tokens must be an integer tensor, got dtype {tokens.dtype}")
+        if tokens.ndim != ndim or tokens.numel() == 0:
+            want = "(batch, time)" if ndim == 2 else "(batch,)"
+            raise ValueError(f"tokens must be a non-empty tensor of shape {want}, got shape {tuple(tokens.shape)}")
+
+    def _check_state(self, state, batch: int) -> None:
+        if not isinstance(state, KVCache):
+            raise TypeError(
+                f"state must be a KVCache from TransformerLM.init_state / forward / step, got {type(state).__name__}"
+            )
+        want = (self.n_layers, batch, self.n_heads, self.context, self.head_dim)
+        if tuple(state.keys.shape) != want or tuple(state.values.shape) != want:
+            raise ValueError(
+                f"state holds a cache of shape {tuple(state.keys.shape)}, expected {want} "
+                f"(n_layers, batch, n_heads, context, head_dim) for this model and batch {batch}"
+            )
+
+    def _split_heads(self, blk: _Block, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        b, t, _ = x.shape
+        q, k, v = blk.qkv(blk.norm1(x)).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return _apply_rope(q, cos, sin), _apply_rope(k, cos, sin), v
+
+    def _merge(self, blk: _Block, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        b, _, t, _ = a.shape
+        x = x + blk.drop(blk.proj(a.transpose(1, 2).reshape(b, t, self.d_model)))
+        return x + blk.drop(blk.mlp(blk.norm2(x)))
+
+    def forward(self, tokens: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Logits for every position: ``(batch, time)`` tokens -> ``(batch, time, n_states)``, and the cache.
+
+        With ``state=None`` the tokens are a sequence of their own (training).
+        With a :class:`KVCache` they continue the sequence it holds (e.g. a
+        prompt read before :meth:`step`); that cache is not modified. The
+        returned cache holds the keys and values of the last ``context``
+        positions (detached from autograd).
+        """
+        self._check_tokens(tokens, 2)
+        b, t = tokens.shape
+        w = self.context
+        start = 0 if state is None else state.length
+        if state is not None:
+            self._check_state(state, b)
+        n_old = min(start, w)
+        s = n_old + t
+        dev = tokens.device
+        cos, sin = _rope_angles(self._inv_freq(dev), start, t, self.head.weight.dtype)
+        if n_old == 0 and t <= w:
+            mask, causal = None, True
+        else:  # causal band of width `context` over (cached + new) keys
+            q_pos = torch.arange(start, start + t, device=dev)[:, None]
+            k_pos = torch.arange(start - n_old, start + t, device=dev)[None, :]
+            mask, causal = (k_pos <= q_pos) & (q_pos - k_pos < w), False
+        m = min(w, s)  # positions kept in the returned cache
+        slots = torch.arange(start + t - m, start + t, device=dev) % w
+        cache_shape = (self.n_layers, b, self.n_heads, w, self.head_dim)
+        keys = torch.zeros(cache_shape, device=dev, dtype=self.head.weight.dtype)
+        values = torch.zeros_like(keys)
+        p = self.dropout if self.training else 0.0
+        x = self.embed(tokens.long())
+        for i, blk in enumerate(self.blocks):
+            q, k, v = self._split_heads(blk, x, cos, sin)
+            if n_old:
+                k = torch.cat((self._chronological(state.keys[i], start).to(k.dtype), k), dim=2)
+                v = torch.cat((self._chronological(state.values[i], start).to(v.dtype), v), dim=2)
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+            x = self._merge(blk, x, a)
+            keys[i].index_copy_(2, slots, k[:, :, s - m :].detach().to(keys.dtype))
+            values[i].index_copy_(2, slots, v[:, :, s - m :].detach().to(values.dtype))
+        return self.head(self.norm(x)), KVCache(keys, values, start + t)
+
+    def _chronological(self, buf: torch.Tensor, length: int) -> torch.Tensor:
+        """The valid part of a ring buffer ``(batch, heads, context, head_dim)``, oldest position first."""
+        w = self.context
+        if length <= w:
+            return buf[:, :, :length]
+        r = length % w
+        return torch.cat((buf[:, :, r:], buf[:, :, :r]), dim=2)
+
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> KVCache:
+        """An empty :class:`KVCache` for ``batch_size`` sequences."""
+        _check_int("batch_size", batch_size, 1)
+        shape = (self.n_layers, batch_size, self.n_heads, self.context, self.head_dim)
+        keys = torch.zeros(shape, device=device, dtype=self.head.weight.dtype)
+        return KVCache(keys, torch.zeros_like(keys), 0)
+
+    def step(self, tokens: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """One generation step: ``(batch,)`` tokens -> ``(batch, n_states)`` logits and the advanced cache.
+
+        The token's keys and values are written into ring slot
+        ``length % context`` of every layer (in place), overwriting the oldest
+        position once the window is full, and the token attends to the
+        ``min(length + 1, context)`` cached positions: one token's work per
+        step, whatever the length of the trajectory.
+        """
+        self._check_tokens(tokens, 1)
+        b = tokens.shape[0]
+        self._check_state(state, b)
+        pos = state.length
+        slot = pos % self.context
+        n = min(pos + 1, self.context)
+        cos, sin = _rope_angles(self._inv_freq(tokens.device), pos, 1, self.head.weight.dtype)
+        x = self.embed(tokens.long())[:, None, :]
+        for i, blk in enumerate(self.blocks):
+            q, k, v = self._split_heads(blk, x, cos, sin)
+            state.keys[i, :, :, slot] = k[:, :, 0]
+            state.values[i, :, :, slot] = v[:, :, 0]
+            a = F.scaled_dot_product_attention(q, state.keys[i, :, :, :n], state.values[i, :, :, :n])
+            x = self._merge(blk, x, a)
+        return self.head(self.norm(x[:, 0])), KVCache(state.keys, state.values, pos + 1)
+
+
+_MODELS: dict[str, type[nn.Module]] = {"LSTMLM": LSTMLM, "TransformerLM": TransformerLM}
 
 
 def model_from_config(config: dict) -> nn.Module:
