@@ -3,15 +3,18 @@
 Language models (LSTM, Transformer) that learn the kinetics of molecular
 dynamics from trajectories discretized into states. One concept per module:
 
-* :mod:`~mdlstm_utils.systems`   toy potentials and a batched Langevin integrator
-* :mod:`~mdlstm_utils.states`    discretization into states (grid bins, wells)
-* :mod:`~mdlstm_utils.models`    next-state language models (``LSTMLM``)
-* :mod:`~mdlstm_utils.train`     the training loop (device, early stopping, checkpoints)
-* :mod:`~mdlstm_utils.generate`  batched generation of long trajectories
-* :mod:`~mdlstm_utils.kinetics`  populations, free energy, transition counts, MFPTs, comparison
+* :mod:`~mdlstm_utils.systems`   toy potentials (1-D four-well, 2-D three-well, slow mode hidden in N-D) and a batched Langevin integrator
+* :mod:`~mdlstm_utils.md`        OpenMM simulation of alanine dipeptide (seeded, checkpointed, resumable) and mdtraj features
+* :mod:`~mdlstm_utils.datasets`  shipped data sets by name, sha256-checked against data/MANIFEST
+* :mod:`~mdlstm_utils.states`    discretization (grid bins, k-means on CPU/GPU, TICA), PCCA+ lumping, core sets / recrossing removal
+* :mod:`~mdlstm_utils.lag`       implied timescales, lag selection rule, Chapman-Kolmogorov test
+* :mod:`~mdlstm_utils.models`    next-state language models (``LSTMLM``, ``TransformerLM``)
+* :mod:`~mdlstm_utils.train`     the training loop (device, mixed precision, early stopping, checkpoints, resume)
+* :mod:`~mdlstm_utils.generate`  batched generation of long trajectories (recurrent state / KV cache)
+* :mod:`~mdlstm_utils.kinetics`  populations, free energy, transition counts, MFPTs, subsampling, comparison
 * :mod:`~mdlstm_utils.plots`     the notebooks' figures
-* :mod:`~mdlstm_utils.runtime`   device choice, seeding, environment record
-* :mod:`~mdlstm_utils.sweep`     headless notebook execution (papermill)
+* :mod:`~mdlstm_utils.runtime`   device choice, seeding, parameter checks, environment record, metrics files
+* :mod:`~mdlstm_utils.sweep`     headless notebook execution and parameter sweeps (papermill, Dask)
 """
 
 __version__ = "0.1.0"
