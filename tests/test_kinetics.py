@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.kinetics import compare, free_energy, mfpt, mfpt_matrix, populations, transition_counts
+from mdlstm_utils.kinetics import compare, free_energy, mfpt, mfpt_matrix, msm_trajectories, populations, transition_counts
 
 P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
 
@@ -67,3 +67,14 @@ def test_compare_of_identical_and_of_different_dynamics():
     np.testing.assert_allclose(ratios[off], 0.5 * (1 + 0 * ratios[off]), rtol=0.15)
     assert m_fast["mfpt_ratio"][0][0] is None
     assert m_same["dt"] == 2.0 and "mfpt_ref" in m_same
+
+
+def test_msm_trajectories_reproduce_a_known_chain_in_the_original_numbering():
+    # states 1 and 3 of a 5-state numbering carry the chain; 0, 2, 4 never occur
+    chain = MarkovStateModel(P3).simulate(100_000, seed=5)
+    relabelled = np.array([1, 3, 4])[chain]
+    sim = msm_trajectories(
+        relabelled, n_states=5, lag=1, n_steps=50_000, start=[1, 4], seed=0)
+    assert sim.shape == (2, 50_000) and set(np.unique(sim)) <= {1, 3, 4}
+    c = transition_counts(sim, 1, 5)[[1, 3, 4]][:, [1, 3, 4]]
+    np.testing.assert_allclose(c / c.sum(1, keepdims=True), P3, atol=0.01)
