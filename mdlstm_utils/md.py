@@ -81,6 +81,8 @@ import mdtraj as md
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._checks import check_int as _check_int, check_positive as _check_positive
+
 __all__ = [
     "simulate",
     "simulate_replicas",
@@ -131,22 +133,6 @@ def alanine_dipeptide_pdb() -> Path:
         "openmmtools is installed but has no data/alanine-dipeptide-gbsa/alanine-dipeptide.pdb under "
         f"{list(spec.submodule_search_locations)}; reinstall it with `pip install --force-reinstall openmmtools==0.27.0`"
     )
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    if not math.isfinite(float(value)) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def _multiple(name: str, value: float, unit: float, unit_name: str) -> int:

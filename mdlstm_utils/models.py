@@ -26,15 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_int as _check_int
+
 __all__ = ["LSTMLM", "TransformerLM", "KVCache", "model_from_config", "count_parameters"]
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 class LSTMLM(nn.Module):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._checks import check_int as _check_int
 from .runtime import resolve_device
 from .systems import Potential
 
@@ -305,14 +306,6 @@ class KMeansResult:
     @property
     def n_clusters(self) -> int:
         return int(self.centers.shape[0])
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _chunk_rows(n_centers: int, budget_elems: int = 2**24) -> int:

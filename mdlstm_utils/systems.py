@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._checks import check_int as _check_count, check_positive as _check_positive
 from .runtime import resolve_device
 
 __all__ = [
@@ -235,22 +236,6 @@ class ThreeWell2D(Potential):
         dUdx = -2 * X * (g1 + g2) - 2 * (X - 1) * g3 - 2 * (X + 1) * g4 + 0.8 * X**3
         dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
         return -torch.stack([dUdx, dUdy], dim=-1)
-
-
-def _check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_count(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def langevin(
