@@ -50,3 +50,16 @@ def test_lump_and_label_checks():
         check_labels(np.array([0, 3]), 3)
     with pytest.raises(TypeError, match="integer state labels"):
         check_labels(np.array([0.5, 1.0]), 3)
+
+
+def test_toy_data_sets_are_reproducible_and_consistent():
+    from mdlstm_utils import toydata
+
+    a = toydata.four_well(6, 100, n_bins=20, seed=2, device="cpu", progress=False)
+    b = toydata.four_well(6, 100, n_bins=20, seed=2, device="cpu", progress=False)
+    assert np.array_equal(a.labels, b.labels) and a.labels.shape == (6, 100) and a.labels.max() < 20
+    np.testing.assert_array_equal(a.wells, np.repeat(np.arange(4), 5))
+    h = toydata.hidden_slow(4, 200, dim=10, n_micro=8, seed=0, device="cpu", progress=False)
+    assert h.micro.shape == (4, 200) and h.centers.shape == (8, 10) and h.saving_interval == 0.01
+    # microstates split cleanly by the hidden coordinate's sign: their mean s is far from 0
+    assert np.all(np.abs(h.micro_mean_s()[np.bincount(h.micro.ravel(), minlength=8) > 0]) > 0.3)

@@ -1,0 +1,89 @@
+"""Ready-made reference data of the toy systems: simulate, then discretize, in one call.
+
+Notebooks that need the same toy data set (the four-well grid states, the
+microstates of the hidden-slow-mode system) build it here, so every notebook
+gets exactly the same data from the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid
+from .systems import FourWell1D, HiddenSlowND, langevin
+
+__all__ = ["FourWellData", "four_well", "HiddenSlowData", "hidden_slow"]
+
+DT = 1e-3
+
+
+@dataclass
+class FourWellData:
+    """Four-well reference data: positions, grid labels, and the well of each bin."""
+
+    potential: FourWell1D
+    x: np.ndarray  # (walkers, frames)
+    labels: np.ndarray  # (walkers, frames) grid bins
+    grid: Grid
+    wells: np.ndarray  # bin -> well index (0..3, left to right)
+    saving_interval: float
+
+
+def four_well(
+    n_walkers: int, n_frames: int, *, save_every: int = 50, n_bins: int = 40, seed: int = 0, device="auto", progress: bool = True
+) -> FourWellData:
+    """Walkers on :class:`FourWell1D` started in Boltzmann proportions, equilibrated 5000 steps, binned on [-2, 2]."""
+    pot = FourWell1D()
+    x0 = np.repeat(pot.minima, np.round(pot.boltzmann_well_populations() * n_walkers).astype(int))
+    x0 = np.resize(x0, n_walkers)
+    x = langevin(pot, x0, n_frames, dt=DT, save_every=save_every, burn_in=5000, seed=seed, device=device, progress=progress)[..., 0]
+    grid = make_grid(-2.0, 2.0, n_bins)
+    return FourWellData(pot, x, discretize_grid(x, grid), grid, assign_basins(pot, grid.centers()), DT * save_every)
+
+
+@dataclass
+class HiddenSlowData:
+    """Hidden-slow-mode reference data: features, the hidden slow coordinate, and k-means microstates."""
+
+    potential: HiddenSlowND
+    x: np.ndarray  # (walkers, frames, dim)
+    s: np.ndarray  # (walkers, frames) exact slow coordinate
+    micro: np.ndarray  # (walkers, frames) microstate labels
+    centers: np.ndarray  # (n_micro, dim)
+    saving_interval: float
+
+    @property
+    def n_micro(self) -> int:
+        return len(self.centers)
+
+    def micro_mean_s(self) -> np.ndarray:
+        """Mean slow coordinate of the frames of each microstate."""
+        counts = np.bincount(self.micro.ravel(), minlength=self.n_micro)
+        return np.bincount(self.micro.ravel(), weights=self.s.ravel(), minlength=self.n_micro) / np.maximum(counts, 1)
+
+
+def hidden_slow(
+    n_walkers: int,
+    n_frames: int,
+    *,
+    dim: int = 30,
+    save_every: int = 10,
+    n_micro: int = 100,
+    kmeans_frames: int = 400_000,
+    seed: int = 0,
+    device="auto",
+    progress: bool = True,
+) -> HiddenSlowData:
+    """Walkers on :class:`HiddenSlowND`, then k-means (torch backend) on a random subset of
+    ``kmeans_frames`` frames and assignment of every frame to its nearest centre."""
+    pot = HiddenSlowND(dim=dim)
+    x = langevin(pot, pot.sample_start(n_walkers, seed=seed), n_frames, dt=DT, save_every=save_every, burn_in=2000,
+                 seed=seed, device=device, progress=progress)
+    flat = x.reshape(-1, dim)
+    rng = np.random.default_rng(seed)
+    sub = flat[rng.choice(len(flat), size=min(kmeans_frames, len(flat)), replace=False)]
+    km = kmeans(sub, n_micro, backend="torch", device=device, seed=seed)
+    micro = assign_to_centers(flat, km.centers, device=device).reshape(x.shape[:2])
+    return HiddenSlowData(pot, x, pot.slow_coordinate(x), micro, km.centers, DT * save_every)
