@@ -42,7 +42,12 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
         assert math.isclose(sum(m["set_pop_ref"]), sum(m["set_pop_gen"]), abs_tol=0.05)
         assert 0.0 <= m["set_pop_max_abs_err"] <= 1.0
         assert m["mfpt_max_rel_err"] >= 0.0
-    else:  # the temporal-resolution scan: one slow-process error per saving interval and model
+    elif "lstm_slow_error_by_interval" in m:  # the temporal-resolution scan: one error per interval and model
         errors = [*m["lstm_slow_error_by_interval"].values(), *m["msm_slow_error_by_interval"].values()]
         assert len(errors) >= 2 and all(e is None or e >= 0 for e in errors)
+    else:  # the model comparison: every (data set, model) pair over n_seeds seeds
+        pairs = {(r["data"], r["model"]) for r in m["runs"]}
+        assert len(pairs) == 4 and {p[1] for p in pairs} == {"LSTM", "Transformer"}
+        assert len(m["runs"]) == 4 * m["n_seeds"]
+        assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"])
     assert len(list(tmp_path.glob("*.png"))) >= 1
