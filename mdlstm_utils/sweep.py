@@ -279,6 +279,10 @@ def expand_grid(sweep: Sweep) -> list[tuple[str, dict]]:
     return runs
 
 
+_KERNEL_START_TRIES = 3
+_KERNEL_START_ERRORS = ("Kernel didn't respond", "Kernel died before replying")
+
+
 def _execute_run(notebook: str, run_dir: str, params: dict) -> dict:
     """Execute one run (in a worker process); never raises: returns a status dict."""
     run_dir_p = Path(run_dir)
@@ -288,7 +292,13 @@ def _execute_run(notebook: str, run_dir: str, params: dict) -> dict:
     (run_dir_p / "params.json").write_text(json.dumps(params, indent=2))
     t0 = time.perf_counter()
     try:
-        execute_notebook(notebook, run_dir, params, progress=False)
+        for attempt in range(_KERNEL_START_TRIES):
+            try:
+                execute_notebook(notebook, run_dir, params, progress=False)
+                break
+            except Exception as exc:  # a kernel that failed to start (TCP port race between parallel runs) is retried
+                if attempt + 1 == _KERNEL_START_TRIES or not any(m in str(exc) for m in _KERNEL_START_ERRORS):
+                    raise
         if not (run_dir_p / "metrics.json").is_file():
             raise RuntimeError("the notebook ran to its end but wrote no metrics.json (is out_dir used?)")
         return {"run_dir": run_dir, "status": "ok", "seconds": time.perf_counter() - t0}
