@@ -248,15 +248,71 @@ def fit(
             return result
 
     t_start = time.perf_counter()
-    best_state_box = [best_state]
     with _determinism(deterministic):
-        tokens_done = _train_epochs(
-            model, opt, train_trajs, val_windows, result, best_state_box, bad_epochs,
-            start_epoch=start_epoch, epochs=epochs, seq_len=seq_len, batch_size=batch_size,
-            max_batches_per_epoch=max_batches_per_epoch, patience=patience, min_delta=min_delta,
-            grad_clip=grad_clip, dev=dev, amp_dtype=amp_dtype, seed=seed, ckpt_path=ckpt_path, progress=progress,
-        )
-    best_state = best_state_box[0]
+        tokens_done = 0
+        for epoch in range(start_epoch, epochs):
+            rng = np.random.default_rng([int(seed), epoch])
+            torch.manual_seed(int(seed) * 100003 + epoch)
+            offset = int(rng.integers(0, seq_len + 1))
+            windows = make_windows(train_trajs, seq_len, offset)
+            if len(windows) == 0:
+                windows = make_windows(train_trajs, seq_len, 0)
+            windows = windows[rng.permutation(len(windows))]
+            n_batches = math.ceil(len(windows) / batch_size)
+            if max_batches_per_epoch is not None:
+                n_batches = min(n_batches, int(max_batches_per_epoch))
+            model.train()
+            t0 = time.perf_counter()
+            running, seen = 0.0, 0
+            bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+            for i in bar:
+                b = torch.as_tensor(windows[i * batch_size : (i + 1) * batch_size], device=dev)
+                loss = _batch_loss(model, b, amp_dtype)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                opt.step()
+                running += loss.item() * b.shape[0]
+                seen += b.shape[0]
+                if i % 20 == 0:
+                    bar.set_postfix(loss=f"{running / seen:.4f}")
+            bar.close()
+            tokens_done += seen * seq_len
+            val_loss = _evaluate(model, val_windows, max(batch_size, 256), dev, amp_dtype)
+            seconds = time.perf_counter() - t0
+            result.history.append(
+                {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds}
+            )
+            if val_loss < result.best_val_loss - min_delta:
+                result.best_val_loss = val_loss
+                result.best_epoch = epoch + 1
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            finished = bad_epochs >= patience or epoch + 1 == epochs
+            result.stopped_early = bad_epochs >= patience and epoch + 1 < epochs
+            result.train_seconds += seconds
+            if progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}: train {running / max(seen, 1):.4f}  val {val_loss:.4f}  ({seconds:.1f} s)"
+                )
+            if ckpt_path is not None:
+                save_checkpoint(
+                    ckpt_path,
+                    model,
+                    optimizer_state=opt.state_dict(),
+                    epoch=epoch,
+                    bad_epochs=bad_epochs,
+                    best_state=best_state,
+                    result=result.as_dict(),
+                    finished=finished,
+                )
+            if finished:
+                break
     wall = time.perf_counter() - t_start
     result.tokens_per_second = tokens_done / wall if wall > 0 else 0.0
     if best_state is not None:
@@ -274,76 +330,3 @@ def _determinism(enabled: bool):
         enabled=torch.backends.cudnn.enabled, benchmark=False, deterministic=True
     ):
         yield
-
-
-def _train_epochs(model, opt, train_trajs, val_windows, result, best_state_box, bad_epochs, *, start_epoch, epochs,
-                  seq_len, batch_size, max_batches_per_epoch, patience, min_delta, grad_clip, dev, amp_dtype, seed,
-                  ckpt_path, progress) -> int:
-    """The epochs of :func:`fit`; returns the number of tokens trained on."""
-    best_state = best_state_box[0]
-    tokens_done = 0
-    for epoch in range(start_epoch, epochs):
-        rng = np.random.default_rng([int(seed), epoch])
-        torch.manual_seed(int(seed) * 100003 + epoch)
-        offset = int(rng.integers(0, seq_len + 1))
-        windows = make_windows(train_trajs, seq_len, offset)
-        if len(windows) == 0:
-            windows = make_windows(train_trajs, seq_len, 0)
-        windows = windows[rng.permutation(len(windows))]
-        n_batches = math.ceil(len(windows) / batch_size)
-        if max_batches_per_epoch is not None:
-            n_batches = min(n_batches, int(max_batches_per_epoch))
-        model.train()
-        t0 = time.perf_counter()
-        running, seen = 0.0, 0
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for i in bar:
-            b = torch.as_tensor(windows[i * batch_size : (i + 1) * batch_size], device=dev)
-            loss = _batch_loss(model, b, amp_dtype)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            running += loss.item() * b.shape[0]
-            seen += b.shape[0]
-            if i % 20 == 0:
-                bar.set_postfix(loss=f"{running / seen:.4f}")
-        bar.close()
-        tokens_done += seen * seq_len
-        val_loss = _evaluate(model, val_windows, max(batch_size, 256), dev, amp_dtype)
-        seconds = time.perf_counter() - t0
-        result.history.append(
-            {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds}
-        )
-        if val_loss < result.best_val_loss - min_delta:
-            result.best_val_loss = val_loss
-            result.best_epoch = epoch + 1
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        finished = bad_epochs >= patience or epoch + 1 == epochs
-        result.stopped_early = bad_epochs >= patience and epoch + 1 < epochs
-        result.train_seconds += seconds
-        if progress:
-            tqdm.write(
-                f"epoch {epoch + 1}: train {running / max(seen, 1):.4f}  val {val_loss:.4f}  ({seconds:.1f} s)"
-            )
-        if ckpt_path is not None:
-            save_checkpoint(
-                ckpt_path,
-                model,
-                optimizer_state=opt.state_dict(),
-                epoch=epoch,
-                bad_epochs=bad_epochs,
-                best_state=best_state,
-                result=result.as_dict(),
-                finished=finished,
-            )
-        if finished:
-            break
-    best_state_box[0] = best_state
-    return tokens_done
