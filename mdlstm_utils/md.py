@@ -91,6 +91,12 @@ __all__ = [
     "phi_psi",
     "heavy_atom_distances",
     "aligned_cartesian",
+    "BASIN_NAMES",
+    "ramachandran_basins",
+    "PHI_CORES",
+    "phi_flip_cores",
+    "count_phi_flips",
+    "representative_frames",
     "main",
 ]
 
@@ -660,6 +666,144 @@ def aligned_cartesian(traj: md.Trajectory, reference: md.Trajectory | None = Non
     sub = traj.atom_slice(idx)
     sub.superpose(reference.atom_slice(idx), frame=0)
     return sub.xyz.reshape(sub.n_frames, -1).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- Ramachandran basins and phi flips
+
+#: Names of the basins returned by :func:`ramachandran_basins`, in label order.
+BASIN_NAMES = ("beta/C7eq", "alphaR", "alphaL")
+
+#: Core sets of the slow phi flip (degrees): a frame is in the beta/alphaR core
+#: when phi < -40 and in the alphaL core when 30 < phi < 90.
+PHI_CORES = {"beta/alphaR": (-180.0, -40.0), "alphaL": (30.0, 90.0)}
+
+
+def _phi_psi_array(phi_psi, name: str = "phi_psi") -> np.ndarray:
+    a = np.asarray(phi_psi, dtype=float)
+    if a.ndim < 1 or a.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (..., 2) (phi, psi in degrees), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if np.abs(a).max(initial=0.0) > 180.0 + 1e-6:
+        raise ValueError(f"{name} must be in degrees within [-180, 180]; got values up to {np.abs(a).max():.3g} (radians?)")
+    return a
+
+
+def ramachandran_basins(phi_psi) -> np.ndarray:
+    """The Ramachandran basin of each (phi, psi) point: 0 = beta/C7eq, 1 = alphaR, 2 = alphaL.
+
+    The boxes (degrees): alphaL (with C7ax) is ``0 <= phi < 120`` at any psi;
+    elsewhere alphaR is ``-120 <= psi < 50`` and beta/C7eq the rest (extended
+    psi, including phi near +-180, which is the same region across the
+    periodic boundary). The names are :data:`BASIN_NAMES`.
+
+    Parameters
+    ----------
+    phi_psi
+        Array of shape ``(..., 2)``, phi and psi in degrees (as :func:`phi_psi` returns).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` labels of shape ``phi_psi.shape[:-1]``.
+    """
+    a = _phi_psi_array(phi_psi)
+    phi, psi = a[..., 0], a[..., 1]
+    alpha_l = (phi >= 0.0) & (phi < 120.0)
+    alpha_r = (psi >= -120.0) & (psi < 50.0)
+    return np.where(alpha_l, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
+
+
+def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
+    """Core-set labels of the slow phi flip: 0 = beta/alphaR core, 1 = alphaL core (:data:`PHI_CORES`).
+
+    A frame between the cores keeps the label of the core visited last
+    (recrossing removed; :func:`mdlstm_utils.states.core_set_labels`); frames
+    before the first core visit are ``-1``.
+
+    Parameters
+    ----------
+    phi
+        Phi in degrees: one 1-D trajectory, a 2-D array (one per row) or a list of 1-D arrays.
+
+    Returns
+    -------
+    numpy.ndarray or list of numpy.ndarray
+        ``int64`` core labels, shaped like the input.
+    """
+    from .states import core_set_labels
+
+    is_list = isinstance(phi, (list, tuple))
+    trajs = [np.asarray(p, dtype=float) for p in phi] if is_list else [np.asarray(phi, dtype=float)]
+    raw = []
+    for p in trajs:
+        if p.ndim not in (1, 2) or (is_list and p.ndim != 1):
+            raise ValueError(f"phi must be 1-D per trajectory (degrees), got an array of shape {p.shape}")
+        if not np.all(np.isfinite(p)) or np.abs(p).max(initial=0.0) > 180.0 + 1e-6:
+            raise ValueError("phi must be finite and in degrees within [-180, 180]")
+        (blo, bhi), (llo, lhi) = PHI_CORES["beta/alphaR"], PHI_CORES["alphaL"]
+        raw.append(np.where(p < bhi, 0, np.where((p > llo) & (p < lhi), 1, 2)).astype(np.int64))
+    out = [core_set_labels(r, [[0], [1]], n_states=3) for r in raw]
+    return [np.asarray(o) for o in out] if is_list else out[0]
+
+
+def count_phi_flips(phi) -> dict:
+    """Count the slow phi flips with core sets (:func:`phi_flip_cores`).
+
+    Returns
+    -------
+    dict
+        ``to_alphaL`` (beta/alphaR core -> alphaL core transitions),
+        ``from_alphaL`` (back), ``round_trips`` (the smaller of the two) and
+        ``n_frames`` (all frames counted).
+    """
+    cores = phi_flip_cores(phi)
+    trajs = cores if isinstance(cores, list) else list(np.atleast_2d(cores))
+    to_l = back = 0
+    for c in trajs:
+        c = c[c >= 0]
+        to_l += int(np.sum((c[:-1] == 0) & (c[1:] == 1)))
+        back += int(np.sum((c[:-1] == 1) & (c[1:] == 0)))
+    n = int(sum(len(c) for c in trajs))
+    return {"to_alphaL": to_l, "from_alphaL": back, "round_trips": min(to_l, back), "n_frames": n}
+
+
+def representative_frames(phi_psi, basins=None, bin_deg: float = 10.0) -> np.ndarray:
+    """One representative frame per Ramachandran basin: the frame nearest the basin's most populated (phi, psi) bin.
+
+    Parameters
+    ----------
+    phi_psi
+        Shape ``(n_frames, 2)``, degrees (a single trajectory, or frames concatenated).
+    basins
+        Basin label per frame; default :func:`ramachandran_basins`.
+    bin_deg
+        Width of the square (phi, psi) bins used to find the density peak.
+
+    Returns
+    -------
+    numpy.ndarray
+        Frame index per basin label ``0 .. max label``; ``-1`` for a basin without frames.
+    """
+    a = _phi_psi_array(phi_psi)
+    if a.ndim != 2:
+        raise ValueError(f"phi_psi must have shape (n_frames, 2), got {a.shape}")
+    b = ramachandran_basins(a) if basins is None else np.asarray(basins)
+    if b.shape != a.shape[:1]:
+        raise ValueError(f"basins has shape {b.shape}, expected ({len(a)},) (one label per frame)")
+    bin_deg = _check_positive("bin_deg", bin_deg)
+    n_basins = max(len(BASIN_NAMES), int(b.max(initial=-1)) + 1)
+    out = np.full(n_basins, -1, dtype=np.int64)
+    cells = np.floor((a + 180.0) / bin_deg).astype(np.int64)
+    for k in range(n_basins):
+        idx = np.flatnonzero(b == k)
+        if len(idx) == 0:
+            continue
+        keys, counts = np.unique(cells[idx], axis=0, return_counts=True)
+        centre = (keys[np.argmax(counts)] + 0.5) * bin_deg - 180.0
+        d = (a[idx] - centre + 180.0) % 360.0 - 180.0  # periodic difference
+        out[k] = idx[np.argmin((d**2).sum(axis=1))]
+    return out
 
 
 # ----------------------------------------------------------------------------- command line
