@@ -94,6 +94,7 @@ __all__ = [
     "BASIN_NAMES",
     "ramachandran_basins",
     "PHI_CORES",
+    "phi_core",
     "phi_flip_cores",
     "count_phi_flips",
     "representative_frames",
@@ -714,6 +715,19 @@ def ramachandran_basins(phi_psi) -> np.ndarray:
     return np.where(alpha_l, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
 
 
+def phi_core(phi) -> np.ndarray:
+    """The phi-flip core of each angle: 0 = beta/alphaR core, 1 = alphaL core, -1 = between (:data:`PHI_CORES`).
+
+    Works on any array of phi values in degrees (frames, or grid-bin centres
+    to find the states that make up each core).
+    """
+    p = np.asarray(phi, dtype=float)
+    if not np.all(np.isfinite(p)) or np.abs(p).max(initial=0.0) > 180.0 + 1e-6:
+        raise ValueError("phi must be finite and in degrees within [-180, 180] (radians? use phi_psi(traj, degrees=True))")
+    (blo, bhi), (llo, lhi) = PHI_CORES["beta/alphaR"], PHI_CORES["alphaL"]
+    return np.where((p >= blo) & (p < bhi), 0, np.where((p > llo) & (p < lhi), 1, -1)).astype(np.int64)
+
+
 def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
     """Core-set labels of the slow phi flip: 0 = beta/alphaR core, 1 = alphaL core (:data:`PHI_CORES`).
 
@@ -735,16 +749,14 @@ def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
 
     is_list = isinstance(phi, (list, tuple))
     trajs = [np.asarray(p, dtype=float) for p in phi] if is_list else [np.asarray(phi, dtype=float)]
-    raw = []
+    out = []
     for p in trajs:
         if p.ndim not in (1, 2) or (is_list and p.ndim != 1):
             raise ValueError(f"phi must be 1-D per trajectory (degrees), got an array of shape {p.shape}")
-        if not np.all(np.isfinite(p)) or np.abs(p).max(initial=0.0) > 180.0 + 1e-6:
-            raise ValueError("phi must be finite and in degrees within [-180, 180]")
-        (blo, bhi), (llo, lhi) = PHI_CORES["beta/alphaR"], PHI_CORES["alphaL"]
-        raw.append(np.where(p < bhi, 0, np.where((p > llo) & (p < lhi), 1, 2)).astype(np.int64))
-    out = [core_set_labels(r, [[0], [1]], n_states=3) for r in raw]
-    return [np.asarray(o) for o in out] if is_list else out[0]
+        c = phi_core(p)
+        raw = np.where(c >= 0, c, 2)  # 2 = between the cores
+        out.append(np.asarray(core_set_labels(raw, [[0], [1]], n_states=3)))
+    return out if is_list else out[0]
 
 
 def count_phi_flips(phi) -> dict:

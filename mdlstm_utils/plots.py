@@ -196,3 +196,71 @@ def plot_ck_test(ck, *, time_unit: str = "", axes=None):
         a.set_ylabel("probability")
     axes[0, 0].legend(frameon=False, fontsize=7)
     return axes
+
+
+__all__ += ["plot_ramachandran", "plot_structure"]
+
+
+def plot_ramachandran(phi_psi: np.ndarray, *, bins: int = 72, kT: float = 1.0, vmax: float = 8.0, basins: bool = True,
+                      ax=None, title: str = ""):
+    """Ramachandran free-energy surface ``-kT ln p(phi, psi)`` (degrees), with the basin boxes of
+    :func:`mdlstm_utils.md.ramachandran_basins` and the phi-flip cores of :data:`mdlstm_utils.md.PHI_CORES`."""
+    from .md import BASIN_NAMES, PHI_CORES
+
+    ax = _ax(ax, figsize=(4.8, 3.9))
+    xy = np.asarray(phi_psi, dtype=float).reshape(-1, 2)
+    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=[[-180, 180], [-180, 180]])
+    with np.errstate(divide="ignore"):
+        f = -kT * np.log(h / h.sum())
+    f -= np.nanmin(f[np.isfinite(f)])
+    im = ax.pcolormesh(xe, ye, f.T, cmap="viridis", vmin=0, vmax=vmax, shading="auto")
+    plt.colorbar(im, ax=ax, label="F / kT")
+    if basins:
+        style = dict(color="0.35", lw=0.8, ls="--")
+        ax.axvline(0, **style)
+        ax.axvline(120, **style)
+        ax.plot([-180, 0], [-120, -120], **style)
+        ax.plot([-180, 0], [50, 50], **style)
+        ax.plot([120, 180], [-120, -120], **style)
+        ax.plot([120, 180], [50, 50], **style)
+        for name, (x, y) in zip(BASIN_NAMES, [(-100, 160), (-100, -30), (60, 150)]):
+            ax.text(x, y, name, color="black", ha="center", va="center", fontsize=8,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.7))
+        for lo, hi in PHI_CORES.values():
+            ax.axvspan(lo, hi, ymin=0, ymax=0.03, color="tab:red", lw=0)
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-180, 180)
+    ax.set_xticks(range(-180, 181, 90))
+    ax.set_yticks(range(-180, 181, 90))
+    ax.set_xlabel("φ (degrees)")
+    ax.set_ylabel("ψ (degrees)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_structure(frame, *, ax=None, title: str = ""):
+    """A stick model of one frame of an ``mdtraj.Trajectory`` (a static stand-in for nglview in HTML and PDFs).
+
+    Heavy atoms are drawn as coloured balls (C grey, N blue, O red), hydrogens
+    small and white, bonds from the topology as sticks.
+    """
+    if ax is None:
+        fig = plt.figure(figsize=(3, 3))
+        ax = fig.add_subplot(projection="3d")
+    xyz = np.asarray(frame.xyz[0]) * 10.0  # nm -> Å
+    xyz = xyz - xyz.mean(axis=0)
+    for a, b in frame.topology.bonds:
+        p = xyz[[a.index, b.index]]
+        ax.plot(p[:, 0], p[:, 1], p[:, 2], color="0.3", lw=2)
+    colours = {"C": "0.45", "N": "tab:blue", "O": "tab:red", "H": "white"}
+    for atom in frame.topology.atoms:
+        sym = atom.element.symbol if atom.element is not None else "C"
+        x, y, z = xyz[atom.index]
+        ax.scatter([x], [y], [z], s=25 if sym == "H" else 70, color=colours.get(sym, "tab:green"),
+                   edgecolors="black", linewidths=0.5, depthshade=False)
+    r = np.abs(xyz).max()
+    for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
+        setter(-r, r)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    return ax

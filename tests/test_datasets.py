@@ -104,7 +104,7 @@ def test_repository_data_loads_or_says_how_to_produce_it():
     if shipped:
         assert load("alanine-dipeptide").trajectories
     else:
-        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.md --ns 100 --seed 1 --replicas 2"):
+        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.md --ns 100 --seed 1 --temperature 500 --replicas 2"):
             load("alanine-dipeptide")
 
 

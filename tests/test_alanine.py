@@ -1,0 +1,96 @@
+"""Alanine dipeptide analysis: Ramachandran basins, phi-flip cores and counts, representative frames, and the shipped data."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from mdlstm_utils import datasets, md
+
+SHIPPED = datasets.default_data_dir()
+
+
+def test_ramachandran_basins_on_known_points():
+    pts = [[-80, 150], [-70, -40], [60, 40], [70, -150], [170, 170], [-150, -170], [-60, 50], [-60, -120], [0, 0], [120, 0]]
+    #        beta        alphaR     alphaL    alphaL(C7ax-ish) beta(wrap) beta   beta(psi=50) alphaR(psi=-120) alphaL  beta/alphaR side
+    np.testing.assert_array_equal(md.ramachandran_basins(pts), [0, 1, 2, 2, 0, 0, 0, 1, 2, 1])
+    grid = np.stack(np.meshgrid(np.arange(-175, 180, 10), np.arange(-175, 180, 10)), -1).reshape(-1, 2)
+    b = md.ramachandran_basins(grid)
+    assert b.shape == (36 * 36,) and set(b.tolist()) == {0, 1, 2}
+    assert np.all(b[(grid[:, 0] > 0) & (grid[:, 0] < 120)] == 2) and np.all(b[grid[:, 0] < 0] != 2)
+    with pytest.raises(ValueError, match="shape"):
+        md.ramachandran_basins([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="degrees within"):
+        md.ramachandran_basins([[200.0, 0.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        md.ramachandran_basins([[np.nan, 0.0]])
+
+
+def test_phi_core_boundaries():
+    np.testing.assert_array_equal(md.phi_core([-180, -41, -40, 0, 30, 31, 89, 90, 150]), [0, 0, -1, -1, -1, 1, 1, -1, -1])
+
+
+def test_recrossings_of_the_barrier_are_not_flips():
+    # many crossings of phi = 0 that never reach the alphaL core: no flip
+    phi = np.array([-100, -20, 10, -10, 20, -5, 25, -60, -100, -20, 10, -120], dtype=float)
+    assert md.count_phi_flips(phi) == {"to_alphaL": 0, "from_alphaL": 0, "round_trips": 0, "n_frames": 12}
+    # one excursion into the alphaL core and back, with recrossing on the way
+    phi = np.array([0, -100, -20, 10, -10, 45, 10, 50, -10, 20, -50, -100], dtype=float)
+    cores = md.phi_flip_cores(phi)
+    np.testing.assert_array_equal(cores, [-1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0])
+    assert md.count_phi_flips(phi) == {"to_alphaL": 1, "from_alphaL": 1, "round_trips": 1, "n_frames": 12}
+    # a list of trajectories counts each; a trajectory ending in alphaL has one more flip in than out
+    res = md.count_phi_flips([phi, np.array([-100.0, 60.0])])
+    assert res == {"to_alphaL": 2, "from_alphaL": 1, "round_trips": 1, "n_frames": 14}
+    assert isinstance(md.phi_flip_cores([phi, phi]), list)
+    with pytest.raises(ValueError, match="degrees"):
+        md.count_phi_flips(phi * 2.0)
+
+
+def test_representative_frames_sit_at_each_basins_density_peak():
+    rng = np.random.default_rng(0)
+    peaks = {0: (-80, 150), 1: (-70, -30), 2: (60, 40)}
+    pts, lab = [], []
+    for k, (p, s) in peaks.items():
+        pts.append(np.c_[p + 8 * rng.standard_normal(300), s + 8 * rng.standard_normal(300)])
+        lab.append(np.full(300, k))
+    # a broad sprinkle of frames far from the peaks
+    pts.append(np.c_[rng.uniform(-170, -100, 100), rng.uniform(60, 100, 100)]); lab.append(np.zeros(100, int))
+    x = np.clip(np.concatenate(pts), -180, 180)
+    rep = md.representative_frames(x)
+    assert rep.shape == (3,)
+    for k, (p, s) in peaks.items():
+        assert abs(x[rep[k], 0] - p) < 10 and abs(x[rep[k], 1] - s) < 10
+        assert md.ramachandran_basins(x[rep[k]]) == k
+    assert md.representative_frames(x[:300])[1] == -1  # no alphaR frames
+    with pytest.raises(ValueError, match="one label per frame"):
+        md.representative_frames(x, basins=np.zeros(3))
+
+
+def _shipped() -> bool:
+    manifest = SHIPPED / "MANIFEST"
+    return manifest.is_file() and any(e.path.startswith("alanine-dipeptide/") for e in datasets.read_manifest(manifest))
+
+
+@pytest.mark.skipif(not _shipped(), reason="no alanine dipeptide data shipped in data/")
+def test_shipped_data_hold_enough_phi_flips():
+    ds = datasets.load("alanine-dipeptide")
+    phis = [md.phi_psi(t)[:, 0] for t in ds.trajectories]
+    flips = md.count_phi_flips(phis)
+    assert flips["round_trips"] >= 20, flips
+    assert all(t.n_atoms == 22 and t.n_frames >= 50_000 for t in ds.trajectories)
+    assert all("--temperature 500" in e.command for e in ds.entries)
+
+
+@pytest.mark.skipif(not _shipped(), reason="no alanine dipeptide data shipped in data/")
+def test_flipped_byte_in_a_copy_of_the_shipped_data_is_caught(tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(SHIPPED, copy, ignore=shutil.ignore_patterns("*.chk"))
+    entry = next(e for e in datasets.read_manifest(copy / "MANIFEST") if e.path.endswith("traj.xtc"))
+    f = copy / entry.path
+    raw = bytearray(f.read_bytes())
+    raw[len(raw) // 3] ^= 0x10
+    f.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"traj\.xtc is corrupted: sha256 .* does not match") as info:
+        datasets.load("alanine-dipeptide", data_dir=copy)
+    assert entry.command in str(info.value)
