@@ -940,3 +940,220 @@ def min_dwell_filter(labels, min_dwell: int, *, n_states: int | None = None):
         src = np.maximum.accumulate(np.where(keep, np.arange(len(starts)), 0))
         out.append(np.repeat(t[starts][src], lengths))
     return _restore_shape(out, labels, ragged_ok=False)
+
+
+# ---------------------------------------------------------------------------
+# Metastable states in one call: PCCA+ macrostates in a fixed order, their cores,
+# and the macro and core-set trajectories (notebooks 04 and 05)
+# ---------------------------------------------------------------------------
+
+__all__ += ["state_means", "MetastableStates", "metastable_states"]
+
+
+def _layout_like(out: list[np.ndarray], labels):
+    """Return per-trajectory results in the layout of ``labels``: 1-D, 2-D (equal lengths) or list."""
+    if isinstance(labels, np.ndarray) and labels.ndim == 1:
+        return out[0]
+    if isinstance(labels, np.ndarray) and labels.ndim == 2 and len({len(o) for o in out}) == 1:
+        return np.stack(out)
+    return out
+
+
+def state_means(labels, values, n_states: int) -> np.ndarray:
+    """Mean of a per-frame quantity over the frames of each state.
+
+    Parameters
+    ----------
+    labels
+        State trajectories (one 1-D array, a 2-D array or a list of 1-D arrays), labels in ``[0, n_states)``.
+    values
+        The quantity per frame, in the same layout as ``labels`` (e.g. the
+        hidden slow coordinate of a toy system, or 1.0 where a frame lies in
+        the alphaL core of alanine dipeptide and 0.0 elsewhere).
+    n_states
+        Number of states.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` array of length ``n_states``: the mean of ``values`` over
+        the frames in each state, ``nan`` for states without frames.
+    """
+    n_states = _check_int("n_states", n_states, 1)
+    trajs = check_labels(labels, n_states)
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        vals = [values]
+    elif isinstance(values, np.ndarray) and values.ndim == 2:
+        vals = list(values)
+    else:
+        vals = [np.asarray(v) for v in values]
+    if len(vals) != len(trajs) or any(np.shape(v) != t.shape for v, t in zip(vals, trajs)):
+        raise ValueError(
+            f"values must have one entry per frame, in the layout of labels "
+            f"(trajectory lengths {[len(t) for t in trajs]}), got lengths {[np.shape(v) for v in vals]}"
+        )
+    vals = [np.asarray(v, dtype=float) for v in vals]
+    if not all(np.all(np.isfinite(v)) for v in vals):
+        raise ValueError("values contains NaN or inf")
+    flat_l = np.concatenate(trajs)
+    flat_v = np.concatenate(vals)
+    counts = np.bincount(flat_l, minlength=n_states)
+    sums = np.bincount(flat_l, weights=flat_v, minlength=n_states)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class MetastableStates:
+    """Result of :func:`metastable_states`: micro -> macro lumping, cores and the label trajectories.
+
+    Macrostate ``k`` and core ``k`` are the same metastable state, in the order
+    chosen by ``order_by`` of :func:`metastable_states` (so "state 0" means
+    the same thing in every notebook and every run).
+
+    Attributes
+    ----------
+    memberships
+        PCCA+ memberships, ``(n_micro, n_macro)``, columns in the chosen order
+        (all-zero rows for microstates outside the MSM's connected set).
+    assignments
+        Crisp lumping micro -> macrostate (``argmax`` of the memberships),
+        ``(n_micro,)``; ``-1`` outside the connected set.
+    cores
+        Lookup micro -> core index (membership ``>= core_threshold``) or ``-1``
+        (transition region, or outside the connected set), ``(n_micro,)``.
+    macro_labels
+        Crisp macrostate trajectories (frames in microstates outside the
+        connected set take the macrostate of the previous frame), in the
+        layout of the input trajectories.
+    core_labels
+        Core-set trajectories: each frame labelled by the core visited last
+        (:func:`core_set_labels`), in the layout of the input trajectories;
+        frames before the first core visit follow ``before_first``.
+    order
+        ``order[k]`` is the index deeptime's PCCA+ gave macrostate ``k``.
+    pcca
+        The :class:`PCCAResult` in deeptime's order (MSM details: lag,
+        coarse-grained transition matrix, connected set).
+    core_threshold
+        The membership a microstate needs to belong to a core.
+    """
+
+    memberships: np.ndarray
+    assignments: np.ndarray
+    cores: np.ndarray
+    macro_labels: np.ndarray | list[np.ndarray]
+    core_labels: np.ndarray | list[np.ndarray]
+    order: np.ndarray
+    pcca: PCCAResult
+    core_threshold: float
+
+    @property
+    def n_macro(self) -> int:
+        return int(self.memberships.shape[1])
+
+    @property
+    def n_micro(self) -> int:
+        return int(self.memberships.shape[0])
+
+    def macro_sets(self) -> list[np.ndarray]:
+        """The microstates of each macrostate (crisp lumping), one array per macrostate."""
+        return [np.flatnonzero(self.assignments == k) for k in range(self.n_macro)]
+
+    def core_sets(self) -> list[np.ndarray]:
+        """The microstates of each core: the metastable sets for MFPTs measured on microstate trajectories."""
+        return [np.flatnonzero(self.cores == k) for k in range(self.n_macro)]
+
+
+def metastable_states(
+    dtrajs,
+    n_micro: int,
+    n_macro: int,
+    lag: int,
+    *,
+    core_threshold: float = 0.9,
+    order_by=None,
+    before_first: str = "backfill",
+) -> MetastableStates:
+    """Microstates -> PCCA+ macrostates, their core sets and both label trajectories, in a fixed order.
+
+    The steps (each one a function of this module):
+
+    1. :func:`pcca_lump`: reversible MSM of the microstates at ``lag`` and
+       PCCA+ memberships into ``n_macro`` sets (deeptime);
+    2. the macrostates are put in a reproducible order (deeptime's PCCA+ order
+       depends on the data): by ``order_by``, see below;
+    3. :func:`cores_from_memberships`: core ``k`` holds the microstates with
+       membership ``>= core_threshold`` in macrostate ``k``;
+    4. :func:`core_set_labels`: the core-set trajectories (recrossing of the
+       transition region removed: a frame keeps the core visited last).
+
+    Parameters
+    ----------
+    dtrajs
+        Microstate trajectories (one 1-D array, a 2-D array or a list of
+        arrays), labels in ``[0, n_micro)``.
+    n_micro, n_macro, lag
+        Number of microstates, of macrostates (``>= 2``) and the MSM lag in frames.
+    core_threshold
+        Membership needed to be in a core, in ``(0.5, 1]``.
+    order_by
+        How macrostates are numbered. ``None``: by decreasing stationary
+        population (PCCA+ coarse-grained), so macrostate 0 is the most
+        populated. An array of length ``n_micro``: a score per microstate
+        (e.g. the mean of a known slow coordinate over its frames,
+        :func:`state_means`); macrostates are numbered by increasing
+        frame-weighted mean score of their microstates (``nan`` scores,
+        unvisited microstates, are skipped).
+    before_first
+        For the core-set trajectories: frames before the first core visit
+        (see :func:`core_set_labels`); ``"backfill"`` (default) gives them the
+        first core entered, so every frame has a label a language model can
+        learn. ``"drop"`` returns a list (trajectories may then differ in length).
+
+    Returns
+    -------
+    MetastableStates
+
+    Raises
+    ------
+    ValueError
+        From the steps above (e.g. a macrostate without any microstate above
+        ``core_threshold``), or for an ``order_by`` of the wrong length or
+        with no finite score in some macrostate.
+    """
+    n_micro = _check_int("n_micro", n_micro, 2)
+    trajs = check_labels(dtrajs, n_micro, name="dtrajs")
+    pc = pcca_lump(trajs, n_micro, n_macro, lag)
+    if order_by is None:
+        score = -np.asarray(pc.macro_populations, dtype=float)
+    else:
+        sc = np.asarray(order_by, dtype=float).reshape(-1)
+        if sc.shape != (n_micro,):
+            raise ValueError(f"order_by must hold one score per microstate (length n_micro={n_micro}), got shape {np.shape(order_by)}")
+        counts = np.bincount(np.concatenate(trajs), minlength=n_micro).astype(float)
+        score = np.empty(pc.n_macro)
+        for k in range(pc.n_macro):
+            ok = (pc.assignments == k) & np.isfinite(sc) & (counts > 0)
+            if not np.any(ok):
+                raise ValueError(f"order_by has no finite score for any visited microstate of PCCA+ macrostate {k}")
+            score[k] = np.sum(counts[ok] * sc[ok]) / np.sum(counts[ok])
+    order = np.argsort(score, kind="stable").astype(np.int64)
+    rank = np.argsort(order).astype(np.int64)  # deeptime index -> our index
+    assignments = np.where(pc.assignments >= 0, rank[np.maximum(pc.assignments, 0)], -1).astype(np.int64)
+    memberships = pc.memberships[:, order]
+    cores = cores_from_memberships(memberships, core_threshold)
+    macro = [np.where(m >= 0, rank[np.maximum(m, 0)], -1).astype(np.int64) for m in pc.macro_labels]
+    cored = core_set_labels(trajs, cores, n_states=n_micro, before_first=before_first)
+    return MetastableStates(
+        memberships=memberships,
+        assignments=assignments,
+        cores=cores,
+        macro_labels=_layout_like(macro, dtrajs),
+        core_labels=_layout_like(list(cored), dtrajs),
+        order=order,
+        pcca=pc,
+        core_threshold=float(core_threshold),
+    )

@@ -63,3 +63,92 @@ def test_toy_data_sets_are_reproducible_and_consistent():
     assert h.micro.shape == (4, 200) and h.centers.shape == (8, 10) and h.saving_interval == 0.01
     # microstates split cleanly by the hidden coordinate's sign: their mean s is far from 0
     assert np.all(np.abs(h.micro_mean_s()[np.bincount(h.micro.ravel(), minlength=8) > 0]) > 0.3)
+
+
+# ---------------------------------------------------------------------------- metastable_states: PCCA+ + order + cores
+
+# Two metastable blocks {0, 1} and {3, 4} joined through a short-lived transition state 2 that
+# exits to either side with equal probability. Block {0, 1} holds twice the population of {3, 4}
+# (detailed balance: pi_1 * 0.005 = pi_2 * 0.3 = pi_3 * 0.01).
+T_BRIDGE = np.array([
+    [0.900, 0.100, 0.000, 0.000, 0.000],
+    [0.100, 0.895, 0.005, 0.000, 0.000],
+    [0.000, 0.300, 0.400, 0.300, 0.000],
+    [0.000, 0.000, 0.010, 0.890, 0.100],
+    [0.000, 0.000, 0.000, 0.100, 0.900],
+])
+
+
+def _chain(T, n_steps, seed, start=0):
+    rng = np.random.default_rng(seed)
+    cum = np.cumsum(T, axis=1)
+    u = rng.random(n_steps)
+    out = np.empty(n_steps, dtype=np.int64)
+    s = start
+    for i in range(n_steps):
+        out[i] = s
+        s = int(np.searchsorted(cum[s], u[i], side="right"))
+    return out
+
+
+def test_state_means_exact():
+    from mdlstm_utils.states import state_means
+
+    labels = np.array([[0, 0, 2, 2], [2, 0, 0, 3]])
+    values = np.array([[1.0, 3.0, 5.0, 7.0], [9.0, 5.0, 5.0, -1.0]])
+    np.testing.assert_allclose(state_means(labels, values, 5), [3.5, np.nan, 7.0, -1.0, np.nan])
+    np.testing.assert_allclose(state_means([np.array([1, 1]), np.array([0])], [np.array([2.0, 4.0]), np.array([8.0])], 2), [8.0, 3.0])
+    with pytest.raises(ValueError, match="one entry per frame"):
+        state_means(labels, values[:, :3], 5)
+    with pytest.raises(ValueError, match="NaN"):
+        state_means(np.array([0, 1]), np.array([0.0, np.nan]), 2)
+
+
+def test_metastable_states_on_a_bridged_two_block_chain():
+    from mdlstm_utils.states import MetastableStates, core_set_labels, metastable_states
+
+    trajs = np.stack([_chain(T_BRIDGE, 40_000, seed=s, start=4 * (s % 2)) for s in range(2)])
+    ms = metastable_states(trajs, 5, 2, lag=1, core_threshold=0.8)
+    assert isinstance(ms, MetastableStates) and ms.n_macro == 2 and ms.n_micro == 5
+    # default order: macrostate 0 is the more populated block {0, 1}
+    np.testing.assert_array_equal(ms.assignments[[0, 1, 3, 4]], [0, 0, 1, 1])
+    # the transition state has a split membership and is in no core; the blocks are the cores
+    assert 0.2 < ms.memberships[2, 0] < 0.8
+    np.testing.assert_array_equal(ms.cores, [0, 0, -1, 1, 1])
+    assert [s.tolist() for s in ms.core_sets()] == [[0, 1], [3, 4]]
+    assert sum(len(s) for s in ms.macro_sets()) == 5
+    np.testing.assert_allclose(ms.memberships.sum(1), 1.0, atol=1e-8)
+    # the label trajectories keep the input layout and are the lumped / cored microstates
+    assert isinstance(ms.macro_labels, np.ndarray) and ms.macro_labels.shape == trajs.shape
+    np.testing.assert_array_equal(ms.macro_labels, ms.assignments[trajs])
+    np.testing.assert_array_equal(ms.core_labels, core_set_labels(trajs, ms.cores, before_first="backfill"))
+    # frames in the transition state 2 keep the core visited last: no core label is ever -1,
+    # and a 1 -> 2 -> 1 excursion does not change the core label
+    assert ms.core_labels.min() == 0
+    i = np.flatnonzero((trajs[0, :-2] == 1) & (trajs[0, 1:-1] == 2) & (trajs[0, 2:] == 1))[0]
+    assert ms.core_labels[0, i + 1] == 0
+    # recrossing removal: fewer core changes than macrostate changes
+    assert np.count_nonzero(np.diff(ms.core_labels, axis=1)) < np.count_nonzero(np.diff(ms.macro_labels, axis=1))
+    # ordering by a per-microstate score: increasing score; a reversed score swaps the numbering consistently
+    rev = metastable_states(trajs, 5, 2, lag=1, core_threshold=0.8, order_by=np.array([4.0, 3, 2, 1, 0]))
+    np.testing.assert_array_equal(rev.cores, [1, 1, -1, 0, 0])
+    np.testing.assert_array_equal(rev.macro_labels, 1 - ms.macro_labels)
+    np.testing.assert_array_equal(rev.core_labels, 1 - ms.core_labels)
+    np.testing.assert_allclose(rev.memberships, ms.memberships[:, ::-1])
+    np.testing.assert_array_equal(rev.order, ms.order[::-1])
+    # a list of trajectories gives lists back
+    lst = metastable_states(list(trajs), 5, 2, lag=1, core_threshold=0.8)
+    assert isinstance(lst.core_labels, list) and len(lst.core_labels) == 2
+    np.testing.assert_array_equal(lst.core_labels[1], ms.core_labels[1])
+
+
+def test_metastable_states_errors():
+    from mdlstm_utils.states import metastable_states
+
+    trajs = _chain(T_BRIDGE, 20_000, seed=3)
+    with pytest.raises(ValueError, match="one score per microstate"):
+        metastable_states(trajs, 5, 2, lag=1, order_by=np.zeros(3))
+    with pytest.raises(ValueError, match="no finite score"):
+        metastable_states(trajs, 5, 2, lag=1, order_by=np.array([np.nan, np.nan, np.nan, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="lower the threshold"):
+        metastable_states(trajs, 5, 3, lag=1, core_threshold=1.0)
