@@ -309,6 +309,9 @@ def simulate(
         For bad arguments, for an ``out_dir`` holding files that are not a run
         of this function, or for a resume with different ``seed``,
         ``temperature``, ``save_ps`` or ``platform`` than the run was started with.
+    RuntimeError
+        When another process is writing ``out_dir`` (each run directory has
+        one writer at a time, enforced by a lock file ``out_dir/.lock``).
     """
     from openmm import unit
 
@@ -330,129 +333,133 @@ def simulate(
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir={str(out_dir)!r} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    xtc = out_dir / TRAJ_NAME
-    params = {
-        "seed": seed,
-        "temperature_K": temperature,
-        "save_ps": save_ps,
-        "timestep_ps": TIMESTEP_PS,
-        "friction_per_ps": FRICTION_PER_PS,
-        "hydrogen_mass_amu": HYDROGEN_MASS_AMU,
-        "forcefield": list(FORCEFIELD_FILES),
-        "platform": platform,
-    }
-
-    prog = _read_progress(out_dir)
-    if prog is None:
-        if xtc.exists() and xtc.stat().st_size > 0:
-            raise ValueError(
-                f"{xtc} exists but {out_dir / PROGRESS_NAME} does not: this directory does not hold a run of "
-                "mdlstm_utils.md.simulate; choose an empty out_dir"
-            )
-    else:
-        diffs = {k: (prog["params"].get(k), v) for k, v in params.items() if prog["params"].get(k) != v}
-        if diffs:
-            detail = ", ".join(f"{k}: run has {old!r}, asked {new!r}" for k, (old, new) in diffs.items())
-            raise ValueError(
-                f"out_dir={str(out_dir)!r} holds a run with other parameters ({detail}); "
-                "use the same parameters to resume it or choose another out_dir"
-            )
-
-    context, integrator, pdb, vel_seed = _build(temperature, seed, platform, threads)
-
-    if prog is None:  # fresh start: minimize, velocities, commit frame count 0
-        _cleanup(out_dir, None)
-        import openmm
-
-        context.setPositions(pdb.positions)
-        openmm.LocalEnergyMinimizer.minimize(context)
-        context.setVelocitiesToTemperature(temperature * unit.kelvin, vel_seed)
-        positions = context.getState(getPositions=True).getPositions()
-        from io import StringIO
-
-        from openmm import app
-
-        buf = StringIO()
-        app.PDBFile.writeFile(pdb.topology, positions, buf)
-        _atomic_write_bytes(out_dir / TOPOLOGY_NAME, buf.getvalue().encode())
-        _atomic_write_bytes(xtc, b"")
-        prog = {
-            "format": "mdlstm-md",
-            "version": _FORMAT_VERSION,
-            "params": params,
-            "command": command or _python_call(out_dir, ns, seed, temperature, save_ps),
-            "n_frames": 0,
-            "step": 0,
-            "xtc_bytes": 0,
-            "checkpoint": None,
-            "checkpoint_sha256": None,
-            "wall_seconds": 0.0,
-        }
-        chk = context.createCheckpoint()
-        _commit(out_dir, prog, chk, step=0, n_frames=0, xtc_bytes=0)
-    else:  # resume: cut the trajectory back to the committed size, load the checkpoint
-        chk_path = out_dir / str(prog["checkpoint"])
-        if not chk_path.is_file():
-            raise FileNotFoundError(
-                f"{out_dir / PROGRESS_NAME} names checkpoint {chk_path.name}, which is missing; "
-                f"the run in {out_dir} cannot be resumed (delete the directory to start again)"
-            )
-        chk = chk_path.read_bytes()
-        if _sha256(chk) != prog["checkpoint_sha256"]:
-            raise ValueError(f"checkpoint {chk_path} does not match the sha256 recorded in {PROGRESS_NAME}: corrupted")
-        size = xtc.stat().st_size if xtc.exists() else -1
-        if size < prog["xtc_bytes"]:
-            raise ValueError(
-                f"{xtc} has {max(size, 0)} bytes but {prog['xtc_bytes']} were committed: the trajectory was "
-                "truncated or removed; the run cannot be resumed"
-            )
-        if size > prog["xtc_bytes"]:
-            os.truncate(xtc, prog["xtc_bytes"])
-        _cleanup(out_dir, chk_path.name)
-        context.loadCheckpoint(chk)
-        got = context.getState().getStepCount()
-        if got != prog["step"]:
-            raise ValueError(f"checkpoint {chk_path} is at step {got}, but {PROGRESS_NAME} records step {prog['step']}")
-
-    n_done = int(prog["n_frames"])
-    if n_done >= n_target:
-        return xtc
-
-    bar = tqdm(
-        total=n_target,
-        initial=n_done,
-        unit="ps",
-        unit_scale=save_ps,
-        desc=f"MD {out_dir.name} (seed {seed}, {temperature:g} K)",
-        disable=not progress,
-        position=progress_position,
-        leave=progress_position is None,
-        dynamic_ncols=True,
-    )
-    t_start = time.perf_counter()
-    frames_run = 0
+    lock = _lock_run_dir(out_dir)  # one writer per run directory
     try:
-        while n_done < n_target:
-            k = min(frames_per_commit, n_target - n_done)
-            xyz = np.empty((k, context.getSystem().getNumParticles(), 3), dtype=np.float32)
-            for i in range(k):
-                integrator.step(steps_per_frame)
-                state = context.getState(getPositions=True)
-                xyz[i] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-                bar.update(1)
-            steps = prog["step"] + steps_per_frame * np.arange(1, k + 1, dtype=np.int64)
-            xtc_bytes = _append_frames(xtc, xyz, steps)
-            n_done += k
-            frames_run += k
-            elapsed = time.perf_counter() - t_start
-            prog["wall_seconds"] = float(prog.get("wall_seconds", 0.0)) + elapsed
-            t_start = time.perf_counter()
-            _commit(out_dir, prog, context.createCheckpoint(), step=int(steps[-1]), n_frames=n_done, xtc_bytes=xtc_bytes)
-            if prog["wall_seconds"] > 0:
-                bar.set_postfix(ns_per_day=f"{n_done * save_ps / 1000 / prog['wall_seconds'] * 86400:.0f}")
+        xtc = out_dir / TRAJ_NAME
+        params = {
+            "seed": seed,
+            "temperature_K": temperature,
+            "save_ps": save_ps,
+            "timestep_ps": TIMESTEP_PS,
+            "friction_per_ps": FRICTION_PER_PS,
+            "hydrogen_mass_amu": HYDROGEN_MASS_AMU,
+            "forcefield": list(FORCEFIELD_FILES),
+            "platform": platform,
+        }
+
+        prog = _read_progress(out_dir)
+        if prog is None:
+            if xtc.exists() and xtc.stat().st_size > 0:
+                raise ValueError(
+                    f"{xtc} exists but {out_dir / PROGRESS_NAME} does not: this directory does not hold a run of "
+                    "mdlstm_utils.md.simulate; choose an empty out_dir"
+                )
+        else:
+            diffs = {k: (prog["params"].get(k), v) for k, v in params.items() if prog["params"].get(k) != v}
+            if diffs:
+                detail = ", ".join(f"{k}: run has {old!r}, asked {new!r}" for k, (old, new) in diffs.items())
+                raise ValueError(
+                    f"out_dir={str(out_dir)!r} holds a run with other parameters ({detail}); "
+                    "use the same parameters to resume it or choose another out_dir"
+                )
+
+        context, integrator, pdb, vel_seed = _build(temperature, seed, platform, threads)
+
+        if prog is None:  # fresh start: minimize, velocities, commit frame count 0
+            _cleanup(out_dir, None)
+            import openmm
+
+            context.setPositions(pdb.positions)
+            openmm.LocalEnergyMinimizer.minimize(context)
+            context.setVelocitiesToTemperature(temperature * unit.kelvin, vel_seed)
+            positions = context.getState(getPositions=True).getPositions()
+            from io import StringIO
+
+            from openmm import app
+
+            buf = StringIO()
+            app.PDBFile.writeFile(pdb.topology, positions, buf)
+            _atomic_write_bytes(out_dir / TOPOLOGY_NAME, buf.getvalue().encode())
+            _atomic_write_bytes(xtc, b"")
+            prog = {
+                "format": "mdlstm-md",
+                "version": _FORMAT_VERSION,
+                "params": params,
+                "command": command or _python_call(out_dir, ns, seed, temperature, save_ps),
+                "n_frames": 0,
+                "step": 0,
+                "xtc_bytes": 0,
+                "checkpoint": None,
+                "checkpoint_sha256": None,
+                "wall_seconds": 0.0,
+            }
+            chk = context.createCheckpoint()
+            _commit(out_dir, prog, chk, step=0, n_frames=0, xtc_bytes=0)
+        else:  # resume: cut the trajectory back to the committed size, load the checkpoint
+            chk_path = out_dir / str(prog["checkpoint"])
+            if not chk_path.is_file():
+                raise FileNotFoundError(
+                    f"{out_dir / PROGRESS_NAME} names checkpoint {chk_path.name}, which is missing; "
+                    f"the run in {out_dir} cannot be resumed (delete the directory to start again)"
+                )
+            chk = chk_path.read_bytes()
+            if _sha256(chk) != prog["checkpoint_sha256"]:
+                raise ValueError(f"checkpoint {chk_path} does not match the sha256 recorded in {PROGRESS_NAME}: corrupted")
+            size = xtc.stat().st_size if xtc.exists() else -1
+            if size < prog["xtc_bytes"]:
+                raise ValueError(
+                    f"{xtc} has {max(size, 0)} bytes but {prog['xtc_bytes']} were committed: the trajectory was "
+                    "truncated or removed; the run cannot be resumed"
+                )
+            if size > prog["xtc_bytes"]:
+                os.truncate(xtc, prog["xtc_bytes"])
+            _cleanup(out_dir, chk_path.name)
+            context.loadCheckpoint(chk)
+            got = context.getState().getStepCount()
+            if got != prog["step"]:
+                raise ValueError(f"checkpoint {chk_path} is at step {got}, but {PROGRESS_NAME} records step {prog['step']}")
+
+        n_done = int(prog["n_frames"])
+        if n_done >= n_target:
+            return xtc
+
+        bar = tqdm(
+            total=n_target,
+            initial=n_done,
+            unit="ps",
+            unit_scale=save_ps,
+            desc=f"MD {out_dir.name} (seed {seed}, {temperature:g} K)",
+            disable=not progress,
+            position=progress_position,
+            leave=progress_position is None,
+            dynamic_ncols=True,
+        )
+        t_start = time.perf_counter()
+        frames_run = 0
+        try:
+            while n_done < n_target:
+                k = min(frames_per_commit, n_target - n_done)
+                xyz = np.empty((k, context.getSystem().getNumParticles(), 3), dtype=np.float32)
+                for i in range(k):
+                    integrator.step(steps_per_frame)
+                    state = context.getState(getPositions=True)
+                    xyz[i] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+                    bar.update(1)
+                steps = prog["step"] + steps_per_frame * np.arange(1, k + 1, dtype=np.int64)
+                xtc_bytes = _append_frames(xtc, xyz, steps)
+                n_done += k
+                frames_run += k
+                elapsed = time.perf_counter() - t_start
+                prog["wall_seconds"] = float(prog.get("wall_seconds", 0.0)) + elapsed
+                t_start = time.perf_counter()
+                _commit(out_dir, prog, context.createCheckpoint(), step=int(steps[-1]), n_frames=n_done, xtc_bytes=xtc_bytes)
+                if prog["wall_seconds"] > 0:
+                    bar.set_postfix(ns_per_day=f"{n_done * save_ps / 1000 / prog['wall_seconds'] * 86400:.0f}")
+        finally:
+            bar.close()
+        return xtc
     finally:
-        bar.close()
-    return xtc
+        lock.close()
 
 
 def _commit(out_dir: Path, prog: dict, chk: bytes, *, step: int, n_frames: int, xtc_bytes: int) -> None:
@@ -464,6 +471,43 @@ def _commit(out_dir: Path, prog: dict, chk: bytes, *, step: int, n_frames: int, 
     _write_progress(out_dir, prog)  # the commit point
     if old and old != name:
         (out_dir / old).unlink(missing_ok=True)
+
+
+def _lock_run_dir(out_dir: Path):
+    """Take the run directory's lock (``.lock``, an exclusive ``flock``); return the open file that holds it.
+
+    Two processes writing one run directory would interleave frames (for
+    example a replica worker left running after its parent was killed, and a
+    new run resuming the same directory). The lock makes the second one fail
+    at once; the operating system releases it when its holder exits.
+    """
+    fh = open(out_dir / ".lock", "a+")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise RuntimeError(
+            f"{out_dir} is being written by another process (its .lock is held); wait for it to finish or stop it "
+            "(e.g. `pkill -f mdlstm_utils.md`) before resuming"
+        ) from None
+    return fh
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Replica worker initializer: end this worker when the process that started it is gone."""
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _replica_worker(kwargs: dict) -> str:
@@ -524,7 +568,8 @@ def simulate_replicas(
     ]
     if max_workers == 1:
         return [Path(_replica_worker(j)) for j in jobs]
-    with ProcessPoolExecutor(max_workers=max_workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=max_workers, mp_context=get_context("spawn"),
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         return [Path(p) for p in pool.map(_replica_worker, jobs)]
 
 
@@ -857,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
                     checkpoint_every_ps=args.checkpoint_every_ps, command=command,
                 )
             ]
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         p.error(str(exc))
     for path in paths:
         print(path)

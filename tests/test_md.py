@@ -185,3 +185,50 @@ def test_starting_structure_is_installed_not_downloaded():
     pdb = alanine_dipeptide_pdb()
     assert pdb.is_file() and pdb.name == "alanine-dipeptide.pdb" and "openmmtools" in pdb.parts
     assert md.load(str(pdb)).n_atoms == 22
+
+
+def test_a_run_directory_has_one_writer(run4):
+    import fcntl
+
+    with open(run4 / ".lock", "a+") as held:  # another process (here: another open file) holds the lock
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match=r"run4 is being written by another process"):
+            simulate(run4, ns=0.006, seed=SEED, progress=False)
+    simulate(run4, ns=0.004, seed=SEED, progress=False)  # released: the run is usable again
+
+
+def test_killing_the_parent_of_replicas_ends_its_workers(tmp_path):
+    """A killed ``--replicas`` run must not leave workers writing on (they would collide with a resumed run)."""
+    import fcntl
+
+    cmd = [sys.executable, "-m", "mdlstm_utils.md", "--ns", "2", "--seed", "1", "--replicas", "2",
+           "--checkpoint-every-ps", "2", "--out", str(tmp_path), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if all(json.loads((tmp_path / r / "progress.json").read_text())["n_frames"] >= 2 for r in ("rep1", "rep2")):
+                    break
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed; raise --ns"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    free = set()
+    deadline = time.time() + 20
+    while time.time() < deadline and len(free) < 2:
+        for r in ("rep1", "rep2"):
+            with open(tmp_path / r / ".lock", "a+") as fh:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    free.add(r)
+                except OSError:
+                    pass
+        time.sleep(0.2)
+    assert free == {"rep1", "rep2"}, "replica workers kept running after their parent was killed"
+    n = [json.loads((tmp_path / r / "progress.json").read_text())["n_frames"] for r in ("rep1", "rep2")]
+    time.sleep(1.0)
+    assert n == [json.loads((tmp_path / r / "progress.json").read_text())["n_frames"] for r in ("rep1", "rep2")]
