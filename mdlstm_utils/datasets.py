@@ -65,10 +65,10 @@ DATASETS: dict[str, dict[str, str]] = {
         "directory": "alanine-dipeptide",
         "description": (
             "alanine dipeptide in implicit solvent (amber14 + OBC2, HMR 4 fs, Langevin 1/ps) at 500 K, OpenMM, "
-            "2 replicas x 100 ns, frames every 1 ps"
+            "2 replicas x 60 ns, frames every 1 ps"
         ),
         "produce": (
-            "python -m mdlstm_utils.md --ns 100 --seed 1 --temperature 500 --replicas 2 --no-progress "
+            "python -m mdlstm_utils.md --ns 60 --seed 1 --temperature 500 --replicas 2 --no-progress "
             "--out data/alanine-dipeptide\n"
             "    python -m mdlstm_utils.datasets add data/alanine-dipeptide/rep*/traj.xtc "
             "data/alanine-dipeptide/rep*/topology.pdb"

@@ -90,7 +90,7 @@ def test_unknown_name_lists_known_ones(data_dir):
 
 
 def test_no_data_yet_says_how_to_produce_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"(?s)MANIFEST does not exist.*python -m mdlstm_utils\.md --ns 100"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)MANIFEST does not exist.*python -m mdlstm_utils\.md --ns 60"):
         load("alanine-dipeptide", data_dir=tmp_path)
     (tmp_path / "other.npz").write_bytes(b"")
     write_manifest([tmp_path / "other.npz"], "touch other.npz", tmp_path / "MANIFEST")
@@ -104,7 +104,7 @@ def test_repository_data_loads_or_says_how_to_produce_it():
     if shipped:
         assert load("alanine-dipeptide").trajectories
     else:
-        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.md --ns 100 --seed 1 --temperature 500 --replicas 2"):
+        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.md --ns 60 --seed 1 --temperature 500 --replicas 2"):
             load("alanine-dipeptide")
 
 
