@@ -140,6 +140,10 @@ def test_metastable_states_on_a_bridged_two_block_chain():
     lst = metastable_states(list(trajs), 5, 2, lag=1, core_threshold=0.8)
     assert isinstance(lst.core_labels, list) and len(lst.core_labels) == 2
     np.testing.assert_array_equal(lst.core_labels[1], ms.core_labels[1])
+    # one trajectory as a 1-D array gives 1-D label arrays
+    one = metastable_states(trajs[0], 5, 2, lag=1, core_threshold=0.8)
+    assert one.macro_labels.ndim == 1 and one.core_labels.shape == trajs[0].shape
+    np.testing.assert_array_equal(one.macro_labels, one.assignments[trajs[0]])
 
 
 def test_metastable_states_errors():
