@@ -23,6 +23,7 @@ __all__ = [
     "populations",
     "free_energy",
     "transition_counts",
+    "unseen_transitions",
     "set_labels",
     "MFPT",
     "mfpt",
@@ -60,6 +61,44 @@ def transition_counts(labels, lag: int, n_states: int) -> np.ndarray:
         raise ValueError(f"lag={lag} frames is not shorter than the longest trajectory ({longest} frames)")
     est = TransitionCountEstimator(lagtime=int(lag), count_mode="sliding", n_states=n_states)
     return np.asarray(est.fit(trajs).fetch_model().count_matrix, dtype=float)
+
+
+def unseen_transitions(reference, generated, n_states: int, lag: int = 1) -> dict:
+    """How much of a model's traffic uses state-to-state jumps that never occur in the reference.
+
+    A language model's softmax gives every state a non-zero probability, so
+    a generated trajectory can jump between states that the reference never
+    connects in one step (a "teleport" across a barrier). With many states and
+    little data these jumps can dominate the rare transitions.
+
+    Parameters
+    ----------
+    reference, generated
+        Label trajectories (any layout :func:`transition_counts` accepts).
+    n_states
+        Number of states.
+    lag
+        Step in frames.
+
+    Returns
+    -------
+    dict
+        ``fraction``: the fraction of the generated ``i -> j`` (``i != j``)
+        transitions whose reference count is zero; ``n_unseen`` and
+        ``n_moves``: their number and the number of generated ``i != j``
+        transitions; ``rate_per_frame``: ``n_unseen`` per generated frame pair.
+    """
+    c_ref = transition_counts(reference, lag, n_states)
+    c_gen = transition_counts(generated, lag, n_states)
+    off = ~np.eye(n_states, dtype=bool)
+    moves = float(c_gen[off].sum())
+    unseen = float(c_gen[off & (c_ref == 0)].sum())
+    return {
+        "fraction": unseen / moves if moves else float("nan"),
+        "n_unseen": int(unseen),
+        "n_moves": int(moves),
+        "rate_per_frame": unseen / float(c_gen.sum()) if c_gen.sum() else float("nan"),
+    }
 
 
 def _set_mapping(sets, n_states: int) -> tuple[np.ndarray, int]:

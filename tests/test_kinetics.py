@@ -78,3 +78,14 @@ def test_msm_trajectories_reproduce_a_known_chain_in_the_original_numbering():
     assert sim.shape == (2, 50_000) and set(np.unique(sim)) <= {1, 3, 4}
     c = transition_counts(sim, 1, 5)[[1, 3, 4]][:, [1, 3, 4]]
     np.testing.assert_allclose(c / c.sum(1, keepdims=True), P3, atol=0.01)
+
+
+def test_unseen_transitions_counts_jumps_the_reference_never_makes():
+    from mdlstm_utils.kinetics import unseen_transitions
+
+    ref = np.array([0, 1, 0, 1, 2, 1, 2, 2, 1, 0])  # moves: 0<->1 and 1<->2 only
+    gen = np.array([0, 1, 2, 0, 0, 2, 1, 1, 0, 2])  # moves: 0-1, 1-2, 2-0*, 0-0, 0-2*, 2-1, 1-1, 1-0, 0-2*
+    res = unseen_transitions(ref, gen, n_states=3)
+    assert res == {"fraction": 3 / 7, "n_unseen": 3, "n_moves": 7, "rate_per_frame": 3 / 9}
+    assert unseen_transitions(ref, ref, n_states=3)["fraction"] == 0.0
+    assert np.isnan(unseen_transitions(ref, np.zeros(5, dtype=int), n_states=3)["fraction"])
