@@ -18,6 +18,7 @@ Output directory of one run (``out_dir``)::
     traj.xtc                      frames at t = save_ps, 2 save_ps, ... (ps), compressed (0.001 nm)
     checkpoint-<step>.chk         OpenMM checkpoint (positions, velocities, random-number state)
     progress.json                 the commit record: parameters, frames, XTC byte size, checkpoint name
+    .lock                         held (flock) by the process writing the run: one writer at a time
 
 Checkpoint and resume (the commit protocol)
 -------------------------------------------
