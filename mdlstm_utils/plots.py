@@ -56,11 +56,15 @@ def plot_free_energy(centers: np.ndarray, f_ref: np.ndarray, f_gen: np.ndarray, 
     return ax
 
 
-def plot_fes_2d(xy: np.ndarray, *, bins: int = 60, kT: float = 1.0, vmax: float = 8.0, ax=None, title: str = ""):
-    """2-D free-energy surface ``-kT ln p(x, y)`` from samples of shape ``(n, 2)``."""
+def plot_fes_2d(xy: np.ndarray, *, bins: int = 60, kT: float = 1.0, vmax: float = 8.0, ax=None, title: str = "",
+                range=None):
+    """2-D free-energy surface ``-kT ln p(x, y)`` from samples of shape ``(n, 2)``.
+
+    ``range`` (``[[xmin, xmax], [ymin, ymax]]``) fixes the histogram's extent; by default the data's.
+    """
     ax = _ax(ax, figsize=(4.5, 3.8))
     xy = np.asarray(xy).reshape(-1, 2)
-    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins)
+    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=range)
     with np.errstate(divide="ignore"):
         f = -kT * np.log(h / h.sum())
     f -= np.nanmin(f[np.isfinite(f)])
@@ -208,13 +212,7 @@ def plot_ramachandran(phi_psi: np.ndarray, *, bins: int = 72, kT: float = 1.0, v
     from .md import BASIN_NAMES, PHI_CORES
 
     ax = _ax(ax, figsize=(4.8, 3.9))
-    xy = np.asarray(phi_psi, dtype=float).reshape(-1, 2)
-    h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=[[-180, 180], [-180, 180]])
-    with np.errstate(divide="ignore"):
-        f = -kT * np.log(h / h.sum())
-    f -= np.nanmin(f[np.isfinite(f)])
-    im = ax.pcolormesh(xe, ye, f.T, cmap="viridis", vmin=0, vmax=vmax, shading="auto")
-    plt.colorbar(im, ax=ax, label="F / kT")
+    plot_fes_2d(np.asarray(phi_psi, dtype=float), bins=bins, kT=kT, vmax=vmax, ax=ax, range=[[-180, 180], [-180, 180]])
     if basins:
         style = dict(color="0.35", lw=0.8, ls="--")
         ax.axvline(0, **style)
