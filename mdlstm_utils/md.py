@@ -725,15 +725,21 @@ BASIN_NAMES = ("beta/C7eq", "alphaR", "alphaL")
 PHI_CORES = {"beta/alphaR": (-180.0, -40.0), "alphaL": (30.0, 90.0)}
 
 
-def _phi_psi_array(phi_psi, name: str = "phi_psi") -> np.ndarray:
-    a = np.asarray(phi_psi, dtype=float)
-    if a.ndim < 1 or a.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (..., 2) (phi, psi in degrees), got {a.shape}")
+def _degrees(values, name: str) -> np.ndarray:
+    """``values`` as a float array of finite angles in degrees within [-180, 180], else a clear error."""
+    a = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or inf")
     if np.abs(a).max(initial=0.0) > 180.0 + 1e-6:
         raise ValueError(f"{name} must be in degrees within [-180, 180]; got values up to {np.abs(a).max():.3g} (radians?)")
     return a
+
+
+def _phi_psi_array(phi_psi, name: str = "phi_psi") -> np.ndarray:
+    a = np.asarray(phi_psi, dtype=float)
+    if a.ndim < 1 or a.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (..., 2) (phi, psi in degrees), got {a.shape}")
+    return _degrees(a, name)
 
 
 def ramachandran_basins(phi_psi) -> np.ndarray:
@@ -767,9 +773,7 @@ def phi_core(phi) -> np.ndarray:
     Works on any array of phi values in degrees (frames, or grid-bin centres
     to find the states that make up each core).
     """
-    p = np.asarray(phi, dtype=float)
-    if not np.all(np.isfinite(p)) or np.abs(p).max(initial=0.0) > 180.0 + 1e-6:
-        raise ValueError("phi must be finite and in degrees within [-180, 180] (radians? use phi_psi(traj, degrees=True))")
+    p = _degrees(phi, "phi")
     (blo, bhi), (llo, lhi) = PHI_CORES["beta/alphaR"], PHI_CORES["alphaL"]
     return np.where((p >= blo) & (p < bhi), 0, np.where((p > llo) & (p < lhi), 1, -1)).astype(np.int64)
 
@@ -793,16 +797,12 @@ def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
     """
     from .states import core_set_labels
 
-    is_list = isinstance(phi, (list, tuple))
-    trajs = [np.asarray(p, dtype=float) for p in phi] if is_list else [np.asarray(phi, dtype=float)]
-    out = []
-    for p in trajs:
-        if p.ndim not in (1, 2) or (is_list and p.ndim != 1):
-            raise ValueError(f"phi must be 1-D per trajectory (degrees), got an array of shape {p.shape}")
+    def raw(p):  # 0 / 1 in a core, 2 between the cores
         c = phi_core(p)
-        raw = np.where(c >= 0, c, 2)  # 2 = between the cores
-        out.append(np.asarray(core_set_labels(raw, [[0], [1]], n_states=3)))
-    return out if is_list else out[0]
+        return np.where(c >= 0, c, 2)
+
+    labels = [raw(p) for p in phi] if isinstance(phi, (list, tuple)) else raw(phi)
+    return core_set_labels(labels, [[0], [1]], n_states=3)  # same layout as the input; checks the shapes
 
 
 def count_phi_flips(phi) -> dict:
