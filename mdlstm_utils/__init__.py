@@ -11,6 +11,7 @@ dynamics from trajectories discretized into states. One concept per module:
 * :mod:`~mdlstm_utils.models`    next-state language models (``LSTMLM``, ``TransformerLM``)
 * :mod:`~mdlstm_utils.train`     the training loop (device, mixed precision, early stopping, checkpoints, resume)
 * :mod:`~mdlstm_utils.generate`  batched generation of long trajectories (recurrent state / KV cache)
+* :mod:`~mdlstm_utils.experiment` one experiment in one call: partition, train, generate, compare (with a known truth)
 * :mod:`~mdlstm_utils.kinetics`  populations, free energy, transition counts, MFPTs, subsampling, comparison
 * :mod:`~mdlstm_utils.plots`     the notebooks' figures
 * :mod:`~mdlstm_utils.runtime`   device choice, seeding, parameter checks, environment record, metrics files

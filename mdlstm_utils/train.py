@@ -284,7 +284,8 @@ def fit(
             val_loss = _evaluate(model, val_windows, max(batch_size, 256), dev, amp_dtype)
             seconds = time.perf_counter() - t0
             result.history.append(
-                {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds}
+                {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds,
+                 "batches": n_batches}
             )
             if val_loss < result.best_val_loss - min_delta:
                 result.best_val_loss = val_loss

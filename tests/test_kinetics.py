@@ -89,3 +89,25 @@ def test_unseen_transitions_counts_jumps_the_reference_never_makes():
     assert res == {"fraction": 3 / 7, "n_unseen": 3, "n_moves": 7, "rate_per_frame": 3 / 9}
     assert unseen_transitions(ref, ref, n_states=3)["fraction"] == 0.0
     assert np.isnan(unseen_transitions(ref, np.zeros(5, dtype=int), n_states=3)["fraction"])
+
+
+def test_relative_error_counts_a_missing_passage_as_infinite():
+    from mdlstm_utils.kinetics import relative_error
+
+    truth = np.array([[np.nan, 10.0], [4.0, np.nan]])
+    assert relative_error(np.array([[np.nan, 12.0], [3.0, np.nan]]), truth) == pytest.approx(0.25)
+    assert relative_error(np.array([[np.nan, 10.0], [np.nan, np.nan]]), truth) == np.inf
+    # an entry without a finite truth is skipped; none at all gives nan
+    assert relative_error(np.array([[np.nan, 11.0], [np.nan, np.nan]]), np.array([[np.nan, 10.0], [np.nan, np.nan]])) == pytest.approx(0.1)
+    assert np.isnan(relative_error(np.full((2, 2), 1.0), np.full((2, 2), np.nan)))
+    with pytest.raises(ValueError, match="square matrices of the same shape"):
+        relative_error(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_compare_reports_inf_when_the_generated_data_never_make_a_passage():
+    msm = MarkovStateModel(P3)
+    ref = msm.simulate(50_000, seed=1)
+    stuck = np.r_[np.zeros(1000, dtype=int), np.full(49_000, 2)]  # goes 0 -> 2 once and never comes back
+    m = compare(ref, stuck, n_states=3, sets=[[0], [2]])
+    assert m["mfpt_n_gen"][1][0] == 0
+    assert m["mfpt_max_rel_err"] == np.inf  # not the error of the one passage that was made

@@ -1,0 +1,237 @@
+"""One learning experiment: train a language model on label trajectories, generate new ones, compare the kinetics.
+
+This is the loop every notebook runs once per partition, model or seed::
+
+    labels --fit--> model --generate--> trajectories --kinetics.compare--> metrics
+
+:func:`learn_and_compare` does it in one call with the suite's standard
+settings (the same window, optimiser and early stopping as notebooks 04-06),
+so a sweep point, a notebook cell and a user's own script all run exactly the
+same experiment. Give ``truth_mfpt`` when the true slow kinetics are known
+(toy systems, or a better reference) to also measure how far the reference
+partition and the generated trajectories are from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from .generate import generate
+from .kinetics import compare, relative_error
+from .models import LSTMLM, TransformerLM, count_parameters
+from .runtime import resolve_device, seed_everything
+from .states import check_labels, metastable_states, min_dwell_filter
+from .train import TrainResult, fit
+
+__all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare"]
+
+MODELS = ("lstm", "transformer")
+PARTITIONS = ("micro", "macro", "macro+coring")
+
+
+@dataclass
+class Partition:
+    """Label trajectories of one state partition and the two metastable sets to judge kinetics on."""
+
+    kind: str
+    labels: np.ndarray  # same layout as the microstate input
+    n_states: int
+    sets: list  # list of arrays of state labels, one per metastable set
+
+
+def metastable_partition(
+    kind: str,
+    micro,
+    n_micro: int,
+    *,
+    lag: int,
+    n_macro: int = 2,
+    min_dwell: int = 1,
+    core_threshold: float = 0.9,
+    order_by=None,
+) -> Partition:
+    """One of the three partitions of the notebooks 05 and 07, built from microstate trajectories.
+
+    * ``"micro"``: the microstates themselves; the sets are the PCCA+ core
+      sets (microstates with membership >= ``core_threshold``);
+    * ``"macro"``: crisp PCCA+ macrostates (every microstate to its most
+      likely macrostate), sets ``[[0], [1], ...]``;
+    * ``"macro+coring"``: the core-set trajectories (a frame outside every
+      core keeps the core visited last) with dynamical coring on top (a visit
+      shorter than ``min_dwell`` frames goes back to the state before,
+      :func:`~mdlstm_utils.states.min_dwell_filter`): recrossing removed.
+
+    PCCA+ uses a reversible MSM of the microstates at ``lag`` frames; the
+    macrostates are numbered by ``order_by`` (see
+    :func:`~mdlstm_utils.states.metastable_states`). Build the partition at the
+    data's own saving interval and subsample afterwards
+    (:func:`~mdlstm_utils.kinetics.subsample`): the partition is a property of
+    the state space, recrossing removal needs the fine time resolution.
+    """
+    if not isinstance(kind, str) or kind not in PARTITIONS:
+        raise ValueError(f"partition kind={kind!r}; expected one of {PARTITIONS}")
+    ms = metastable_states(micro, n_micro, n_macro, lag, core_threshold=core_threshold, order_by=order_by)
+    macro_sets = [np.array([k]) for k in range(n_macro)]
+    if kind == "micro":
+        return Partition(kind, micro, int(n_micro), ms.core_sets())
+    if kind == "macro":
+        return Partition(kind, ms.macro_labels, n_macro, macro_sets)
+    return Partition(kind, min_dwell_filter(ms.core_labels, min_dwell), n_macro, macro_sets)
+
+
+def build_model(kind: str, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:
+    """The suite's two models at the sizes used by notebooks 04-07.
+
+    ``"lstm"``: :class:`LSTMLM` (embedding 32, one LSTM layer of ``hidden``
+    units). ``"transformer"``: :class:`TransformerLM` (``d_model``, 4 heads,
+    2 layers, attention window ``context``).
+    """
+    if not isinstance(kind, str) or kind.lower() not in MODELS:
+        raise ValueError(f"model={kind!r}; expected one of {MODELS}")
+    if kind.lower() == "lstm":
+        return LSTMLM(n_states, embed_dim=32, hidden_dim=hidden)
+    return TransformerLM(n_states, d_model=d_model, n_heads=4, n_layers=2, context=context)
+
+
+@dataclass
+class LearnResult:
+    """What :func:`learn_and_compare` returns."""
+
+    metrics: dict  # kinetics.compare(...) plus the training/generation record (JSON-ready)
+    model: nn.Module  # the trained model (best epoch)
+    generated: np.ndarray  # (n_gen, gen_frames) generated labels
+    train: TrainResult
+
+
+def _step_budget(train_steps: int, epochs: int, n_train: int, n_frames: int, seq_len: int, batch_size: int) -> tuple[int, int]:
+    """(batches per epoch, epochs) for about ``train_steps`` optimizer steps (90 % of each trajectory trains, as in ``fit``)."""
+    windows = n_train * (int(round(n_frames * 0.9)) // (seq_len + 1))
+    per_epoch = max(1, -(-windows // batch_size))
+    batches = min(per_epoch, -(-train_steps // epochs))
+    return batches, max(epochs, -(-train_steps // batches))
+
+
+def _as_matrix(m):
+    return np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
+
+
+def learn_and_compare(
+    labels,
+    n_states: int,
+    sets,
+    *,
+    model: str = "lstm",
+    dt: float = 1.0,
+    n_train: int | None = None,
+    n_gen: int | None = None,
+    gen_frames: int | None = None,
+    prompt_len: int = 100,
+    seq_len: int = 100,
+    batch_size: int = 64,
+    epochs: int = 10,
+    max_batches_per_epoch: int | None = None,
+    train_steps: int | None = None,
+    lr: float = 2e-3,
+    patience: int = 3,
+    hidden: int = 128,
+    d_model: int = 96,
+    set_names: list[str] | None = None,
+    truth_mfpt=None,
+    seed: int = 0,
+    device="auto",
+    progress: bool = False,
+) -> LearnResult:
+    """Train ``model`` on ``labels``, generate as many trajectories, compare their kinetics with ``labels``.
+
+    Parameters
+    ----------
+    labels
+        Reference label trajectories, a 2-D array ``(n_traj, n_frames)``
+        (equal lengths, as from a batch of walkers or a subsampled set).
+    n_states
+        Number of states (tokens).
+    sets
+        The metastable sets whose populations and MFPTs are compared (lists of
+        state labels, e.g. ``[[0], [1]]`` for two macrostates).
+    model
+        ``"lstm"`` or ``"transformer"`` (:func:`build_model`, sizes ``hidden``
+        and ``d_model``).
+    dt
+        Time between frames (MFPTs are reported in this unit).
+    n_train
+        Train on the first ``n_train`` trajectories (default: all; the last
+        10 % of each is held out for validation by :func:`~mdlstm_utils.train.fit`).
+    n_gen, gen_frames
+        Generate ``n_gen`` trajectories (default: as many as the reference,
+        each prompted with the first ``prompt_len`` frames of one reference
+        trajectory, cycling) of ``gen_frames`` frames (default: as long as the
+        reference).
+    seq_len, batch_size, epochs, max_batches_per_epoch, lr, patience
+        Training settings (see :func:`~mdlstm_utils.train.fit`).
+    train_steps
+        Optional budget of optimizer steps that does not depend on how much
+        data there is (e.g. the same for every saving interval of a sweep):
+        each epoch is cut to ``ceil(train_steps / epochs)`` batches, and when
+        an epoch holds fewer batches than that the number of epochs grows
+        until about ``train_steps`` steps are possible. Early stopping
+        (``patience``) still applies. Overrides ``max_batches_per_epoch``.
+    truth_mfpt
+        Optional true MFPT matrix between the same sets (same time unit as
+        ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
+        reference partition itself is from the truth) and
+        ``gen_vs_truth_err`` (how far the generated trajectories are).
+    seed
+        Seeds the model's initialisation and training (``seed``) and the
+        generation (``seed + 1``).
+
+    Returns
+    -------
+    LearnResult
+        ``metrics`` holds every key of :func:`~mdlstm_utils.kinetics.compare`
+        and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
+        ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 2:
+        raise ValueError(f"labels must be a 2-D array (n_traj, n_frames), got shape {arr.shape}")
+    check_labels(arr, n_states)
+    n_traj, n_frames = arr.shape
+    n_train = n_traj if n_train is None else int(n_train)
+    if not 1 <= n_train <= n_traj:
+        raise ValueError(f"n_train={n_train} must be between 1 and the number of trajectories ({n_traj})")
+    if not 1 <= prompt_len < n_frames:
+        raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the trajectories ({n_frames} frames)")
+    n_gen = n_traj if n_gen is None else int(n_gen)
+    gen_frames = n_frames if gen_frames is None else int(gen_frames)
+    if n_gen < 1 or gen_frames < 1:
+        raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
+    if train_steps is not None:
+        if int(train_steps) < 1:
+            raise ValueError(f"train_steps must be >= 1, got {train_steps}")
+        max_batches_per_epoch, epochs = _step_budget(int(train_steps), epochs, n_train, n_frames, seq_len, batch_size)
+    dev = resolve_device(device)
+
+    seed_everything(seed)
+    net = build_model(model, n_states, hidden=hidden, d_model=d_model)
+    t0 = time.perf_counter()
+    tr = fit(net, arr[:n_train], seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience,
+             max_batches_per_epoch=max_batches_per_epoch, seed=seed, device=dev, progress=progress)
+    t1 = time.perf_counter()
+    prompt = arr[np.arange(n_gen) % n_traj, :prompt_len]
+    gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
+    t2 = time.perf_counter()
+
+    m = compare(arr, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt)
+    m.update(model=model.lower(), parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
+             train_steps=int(sum(h["batches"] for h in tr.history)),
+             train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
+    if truth_mfpt is not None:
+        truth = np.asarray(truth_mfpt, dtype=float)
+        m["mfpt_truth"] = truth.tolist()
+        m["ref_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_ref"]), truth)
+        m["gen_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_gen"]), truth)
+    return LearnResult(metrics=m, model=net, generated=gen, train=tr)

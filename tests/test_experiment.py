@@ -1,0 +1,80 @@
+"""experiment: the three partitions and the train -> generate -> compare loop, on Markov chains with known kinetics."""
+
+import numpy as np
+import pytest
+from deeptime.markov.msm import MarkovStateModel
+
+from mdlstm_utils.experiment import _step_budget, build_model, learn_and_compare, metastable_partition
+from mdlstm_utils.kinetics import mfpt_matrix
+from mdlstm_utils.models import LSTMLM, TransformerLM
+
+
+def _two_well_chain(n_steps, n_traj, seed):
+    """6 microstates: 0-2 form well A, 3-5 well B; fast mixing inside a well, rare A <-> B jumps between 2 and 3."""
+    P = np.full((6, 6), 0.0)
+    for w in (range(0, 3), range(3, 6)):
+        for i in w:
+            for j in w:
+                P[i, j] = 1.0 / 3
+    eps = 0.01
+    P[2, 2] -= eps; P[2, 3] += eps
+    P[3, 3] -= eps; P[3, 2] += eps
+    msm = MarkovStateModel(P)
+    return np.stack([msm.simulate(n_steps, seed=seed + k) for k in range(n_traj)])
+
+
+def test_metastable_partition_kinds():
+    micro = _two_well_chain(20_000, 4, seed=0)
+    order = np.array([-1, -1, -1, 1, 1, 1], dtype=float)
+    macro = metastable_partition("macro", micro, 6, lag=5, order_by=order)
+    np.testing.assert_array_equal(macro.labels, (micro >= 3).astype(int))  # the wells, numbered by order_by
+    assert macro.n_states == 2 and [list(s) for s in macro.sets] == [[0], [1]]
+    mic = metastable_partition("micro", micro, 6, lag=5, order_by=order)
+    assert mic.labels is micro and mic.n_states == 6
+    assert sorted(map(int, mic.sets[0])) == [0, 1, 2] and sorted(map(int, mic.sets[1])) == [3, 4, 5]
+    cored = metastable_partition("macro+coring", micro, 6, lag=5, order_by=order, min_dwell=50)
+    # dynamical coring removes short visits: fewer well changes than the crisp macrostates, none shorter than 50 frames
+    changes = lambda l: int(np.sum(l[:, 1:] != l[:, :-1]))  # noqa: E731
+    assert 0 < changes(cored.labels) < changes(macro.labels)
+    with pytest.raises(ValueError, match="partition kind='cores'"):
+        metastable_partition("cores", micro, 6, lag=5)
+
+
+def test_step_budget_gives_the_same_number_of_steps_for_little_data():
+    # plenty of data: the epochs are cut; little data: more epochs
+    assert _step_budget(400, 8, n_train=16, n_frames=40_000, seq_len=100, batch_size=64) == (50, 8)
+    batches, epochs = _step_budget(400, 8, n_train=16, n_frames=1600, seq_len=100, batch_size=64)
+    assert batches == 4 and epochs == 100
+
+
+def test_build_model():
+    assert isinstance(build_model("lstm", 5, hidden=16), LSTMLM)
+    assert isinstance(build_model("Transformer", 5, d_model=16), TransformerLM)
+    with pytest.raises(ValueError, match="model='gru'"):
+        build_model("gru", 5)
+
+
+def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
+    micro = _two_well_chain(6_000, 8, seed=1)
+    macro = (micro >= 3).astype(np.int64)
+    truth = mfpt_matrix(macro, [[0], [1]], n_states=2)[0]
+    res = learn_and_compare(macro, 2, [[0], [1]], model="lstm", hidden=32, train_steps=400, epochs=8, n_gen=16,
+                            gen_frames=6_000, seq_len=50, prompt_len=50, truth_mfpt=truth, seed=0, device="cpu")
+    m = res.metrics
+    assert res.generated.shape == (16, 6_000)
+    assert m["ref_vs_truth_err"] == pytest.approx(0.0)  # the reference is the truth here
+    assert m["gen_vs_truth_err"] == pytest.approx(m["mfpt_max_rel_err"])
+    # the exact MFPT between the wells is ~ 3 * (1 / 0.01) = 300 frames; the LSTM must learn the rare jump
+    assert 150 < truth[0, 1] < 600
+    assert m["gen_vs_truth_err"] < 0.3, m["mfpt_gen"]
+    assert 200 <= m["train_steps"] <= 400 and m["model"] == "lstm" and m["parameters"] > 0
+
+
+def test_learn_and_compare_rejects_bad_input():
+    labels = np.zeros((2, 300), dtype=int)
+    with pytest.raises(ValueError, match="2-D array"):
+        learn_and_compare(labels[0], 2, [[0], [1]])
+    with pytest.raises(ValueError, match="n_train=5"):
+        learn_and_compare(labels, 2, [[0], [1]], n_train=5)
+    with pytest.raises(ValueError, match="prompt_len=300"):
+        learn_and_compare(labels, 2, [[0], [1]], prompt_len=300)
