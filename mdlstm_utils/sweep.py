@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "find_notebook",
     "execute_notebook",
     "read_metrics",
     "run_suite",
@@ -48,6 +49,23 @@ __all__ = [
 ]
 
 PROFILES = ("smoke", "full")
+
+
+def find_notebook(name: str | Path) -> Path:
+    """The path of a notebook of the suite, e.g. ``"sweeps/three_factors_run.ipynb"``.
+
+    Looked up as given (relative to the working directory), then under
+    ``notebooks/`` of the working directory, then under the ``notebooks/``
+    folder next to this package (the repository checkout), so a notebook finds
+    its companions whether it runs from ``notebooks/``, from the repository
+    root or elsewhere.
+    """
+    name = Path(name)
+    candidates = [name, Path("notebooks") / name, Path(__file__).resolve().parents[1] / "notebooks" / name]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise FileNotFoundError(f"notebook {name} not found; looked at {', '.join(str(c) for c in candidates)}")
 
 
 def execute_notebook(
@@ -283,8 +301,18 @@ _KERNEL_START_TRIES = 3
 _KERNEL_START_ERRORS = ("Kernel didn't respond", "Kernel died before replying")
 
 
-def _execute_run(notebook: str, run_dir: str, params: dict) -> dict:
-    """Execute one run (in a worker process); never raises: returns a status dict."""
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _execute_run(notebook: str, run_dir: str, params: dict, threads: int | None = None) -> dict:
+    """Execute one run (in a worker process); never raises: returns a status dict.
+
+    ``threads`` caps the CPU threads of the run's kernel (it inherits these
+    environment variables; torch and NumPy read them at start-up).
+    """
+    if threads is not None:
+        for var in _THREAD_VARS:
+            os.environ[var] = str(int(threads))
     run_dir_p = Path(run_dir)
     run_dir_p.mkdir(parents=True, exist_ok=True)
     for stale in ("error.txt", "metrics.json"):
@@ -315,6 +343,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
+    threads_per_run: int | None = None,
     progress: bool = True,
 ) -> dict[str, dict]:
     """Run every missing or failed run of ``sweep``; return ``{run_id: status dict}``.
@@ -325,6 +354,12 @@ def run_sweep(
     to that Dask cluster instead. Each worker needs this package and the
     notebook's folder at the same path (a shared file system, as on a cluster).
     The statuses are also written to ``<out>/<name>/sweep_status.json``.
+
+    ``threads_per_run`` caps the CPU threads of each run (``OMP_NUM_THREADS``
+    and friends). Locally it defaults to ``cores // workers`` (at least 1):
+    several runs that each use every core slow each other down many times
+    over (two 2-thread torch processes on 2 cores ran 15x slower here than
+    one). On Dask it is left to the cluster unless given.
     """
     from tqdm.auto import tqdm
 
@@ -345,14 +380,16 @@ def run_sweep(
         from dask.distributed import Client, as_completed as dask_completed
 
         with Client(scheduler) as client:
-            futs = {client.submit(_execute_run, nb, str(d.resolve()), p, pure=False): rid for rid, p, d in todo}
+            futs = {client.submit(_execute_run, nb, str(d.resolve()), p, threads_per_run, pure=False): rid
+                    for rid, p, d in todo}
             for fut in dask_completed(futs):
                 status[futs[fut]] = fut.result()
                 bar.update(1)
     elif todo:
-        n = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=min(n, len(todo))) as pool:
-            futs = {pool.submit(_execute_run, nb, str(d.resolve()), p): rid for rid, p, d in todo}
+        n = min(workers or os.cpu_count() or 1, len(todo))
+        threads = threads_per_run if threads_per_run is not None else max(1, (os.cpu_count() or 1) // n)
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            futs = {pool.submit(_execute_run, nb, str(d.resolve()), p, threads): rid for rid, p, d in todo}
             for fut in as_completed(futs):
                 status[futs[fut]] = fut.result()
                 bar.update(1)
@@ -419,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("yaml")
     g.add_argument("--workers", type=int, default=None, help="local processes (default: CPU cores)")
     g.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    g.add_argument("--threads", type=int, default=None, help="CPU threads per run (default locally: cores // workers)")
     g.add_argument("--csv", default=None, help="also write the aggregated table here")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
@@ -426,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "grid":
         sweep = load_grid(args.yaml)
-        status = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler)
+        status = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads_per_run=args.threads)
         n_failed = sum(v["status"] == "failed" for v in status.values())
         print(f"{len(status) - n_failed} run(s) done or skipped, {n_failed} failed; outputs in {sweep.folder}")
         if args.csv and len(status) > n_failed:

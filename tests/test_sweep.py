@@ -58,6 +58,9 @@ def test_24_run_sweep_with_failures_then_rerun(tmp_path):
         assert not (d / "metrics.json").exists()
     df = aggregate(sweep)
     assert len(df) == 18
+    # each run's kernel got cores // workers CPU threads (two runs at once must not oversubscribe the cores)
+    omp = {json.loads((sweep.folder / rid / "metrics.json").read_text())["omp_threads"] for rid in df.run_id}
+    assert omp == {str(max(1, (os.cpu_count() or 1) // 2))}
     row = df[(df.a == 3) & (df.b == 2.0) & (df.seed == 2)].iloc[0]
     assert row.value == 3 * 2.0 + 2
     summary = summarize(df, by=["a", "b"], metrics=["value"], csv=tmp_path / "s.csv")
@@ -90,6 +93,15 @@ def test_killed_sweep_resumes_only_missing_runs(tmp_path):
     for rid, mtime in done_before.items():  # finished runs were not touched
         assert (sweep.folder / rid / "metrics.json").stat().st_mtime_ns == mtime
     assert len(aggregate(sweep)) == 6
+
+
+def test_find_notebook(tmp_path, monkeypatch):
+    from mdlstm_utils.sweep import find_notebook
+
+    monkeypatch.chdir(tmp_path)  # found next to the package, from any working directory
+    assert find_notebook("sweeps/three_factors_run.ipynb") == ROOT / "notebooks" / "sweeps" / "three_factors_run.ipynb"
+    with pytest.raises(FileNotFoundError, match="notebook nope.ipynb not found"):
+        find_notebook("nope.ipynb")
 
 
 def test_sweep_on_a_dask_local_cluster(tmp_path):
