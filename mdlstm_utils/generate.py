@@ -11,6 +11,14 @@ long trajectories.
 ``use_cache=False`` is the slow reference for models with a finite window
 (:class:`~mdlstm_utils.models.TransformerLM`): it re-encodes the last
 ``model.receptive_field`` frames with a full forward pass at every step.
+
+``fast=True`` (the default on a CUDA GPU for :class:`~mdlstm_utils.models.LSTMLM`)
+runs the step loop in blocks of ``block`` steps on static buffers: the uniform
+numbers of a whole block are drawn at once, and on CUDA the block is captured
+once in a CUDA graph and replayed, so the host launches one graph per block
+instead of a dozen kernels per step, and never waits for the device until a
+chunk of frames is copied back. On the CPU the same block code runs eagerly
+(that is how the tests check it against the plain loop).
 """
 
 from __future__ import annotations
@@ -25,15 +33,74 @@ from tqdm.auto import tqdm
 from .runtime import resolve_device
 from .states import check_labels
 
-__all__ = ["generate", "sample_next"]
+__all__ = ["generate", "sample_next", "sample_with_uniform"]
+
+
+def sample_with_uniform(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw of one state per row of ``logits`` (``(batch, n_states)``) from given uniforms ``u`` (``(batch, 1)``)."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    cdf = probs.cumsum(-1)
+    return torch.searchsorted(cdf, u * cdf[:, -1:]).squeeze(-1).clamp_(max=logits.shape[-1] - 1)
 
 
 def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
     """Draw one state per row of ``logits`` (``(batch, n_states)``) at the given temperature."""
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    cdf = probs.cumsum(-1)
-    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u).squeeze(-1).clamp_(max=logits.shape[-1] - 1)
+    u = torch.rand((logits.shape[0], 1), generator=generator, device=logits.device)
+    return sample_with_uniform(logits, temperature, u)
+
+
+class _BlockStepper:
+    """``block`` generation steps of a model with a fixed-size state, on static buffers (CUDA-graph safe).
+
+    The state (token and recurrent state) lives in buffers that every step
+    updates in place; the uniforms of a block are drawn into ``u`` before it
+    runs, and its frames land in ``frames``. On CUDA, :meth:`run` of a full
+    block replays a captured graph of the same code.
+    """
+
+    def __init__(self, model: nn.Module, tok: torch.Tensor, state, block: int, temperature: float, graph: bool):
+        self.model, self.block, self.temperature = model, block, temperature
+        self.tok = tok.clone()
+        self.state = tuple(s.clone() for s in state)
+        n, dev = tok.shape[0], tok.device
+        self.u = torch.empty((block, n, 1), device=dev)
+        self.frames = torch.empty((block, n), dtype=torch.int64, device=dev)
+        self.graph = None
+        if graph:
+            self._capture()
+
+    def _steps(self, k: int) -> None:
+        for i in range(k):
+            logits, new_state = self.model.step(self.tok, self.state)
+            t = sample_with_uniform(logits, self.temperature, self.u[i])
+            self.frames[i].copy_(t)
+            self.tok.copy_(t)
+            for buf, new in zip(self.state, new_state):
+                buf.copy_(new)
+
+    def _capture(self) -> None:
+        saved = (self.tok.clone(), tuple(s.clone() for s in self.state))
+        self.u.uniform_()
+        side = torch.cuda.Stream(device=self.tok.device)
+        side.wait_stream(torch.cuda.current_stream(self.tok.device))
+        with torch.cuda.stream(side):  # warm-up outside the graph (lazy initialisation, workspaces)
+            self._steps(self.block)
+        torch.cuda.current_stream(self.tok.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._steps(self.block)
+        self.tok.copy_(saved[0])  # the warm-up advanced the state: put it back
+        for buf, s0 in zip(self.state, saved[1]):
+            buf.copy_(s0)
+
+    def run(self, k: int, generator: torch.Generator) -> torch.Tensor:
+        """Advance ``k <= block`` steps; returns the ``(k, n_traj)`` frames (a view, valid until the next call)."""
+        torch.rand(self.u.shape, generator=generator, device=self.u.device, out=self.u)
+        if self.graph is not None and k == self.block:
+            self.graph.replay()
+        else:
+            self._steps(k)
+        return self.frames[:k]
 
 
 def _out_dtype(n_states: int):
@@ -52,6 +119,8 @@ def generate(
     chunk_size: int = 2048,
     progress: bool = True,
     use_cache: bool = True,
+    fast: bool | str = "auto",
+    block: int = 64,
 ) -> np.ndarray:
     """Generate ``n_steps`` new frames for each of a batch of trajectories.
 
@@ -85,6 +154,14 @@ def generate(
         every step re-encodes the last ``receptive_field`` frames with a full
         forward pass. Both give the same logits (up to float rounding), so the
         same seed gives the same trajectories.
+    fast, block
+        ``True``: step in blocks of ``block`` steps on static buffers, with the
+        block's uniform numbers drawn at once; on CUDA each full block is a
+        replayed CUDA graph. Only for models with a fixed-size state
+        (:class:`~mdlstm_utils.models.LSTMLM`; ``model.graph_safe_step``).
+        ``"auto"``: on for such models on CUDA, off otherwise. The fast and the
+        plain path sample the same distribution (a test compares them); their
+        trajectories for one seed are not the same numbers on a GPU.
 
     Returns
     -------
@@ -112,6 +189,16 @@ def generate(
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+        raise ValueError(f"block must be an int >= 1, got {block!r}")
+    graph_safe = bool(getattr(model, "graph_safe_step", False))
+    if fast not in (True, False, "auto"):
+        raise ValueError(f"fast must be True, False or 'auto', got {fast!r}")
+    if fast is True and not (graph_safe and use_cache):
+        raise ValueError(
+            f"fast=True needs a model with a fixed-size state (graph_safe_step) and use_cache=True; "
+            f"{type(model).__name__} has graph_safe_step={graph_safe}"
+        )
     if not isinstance(use_cache, bool):
         raise TypeError(f"use_cache must be True or False, got {type(use_cache).__name__} ({use_cache!r})")
     window = getattr(model, "receptive_field", None)
@@ -124,12 +211,16 @@ def generate(
         prompt_arr = prompt_arr[:, -window:]  # earlier frames cannot change the next-step distribution
 
     dev = resolve_device(device)
+    if fast == "auto":
+        fast = graph_safe and use_cache and dev.type == "cuda"
     model = model.to(dev).eval()
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed))
     n_traj = prompt_arr.shape[0]
     out = np.empty((n_traj, n_steps), dtype=_out_dtype(n_states))
-    buf = torch.empty((min(chunk_size, n_steps), n_traj), dtype=torch.int64, device=dev)
+    # frames wait on the device in the output's small integer type (4x less to copy than int64)
+    buf = torch.empty((min(chunk_size, n_steps), n_traj), dtype=torch.int16 if out.dtype == np.int16 else torch.int32,
+                      device=dev)
 
     with torch.inference_mode():
         p = torch.as_tensor(prompt_arr.astype(np.int64), device=dev)
@@ -142,6 +233,18 @@ def generate(
             history = p  # the last `window` frames, re-encoded at every step
         bar = tqdm(total=n_steps, desc="generate", unit="step", disable=not progress, mininterval=0.5)
         done = 0
+        if fast:
+            stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda")
+            while done < n_steps:
+                n = min(buf.shape[0], n_steps - done)
+                filled = 0
+                while filled < n:
+                    k = min(stepper.block, n - filled)
+                    buf[filled : filled + k] = stepper.run(k, gen)
+                    filled += k
+                out[:, done : done + n] = buf[:n].T.cpu().numpy()
+                done += n
+                bar.update(n)
         while done < n_steps:
             n = min(buf.shape[0], n_steps - done)
             for i in range(n):

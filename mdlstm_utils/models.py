@@ -44,6 +44,10 @@ class LSTMLM(nn.Module):
         Dropout between LSTM layers and before the output layer (training only).
     """
 
+    #: ``step`` keeps a state of fixed shape and no Python-side counters, so a
+    #: block of steps can be captured in a CUDA graph (see :mod:`~mdlstm_utils.generate`).
+    graph_safe_step = True
+
     def __init__(
         self,
         n_states: int,
