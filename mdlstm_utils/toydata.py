@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid
+from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
 from .systems import FourWell1D, HiddenSlowND, langevin
 
 __all__ = ["FourWellData", "four_well", "HiddenSlowData", "hidden_slow"]
@@ -59,9 +59,8 @@ class HiddenSlowData:
         return len(self.centers)
 
     def micro_mean_s(self) -> np.ndarray:
-        """Mean slow coordinate of the frames of each microstate."""
-        counts = np.bincount(self.micro.ravel(), minlength=self.n_micro)
-        return np.bincount(self.micro.ravel(), weights=self.s.ravel(), minlength=self.n_micro) / np.maximum(counts, 1)
+        """Mean slow coordinate of the frames of each microstate (``nan`` for a microstate without frames)."""
+        return state_means(self.micro, self.s, self.n_micro)
 
 
 def hidden_slow(
