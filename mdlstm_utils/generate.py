@@ -24,6 +24,7 @@ chunk of frames is copied back. On the CPU the same block code runs eagerly
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 from .runtime import resolve_device
 from .states import check_labels
 
-__all__ = ["generate", "sample_next", "sample_with_uniform"]
+__all__ = ["generate", "generate_chunks", "sample_next", "sample_with_uniform"]
 
 
 def sample_with_uniform(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
@@ -167,7 +168,45 @@ def generate(
     -------
     numpy.ndarray
         Labels of shape ``(n_traj, n_steps)`` (``int16``, or ``int32`` for more
-        than 32767 states). The prompt is not included.
+        than 32767 states). The prompt is not included. For trajectories too
+        long to hold in memory use :func:`generate_chunks`, which yields the
+        same frames chunk by chunk.
+    """
+    chunks = generate_chunks(model, n_steps, prompt=prompt, start=start, temperature=temperature, seed=seed,
+                             device=device, chunk_size=chunk_size, progress=progress, use_cache=use_cache, fast=fast,
+                             block=block)
+    first = next(chunks)
+    out = np.empty((first.shape[0], n_steps), dtype=first.dtype)
+    out[:, : first.shape[1]] = first
+    done = first.shape[1]
+    for c in chunks:
+        out[:, done : done + c.shape[1]] = c
+        done += c.shape[1]
+    return out
+
+
+def generate_chunks(
+    model: nn.Module,
+    n_steps: int,
+    *,
+    prompt=None,
+    start=None,
+    temperature: float = 1.0,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    chunk_size: int = 2048,
+    progress: bool = True,
+    use_cache: bool = True,
+    fast: bool | str = "auto",
+    block: int = 64,
+) -> Iterator[np.ndarray]:
+    """:func:`generate`, chunk by chunk: yields ``(n_traj, <= chunk_size)`` label arrays, in order.
+
+    Memory stays bounded by one chunk however long the trajectories are, so
+    they can be written to disk (or analysed) as they come; concatenated
+    along the time axis the chunks are exactly what :func:`generate` returns
+    for the same arguments. The arguments are checked when this is called,
+    before the first chunk is asked for.
     """
     if (prompt is None) == (start is None):
         raise ValueError("give exactly one of prompt= (n_traj, t0) or start= (n_traj,)")
@@ -187,10 +226,12 @@ def generate(
         math.isfinite(temperature) and temperature > 0
     ):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
         raise ValueError(f"block must be an int >= 1, got {block!r}")
+    if not isinstance(use_cache, bool):
+        raise TypeError(f"use_cache must be True or False, got {type(use_cache).__name__} ({use_cache!r})")
     graph_safe = bool(getattr(model, "graph_safe_step", False))
     if fast not in (True, False, "auto"):
         raise ValueError(f"fast must be True, False or 'auto', got {fast!r}")
@@ -199,8 +240,6 @@ def generate(
             f"fast=True needs a model with a fixed-size state (graph_safe_step) and use_cache=True; "
             f"{type(model).__name__} has graph_safe_step={graph_safe}"
         )
-    if not isinstance(use_cache, bool):
-        raise TypeError(f"use_cache must be True or False, got {type(use_cache).__name__} ({use_cache!r})")
     window = getattr(model, "receptive_field", None)
     if not use_cache and window is None:
         raise ValueError(
@@ -209,19 +248,23 @@ def generate(
         )
     if window is not None and prompt_arr.shape[1] > window:
         prompt_arr = prompt_arr[:, -window:]  # earlier frames cannot change the next-step distribution
-
     dev = resolve_device(device)
     if fast == "auto":
         fast = graph_safe and use_cache and dev.type == "cuda"
+    return _chunks(model, int(n_steps), prompt_arr, dev, temperature=float(temperature), seed=int(seed),
+                   chunk_size=int(chunk_size), progress=progress, use_cache=use_cache, fast=bool(fast), block=int(block),
+                   window=window, out_dtype=_out_dtype(n_states))
+
+
+def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, progress, use_cache, fast, block, window,
+            out_dtype) -> Iterator[np.ndarray]:
     model = model.to(dev).eval()
     gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed))
+    gen.manual_seed(seed)
     n_traj = prompt_arr.shape[0]
-    out = np.empty((n_traj, n_steps), dtype=_out_dtype(n_states))
     # frames wait on the device in the output's small integer type (4x less to copy than int64)
-    buf = torch.empty((min(chunk_size, n_steps), n_traj), dtype=torch.int16 if out.dtype == np.int16 else torch.int32,
+    buf = torch.empty((min(chunk_size, n_steps), n_traj), dtype=torch.int16 if out_dtype == np.int16 else torch.int32,
                       device=dev)
-
     with torch.inference_mode():
         p = torch.as_tensor(prompt_arr.astype(np.int64), device=dev)
         if use_cache:
@@ -231,33 +274,29 @@ def generate(
             tok = p[:, -1]
         else:
             history = p  # the last `window` frames, re-encoded at every step
+        stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda") if fast else None
         bar = tqdm(total=n_steps, desc="generate", unit="step", disable=not progress, mininterval=0.5)
         done = 0
-        if fast:
-            stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda")
-            while done < n_steps:
-                n = min(buf.shape[0], n_steps - done)
+        while done < n_steps:
+            n = min(buf.shape[0], n_steps - done)
+            if stepper is not None:
                 filled = 0
                 while filled < n:
                     k = min(stepper.block, n - filled)
                     buf[filled : filled + k] = stepper.run(k, gen)
                     filled += k
-                out[:, done : done + n] = buf[:n].T.cpu().numpy()
-                done += n
-                bar.update(n)
-        while done < n_steps:
-            n = min(buf.shape[0], n_steps - done)
-            for i in range(n):
-                if use_cache:
-                    logits, state = model.step(tok, state)
-                else:
-                    logits = model(history)[0][:, -1]
-                tok = sample_next(logits, temperature, gen)
-                buf[i] = tok
-                if not use_cache:
-                    history = torch.cat((history, tok[:, None]), dim=1)[:, -window:]
-            out[:, done : done + n] = buf[:n].T.cpu().numpy()
+            else:
+                for i in range(n):
+                    if use_cache:
+                        logits, state = model.step(tok, state)
+                    else:
+                        logits = model(history)[0][:, -1]
+                    tok = sample_next(logits, temperature, gen)
+                    buf[i] = tok
+                    if not use_cache:
+                        history = torch.cat((history, tok[:, None]), dim=1)[:, -window:]
+            chunk = buf[:n].T.cpu().numpy().astype(out_dtype, copy=True)  # on the CPU .numpy() would share buf
             done += n
             bar.update(n)
+            yield chunk
         bar.close()
-    return out

@@ -63,3 +63,18 @@ def test_fast_path_needs_a_fixed_size_state():
         generate(_model(), 5, start=np.zeros(2, dtype=int), fast=True, block=0, progress=False)
     # "auto" leaves the Transformer (and the CPU) on the plain path
     assert generate(tf, 5, start=np.zeros(2, dtype=int), progress=False).shape == (2, 5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_generate_chunks_streams_exactly_what_generate_returns(fast):
+    from mdlstm_utils.generate import generate_chunks
+
+    model = _model()
+    prompt = np.random.default_rng(1).integers(0, V, size=(8, 4))
+    whole = generate(model, 100, prompt=prompt, seed=5, chunk_size=30, fast=fast, block=16, device="cpu", progress=False)
+    chunks = list(generate_chunks(model, 100, prompt=prompt, seed=5, chunk_size=30, fast=fast, block=16, device="cpu",
+                                  progress=False))
+    assert [c.shape for c in chunks] == [(8, 30), (8, 30), (8, 30), (8, 10)]
+    np.testing.assert_array_equal(np.concatenate(chunks, axis=1), whole)
+    with pytest.raises(ValueError, match="n_steps must be an int >= 1"):  # checked at the call, not at the first chunk
+        generate_chunks(model, 0, prompt=prompt)
