@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mdlstm_utils.sweep import execute_notebook, read_metrics
@@ -41,7 +42,16 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
     if "set_pop_ref" in m:  # notebooks that compare metastable-set populations and MFPTs
         assert math.isclose(sum(m["set_pop_ref"]), sum(m["set_pop_gen"]), abs_tol=0.05)
         assert 0.0 <= m["set_pop_max_abs_err"] <= 1.0
-        assert m["mfpt_max_rel_err"] >= 0.0
+        if m["mfpt_max_rel_err"] is None:  # infinite: a passage the reference makes was never generated
+            n_gen = np.array(m["mfpt_n_gen"])
+            assert (n_gen[~np.eye(len(n_gen), dtype=bool)] == 0).any()
+        else:
+            assert m["mfpt_max_rel_err"] >= 0.0
+    elif m["notebook"] == "07_batch_sweeps":  # the sweep: every run finished, one summary row per grid point
+        assert m["status_counts"] == {"ok": m["n_runs"]}
+        assert len(m["summary"]) * len(m["seeds"]) == m["n_runs"]
+        assert all(r["gen_vs_truth_err_mean"] is None or r["gen_vs_truth_err_mean"] >= 0 for r in m["summary"])
+        assert all(r["gen_vs_truth_err_count"] == len(m["seeds"]) for r in m["summary"])
     elif "lstm_slow_error_by_interval" in m:  # the temporal-resolution scan: one error per interval and model
         errors = [*m["lstm_slow_error_by_interval"].values(), *m["msm_slow_error_by_interval"].values()]
         assert len(errors) >= 2 and all(e is None or e >= 0 for e in errors)
