@@ -22,8 +22,9 @@ prompt's prefill and the set-up are not counted:
 
 Usage::
 
-    python bench/bench_generate.py            # full sizes (meant for a GPU)
+    python bench/bench_generate.py            # full sizes on a GPU, --quick sizes on a CPU
     python bench/bench_generate.py --quick    # small: batches 1 and 64 for the Transformer, few steps (CPU, < 3 min)
+    python bench/bench_generate.py --full     # full sizes even on a CPU
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def tokens_per_second(model, batch: int, n_steps: int, dev, *, use_cache: bool =
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes for a CPU smoke run (< 3 min)")
+    ap.add_argument("--quick", action="store_true", help="small sizes for a CPU smoke run (< 3 min); the default on a CPU")
+    ap.add_argument("--full", action="store_true", help="full sizes (batch 16384 ...) even on a CPU (long)")
     ap.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per row, best kept")
@@ -107,6 +109,9 @@ def main(argv=None) -> int:
     dev = resolve_device(args.device)
     torch.manual_seed(0)
 
+    if args.quick and args.full:
+        ap.error("--quick and --full exclude each other")
+    args.quick = args.quick or (dev.type != "cuda" and not args.full)
     if args.quick:
         lstm_batches, fast_batches, tf_batches, contexts = [1, 64, 1024], [64, 1024], [1, 64], [128, 256]
         lstm_steps, cache_steps, reencode_steps = 256, 100, 8
