@@ -404,11 +404,25 @@ def run_sweep(
     return ordered
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested dicts -> one level with dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); lists stay as they are."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def aggregate(sweep: Sweep | str | Path, metrics: list[str] | None = None):
     """One row per finished run: its parameters and its scalar metrics (a pandas DataFrame).
 
-    ``sweep`` is a :class:`Sweep` or the sweep's folder. ``metrics`` selects
-    metric keys (default: every top-level number in ``metrics.json``).
+    ``sweep`` is a :class:`Sweep` or the sweep's folder. Nested metrics are
+    reached with dotted keys (``{"errors": {"mfpt": 0.1}}`` is
+    ``"errors.mfpt"``). ``metrics`` selects keys (default: every number in
+    ``metrics.json``, nested ones included, except the ``environment`` record).
     """
     import pandas as pd
 
@@ -416,7 +430,8 @@ def aggregate(sweep: Sweep | str | Path, metrics: list[str] | None = None):
     rows = []
     for mfile in sorted(folder.glob("*/metrics.json")):
         params = json.loads((mfile.parent / "params.json").read_text()) if (mfile.parent / "params.json").is_file() else {}
-        m = json.loads(mfile.read_text())
+        raw = json.loads(mfile.read_text())
+        m = _flatten({k: v for k, v in raw.items() if k != "environment"} if metrics is None else raw)
         keys = metrics or [k for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         missing = [k for k in keys if k not in m]
         if missing:

@@ -115,3 +115,21 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
     pids = {json.loads((sweep.folder / rid / "metrics.json").read_text())["pid"] for rid in status}
     assert len(pids) == 4  # each run had its own kernel
     assert sorted(aggregate(sweep).value.tolist()) == [1, 2, 2, 3]
+
+
+def test_aggregate_reaches_nested_metrics(tmp_path):
+    for seed, err in ((0, 0.1), (1, 0.3)):
+        d = tmp_path / f"seed-{seed}"
+        d.mkdir()
+        (d / "params.json").write_text(json.dumps({"seed": seed, "out_dir": str(d)}))
+        (d / "metrics.json").write_text(json.dumps({
+            "top": 1.5, "flag": True, "errors": {"φ": {"mfpt": err}, "names": ["a"]},
+            "environment": {"cpu_count": 2}}))
+    df = aggregate(tmp_path)
+    assert sorted(df.columns) == ["errors.φ.mfpt", "run_id", "seed", "top"]  # no bools, lists or environment
+    assert df["errors.φ.mfpt"].tolist() == [0.1, 0.3]
+    s = summarize(df, by=["top"], metrics=["errors.φ.mfpt"])
+    assert s["errors.φ.mfpt_mean"].iloc[0] == pytest.approx(0.2)
+    assert aggregate(tmp_path, metrics=["errors.φ.mfpt"]).shape == (2, 3)
+    with pytest.raises(KeyError, match="no metric"):
+        aggregate(tmp_path, metrics=["errors.ψ"])
