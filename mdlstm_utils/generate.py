@@ -161,8 +161,10 @@ def generate(
         replayed CUDA graph. Only for models with a fixed-size state
         (:class:`~mdlstm_utils.models.LSTMLM`; ``model.graph_safe_step``).
         ``"auto"``: on for such models on CUDA, off otherwise. The fast and the
-        plain path sample the same distribution (a test compares them); their
-        trajectories for one seed are not the same numbers on a GPU.
+        plain path sample the same distribution (a test compares them), but
+        they consume the random numbers in a different order, so one seed
+        gives different trajectories on the two paths (each path is
+        repeatable with its seed).
 
     Returns
     -------
