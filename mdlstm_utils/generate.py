@@ -24,6 +24,7 @@ chunk of frames is copied back. On the CPU the same block code runs eagerly
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -68,7 +69,16 @@ class _BlockStepper:
         self.frames = torch.empty((block, n), dtype=torch.int64, device=dev)
         self.graph = None
         if graph:
-            self._capture()
+            saved = (self.tok.clone(), tuple(s.clone() for s in self.state))
+            try:
+                self._capture()
+            except Exception as exc:  # never lose a generation run to the capture: step the same code eagerly
+                warnings.warn(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); generating without a graph",
+                              RuntimeWarning, stacklevel=3)
+                self.graph = None
+            self.tok.copy_(saved[0])  # the warm-up advanced the state: put it back
+            for buf, s0 in zip(self.state, saved[1]):
+                buf.copy_(s0)
 
     def _steps(self, k: int) -> None:
         for i in range(k):
@@ -80,7 +90,6 @@ class _BlockStepper:
                 buf.copy_(new)
 
     def _capture(self) -> None:
-        saved = (self.tok.clone(), tuple(s.clone() for s in self.state))
         self.u.uniform_()
         side = torch.cuda.Stream(device=self.tok.device)
         side.wait_stream(torch.cuda.current_stream(self.tok.device))
@@ -90,9 +99,6 @@ class _BlockStepper:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self._steps(self.block)
-        self.tok.copy_(saved[0])  # the warm-up advanced the state: put it back
-        for buf, s0 in zip(self.state, saved[1]):
-            buf.copy_(s0)
 
     def run(self, k: int, generator: torch.Generator) -> torch.Tensor:
         """Advance ``k <= block`` steps; returns the ``(k, n_traj)`` frames (a view, valid until the next call)."""

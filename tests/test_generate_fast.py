@@ -78,3 +78,23 @@ def test_generate_chunks_streams_exactly_what_generate_returns(fast):
     np.testing.assert_array_equal(np.concatenate(chunks, axis=1), whole)
     with pytest.raises(ValueError, match="n_steps must be an int >= 1"):  # checked at the call, not at the first chunk
         generate_chunks(model, 0, prompt=prompt)
+
+
+def test_a_failed_graph_capture_falls_back_to_eager_blocks(monkeypatch):
+    from mdlstm_utils import generate as g
+
+    def broken_capture(self):
+        self._steps(self.block)  # advances the state, as the real warm-up does
+        raise RuntimeError("capture not supported here")
+
+    monkeypatch.setattr(g._BlockStepper, "_capture", broken_capture)
+    model = _model()
+    with torch.inference_mode():
+        tok = torch.tensor([0, 1, 2, 3])
+        state = model.init_state(4, "cpu")
+        with pytest.warns(RuntimeWarning, match="CUDA graph capture failed .*capture not supported here"):
+            stepper = g._BlockStepper(model, tok, state, 8, 1.0, graph=True)
+        assert stepper.graph is None
+        assert torch.equal(stepper.tok, tok) and all(torch.equal(a, b) for a, b in zip(stepper.state, state))
+        frames = stepper.run(8, torch.Generator().manual_seed(0))
+    assert frames.shape == (8, 4) and int(frames.min()) >= 0 and int(frames.max()) < V
