@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kinetics import mfpt_matrix
 from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
 from .systems import FourWell1D, HiddenSlowND, langevin
 
-__all__ = ["FourWellData", "four_well", "HiddenSlowData", "hidden_slow"]
+__all__ = ["FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt"]
 
 DT = 1e-3
 
@@ -86,3 +87,16 @@ def hidden_slow(
     km = kmeans(sub, n_micro, backend="torch", device=device, seed=seed)
     micro = assign_to_centers(flat, km.centers, device=device).reshape(x.shape[:2])
     return HiddenSlowData(pot, x, pot.slow_coordinate(x), micro, km.centers, DT * save_every)
+
+
+def slow_truth_mfpt(s: np.ndarray, dt: float, core: float = 0.5) -> np.ndarray:
+    """The true slow kinetics of :class:`HiddenSlowND`: MFPTs between the cores ``s < -core`` and ``s > core``.
+
+    ``s`` is the hidden slow coordinate per frame (``HiddenSlowData.s``, any
+    layout of trajectories); frames between the cores belong to neither set.
+    Returns the ``(2, 2)`` MFPT matrix in the unit of ``dt`` (``nan`` on the
+    diagonal): ``[0, 1]`` is A (``s < -core``) → B, ``[1, 0]`` is B → A.
+    """
+    s = np.asarray(s)
+    labels = np.where(s < -core, 0, np.where(s > core, 2, 1))
+    return mfpt_matrix(labels, [[0], [2]], n_states=3, dt=dt)[0]

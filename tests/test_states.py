@@ -156,3 +156,14 @@ def test_metastable_states_errors():
         metastable_states(trajs, 5, 2, lag=1, order_by=np.array([np.nan, np.nan, np.nan, 1.0, 1.0]))
     with pytest.raises(ValueError, match="lower the threshold"):
         metastable_states(trajs, 5, 3, lag=1, core_threshold=1.0)
+
+
+def test_slow_truth_mfpt_on_a_hand_made_slow_coordinate():
+    from mdlstm_utils.toydata import slow_truth_mfpt
+
+    # A core s < -0.5, B core s > 0.5; 0.0 is in neither (a recrossing of the barrier region does not count)
+    s = np.array([-1.0, -0.9, 0.0, -0.8, 0.0, 0.9, 1.0, 0.0, 1.1, 0.2, -0.7, -1.0])
+    m = slow_truth_mfpt(s, dt=0.5)
+    assert m[0, 1] == pytest.approx(0.5 * 5)  # enters A at frame 0, first reaches B at frame 5
+    assert m[1, 0] == pytest.approx(0.5 * (10 - 5))  # enters B at frame 5, first reaches A at frame 10
+    assert np.isnan(m[0, 0]) and np.isnan(m[1, 1])
