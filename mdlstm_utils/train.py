@@ -139,6 +139,7 @@ def fit(
     batch_size: int = 64,
     epochs: int = 20,
     lr: float = 2e-3,
+    lr_schedule: str = "constant",
     weight_decay: float = 0.0,
     val_fraction: float = 0.1,
     patience: int = 3,
@@ -168,9 +169,19 @@ def fit(
         Window length (frames predicted per window) and windows per batch.
     epochs, lr, weight_decay, grad_clip
         AdamW optimisation settings.
+    lr_schedule
+        ``"constant"``: ``lr`` throughout. ``"cosine"``: ``lr`` decays along a
+        half cosine to 0 over the ``epochs`` (updated every batch), so the
+        last epochs take small steps and the weights settle instead of
+        jittering with the optimiser's noise. Rare transitions need that: their
+        probabilities barely move the loss (a 30 % error in an exit rate of
+        1/100 frames costs about 3e-4 nats per frame spent in that state), so the jitter of a
+        constant learning rate hides them and early stopping cannot see them.
     patience, min_delta
         Early stopping: stop after ``patience`` epochs without a validation-loss
-        improvement larger than ``min_delta``; the best weights are restored.
+        improvement larger than ``min_delta``. The weights of the epoch with
+        the lowest validation loss are restored, however small its lead
+        (``min_delta`` only decides when to stop).
     max_batches_per_epoch
         Cap on batches per epoch (for quick smoke runs); ``None`` for all.
     device, amp
@@ -220,6 +231,8 @@ def fit(
             f"(longest {max(len(t) for t in val_trajs)} frames): lower seq_len or give longer/more val data"
         )
 
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     dev = resolve_device(device)
     use_amp = (dev.type == "cuda") if amp == "auto" else bool(amp)
     amp_dtype = torch.bfloat16 if use_amp else None
@@ -229,6 +242,7 @@ def fit(
     best_state = None
     start_epoch = 0
     bad_epochs = 0
+    stall_ref = math.inf  # the validation loss that later epochs must beat by min_delta to reset the patience
 
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if resume and ckpt_path is not None and ckpt_path.is_file():
@@ -243,6 +257,7 @@ def fit(
         best_state = ckpt["best_state"]
         start_epoch = ckpt["epoch"] + 1
         bad_epochs = ckpt["bad_epochs"]
+        stall_ref = ckpt.get("stall_ref", result.best_val_loss)
         if ckpt.get("finished"):
             model.load_state_dict(best_state)
             return result
@@ -266,6 +281,9 @@ def fit(
             running, seen = 0.0, 0
             bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
             for i in bar:
+                if lr_schedule == "cosine":
+                    for group in opt.param_groups:
+                        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * (epoch + i / n_batches) / epochs))
                 b = torch.as_tensor(windows[i * batch_size : (i + 1) * batch_size], device=dev)
                 loss = _batch_loss(model, b, amp_dtype)
                 if not torch.isfinite(loss):
@@ -287,10 +305,12 @@ def fit(
                 {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds,
                  "batches": n_batches}
             )
-            if val_loss < result.best_val_loss - min_delta:
+            if val_loss < result.best_val_loss:  # the weights kept are those of the lowest validation loss
                 result.best_val_loss = val_loss
                 result.best_epoch = epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if val_loss < stall_ref - min_delta:  # min_delta only decides when to stop
+                stall_ref = val_loss
                 bad_epochs = 0
             else:
                 bad_epochs += 1
@@ -308,6 +328,7 @@ def fit(
                     optimizer_state=opt.state_dict(),
                     epoch=epoch,
                     bad_epochs=bad_epochs,
+                    stall_ref=stall_ref,
                     best_state=best_state,
                     result=result.as_dict(),
                     finished=finished,

@@ -60,6 +60,7 @@ CASES = [
     ("fit-labels-range", lambda: fit(_model(3), np.array([0, 1, 3] * 50), seq_len=5, progress=False), ValueError, r"train\[0\] holds label 3 but n_states=3"),
     ("fit-batch-type", lambda: fit(_model(), GOOD, batch_size="64", progress=False), TypeError, r"batch_size must be an int, got str"),
     ("fit-val-fraction", lambda: fit(_model(), GOOD, seq_len=5, val_fraction=1.5, progress=False), ValueError, r"val_fraction must be in \(0, 1\), got 1.5"),
+    ("fit-lr-schedule", lambda: fit(_model(), GOOD, seq_len=5, lr_schedule="linear", progress=False), ValueError, r"lr_schedule must be 'constant' or 'cosine', got 'linear'"),
     ("generate-temperature", lambda: generate(_model(), 5, start=np.array([0]), temperature=0.0, progress=False), ValueError, r"temperature must be a finite number > 0, got 0.0"),
     ("generate-steps", lambda: generate(_model(), 0, start=np.array([0]), progress=False), ValueError, r"n_steps must be an int >= 1, got 0"),
     ("generate-prompt-range", lambda: generate(_model(3), 5, prompt=np.array([[0, 9]]), progress=False), ValueError, r"prompt\[0\] holds label 9 but n_states=3"),

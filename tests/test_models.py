@@ -106,3 +106,37 @@ def test_early_stopping_stops():
     m = _small(3)
     res = fit(m, data, seq_len=20, batch_size=32, epochs=30, patience=2, lr=1e-2, device="cpu", progress=False)
     assert res.stopped_early and len(res.history) < 30
+
+
+def test_restored_weights_are_those_of_the_lowest_validation_loss():
+    data = MarkovStateModel(P3).simulate(30_000, seed=2).reshape(6, 5000)
+    m = _small(3, seed=5)
+    # a min_delta no epoch can beat: training stops after `patience` epochs, but the best epoch is still kept
+    res = fit(m, data, seq_len=20, batch_size=32, epochs=10, patience=3, min_delta=10.0, lr=1e-2, seed=0,
+              device="cpu", progress=False)
+    vals = [h["val_loss"] for h in res.history]
+    assert len(vals) == 4 and res.stopped_early
+    assert res.best_epoch == int(np.argmin(vals)) + 1 and res.best_val_loss == min(vals)
+    assert res.best_epoch > 1  # the first epoch is beaten by smaller margins than min_delta
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero(monkeypatch):
+    lrs = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    data = MarkovStateModel(P3).simulate(20_000, seed=0).reshape(4, 5000)
+    fit(_small(3), data, seq_len=20, batch_size=32, epochs=4, patience=10, lr=1e-2, lr_schedule="cosine",
+        device="cpu", progress=False)
+    lrs = np.array(lrs)
+    assert lrs[0] == pytest.approx(1e-2) and np.all(np.diff(lrs) <= 1e-15)
+    assert lrs[len(lrs) // 2] == pytest.approx(5e-3, rel=0.05) and lrs[-1] < 1e-4
+    lrs_const = []
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: (lrs_const.append(self.param_groups[0]["lr"]),
+                                                                            step(self, *a, **k))[1])
+    fit(_small(3), data, seq_len=20, batch_size=32, epochs=2, patience=10, lr=1e-2, device="cpu", progress=False)
+    assert set(lrs_const) == {1e-2}
