@@ -173,10 +173,12 @@ def fit(
         ``"constant"``: ``lr`` throughout. ``"cosine"``: ``lr`` decays along a
         half cosine to 0 over the ``epochs`` (updated every batch), so the
         last epochs take small steps and the weights settle instead of
-        jittering with the optimiser's noise. Rare transitions need that: their
-        probabilities barely move the loss (a 30 % error in an exit rate of
-        1/100 frames costs about 3e-4 nats per frame spent in that state), so the jitter of a
-        constant learning rate hides them and early stopping cannot see them.
+        jittering with the optimiser's noise. Rare transitions need that:
+        their probabilities barely move the loss (a 30 % error in an exit
+        rate of 1/100 frames costs about 3e-4 nats per frame spent in that
+        state), so the jitter of a constant learning rate hides them and
+        early stopping cannot see them. Use it with ``patience >= epochs``
+        so that the decay runs to the end.
     patience, min_delta
         Early stopping: stop after ``patience`` epochs without a validation-loss
         improvement larger than ``min_delta``. The weights of the epoch with
