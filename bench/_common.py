@@ -22,10 +22,16 @@ def print_table(title: str, header: list[str], rows: list[list]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def result_path(name: str, device) -> Path:
+    """``bench/results/<name>.json`` for a CPU run, ``<name>-cuda.json`` for a GPU run (both kept side by side)."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    return RESULTS / (f"{name}.json" if kind == "cpu" else f"{name}-{kind}.json")
+
+
 def write_json(name: str, device, rows: list[dict]) -> Path:
-    """Write ``bench/results/<name>.json`` with the date and the environment."""
+    """Write :func:`result_path` with the date and the environment."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = result_path(name, device)
     record = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "environment": environment_info(device), "results": rows}
     path.write_text(json.dumps(record, indent=2))
     return path

@@ -1,14 +1,15 @@
 """Generation speed: LSTM by batch size, Transformer with its KV cache vs re-encoding the window.
 
-Prints a table and writes bench/results/generate.json (device name, date, every row).
+Prints a table and writes bench/results/generate.json (generate-cuda.json on a GPU: device name, date, every row).
 
 Rows (tokens/s = trajectories x generated frames per second of wall time):
 
 * LSTM (V=100 states, embed 64, hidden 256): the plain per-step loop
-  (``fast=False``) at batch 1, 64, 1024, and the fast path (``fast=True``:
-  blocks of 64 steps on static buffers, replayed as CUDA graphs on a GPU) at
-  batch 64, 1024, 16384 (16384 only without ``--quick``); the ratio is against
-  the plain loop at batch 1 of the same run.
+  (``fast=False``, fp32 products) at batch 1, 64, 1024, and the fast path
+  (``fast=True``: ``LSTMLM.step_function`` in blocks of 64 steps on static
+  buffers, replayed as CUDA graphs on a GPU) at batch 64, 1024, 16384 (16384
+  only without ``--quick``), on a GPU with fp32 and with TF32 products
+  (``precision=``); the ratio is against the plain loop at batch 1 of the same run.
 * Transformer (V=100, d_model 128, 4 heads, 2 layers) with context 128 and 256:
   ``generate(use_cache=True)`` (ring-buffer KV cache, one token's work per step)
   and ``generate(use_cache=False)`` (re-encode the last ``receptive_field``
@@ -46,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mdlstm_utils.generate import generate  # noqa: E402
 from mdlstm_utils.models import LSTMLM, TransformerLM  # noqa: E402
 from mdlstm_utils.runtime import resolve_device  # noqa: E402
+from _common import result_path  # noqa: E402
 
 V = 100
 
@@ -67,17 +69,17 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _run(model, prompt: np.ndarray, n_steps: int, dev, use_cache: bool, fast: bool = False) -> float:
+def _run(model, prompt: np.ndarray, n_steps: int, dev, use_cache: bool, fast: bool = False, precision: str = "auto") -> float:
     _sync(dev)
     t0 = time.perf_counter()
     generate(model, n_steps, prompt=prompt, seed=0, device=dev, progress=False, use_cache=use_cache,
-             chunk_size=max(n_steps, 1), fast=fast)
+             chunk_size=max(n_steps, 1), fast=fast, precision=precision)
     _sync(dev)
     return time.perf_counter() - t0
 
 
 def tokens_per_second(model, batch: int, n_steps: int, dev, *, use_cache: bool = True, fast: bool = False,
-                      repeats: int = 1) -> float:
+                      repeats: int = 1, precision: str = "auto") -> float:
     """Steady-state generated tokens per second (prefill and set-up subtracted), best of ``repeats``.
 
     The fast path's set-up (CUDA-graph capture of one block) is in both timed
@@ -85,12 +87,12 @@ def tokens_per_second(model, batch: int, n_steps: int, dev, *, use_cache: bool =
     """
     window = getattr(model, "receptive_field", 16)
     prompt = np.random.default_rng(0).integers(0, V, size=(batch, window))
-    _run(model, prompt, 2, dev, use_cache, fast)  # warm-up (allocator, kernels)
+    _run(model, prompt, 2, dev, use_cache, fast, precision)  # warm-up (allocator, kernels)
     best = float("inf")
     short = 64 if fast else 1  # the fast path: one full block, so both runs capture the same graph
     for _ in range(repeats):
-        t_n = _run(model, prompt, n_steps + short, dev, use_cache, fast)
-        t_1 = _run(model, prompt, short, dev, use_cache, fast)
+        t_n = _run(model, prompt, n_steps + short, dev, use_cache, fast, precision)
+        t_1 = _run(model, prompt, short, dev, use_cache, fast, precision)
         best = min(best, max(t_n - t_1, 1e-9))
     return batch * n_steps / best
 
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per row, best kept")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "generate.json"))
+    ap.add_argument("--out", default=None, help="JSON file (default bench/results/generate.json, generate-cuda.json on a GPU)")
     args = ap.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -138,13 +140,15 @@ def main(argv=None) -> int:
 
     lstm = LSTMLM(V, embed_dim=64, hidden_dim=256)
     base = None
+    # the plain loop is the exact reference (fp32 products); the fast path on a GPU in both precisions
     for b in lstm_batches:
-        tps = tokens_per_second(lstm, b, lstm_steps, dev, repeats=repeats)
+        tps = tokens_per_second(lstm, b, lstm_steps, dev, repeats=repeats, precision="fp32")
         base = base or tps
         add("LSTM", "E64 H256", b, "state", tps, lstm_steps, base, "LSTM batch 1")
     for b in fast_batches:
-        tps = tokens_per_second(lstm, b, lstm_steps, dev, fast=True, repeats=repeats)
-        add("LSTM", "E64 H256", b, "fast", tps, lstm_steps, base, "LSTM batch 1")
+        for prec in (("fp32", "tf32") if dev.type == "cuda" else ("fp32",)):
+            tps = tokens_per_second(lstm, b, lstm_steps, dev, fast=True, repeats=repeats, precision=prec)
+            add("LSTM", "E64 H256", b, f"fast {prec}", tps, lstm_steps, base, "LSTM batch 1")
 
     for ctx in contexts:
         tf = TransformerLM(V, d_model=128, n_heads=4, n_layers=2, context=ctx)
@@ -155,7 +159,7 @@ def main(argv=None) -> int:
             fast = tokens_per_second(tf, b, cache_steps, dev, use_cache=True, repeats=repeats)
             add("Transformer", cfg, b, "kv-cache", fast, cache_steps, slow, "re-encode")
 
-    out = Path(args.out)
+    out = Path(args.out) if args.out else result_path("generate", dev)
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": "generate",

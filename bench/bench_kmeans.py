@@ -2,7 +2,7 @@
 
 Prints a table of wall time, Lloyd iterations and inertia (the k-means objective
 at the returned centres) per backend, with the inertia ratio to deeptime's, and
-writes the same as JSON to ``bench/results/kmeans.json``.
+writes the same as JSON to ``bench/results/kmeans.json`` (``kmeans-cuda.json`` when a GPU is present).
 
     python bench/bench_kmeans.py                 # 1e6 x 45 points, 100 centres
     python bench/bench_kmeans.py --n 200000      # smaller
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mdlstm_utils.runtime import environment_info  # noqa: E402
 from mdlstm_utils.states import kmeans  # noqa: E402
+from _common import result_path  # noqa: E402
 
 
 def make_data(n: int, d: int, n_blobs: int, seed: int) -> np.ndarray:
@@ -48,7 +49,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=None, help="deeptime threads (default: torch.get_num_threads())")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "kmeans.json"))
+    ap.add_argument("--out", default=None, help="JSON file (default bench/results/kmeans.json, kmeans-cuda.json with a GPU)")
     args = ap.parse_args(argv)
 
     x = make_data(args.n, args.d, args.n_blobs, args.seed)
@@ -84,7 +85,7 @@ def main(argv=None) -> dict:
               f"{r['inertia']:>16.6g}{r['inertia_ratio']:>9.4f}{r['speedup_vs_deeptime']:>9.2f}")
 
     result = {"params": vars(args) | {"out": None}, "results": rows, "environment": environment_info("cpu")}
-    out = Path(args.out)
+    out = Path(args.out) if args.out else result_path("kmeans", "cuda" if torch.cuda.is_available() else "cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

@@ -23,6 +23,7 @@ chunk of frames is copied back. On the CPU the same block code runs eagerly
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Iterator
@@ -40,7 +41,8 @@ __all__ = ["generate", "generate_chunks", "sample_next", "sample_with_uniform"]
 
 def sample_with_uniform(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw of one state per row of ``logits`` (``(batch, n_states)``) from given uniforms ``u`` (``(batch, 1)``)."""
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    logits = logits.float()
+    probs = torch.softmax(logits if temperature == 1 else logits / temperature, dim=-1)
     cdf = probs.cumsum(-1)
     return torch.searchsorted(cdf, u * cdf[:, -1:]).squeeze(-1).clamp_(max=logits.shape[-1] - 1)
 
@@ -60,8 +62,11 @@ class _BlockStepper:
     block replays a captured graph of the same code.
     """
 
-    def __init__(self, model: nn.Module, tok: torch.Tensor, state, block: int, temperature: float, graph: bool):
-        self.model, self.block, self.temperature = model, block, temperature
+    def __init__(self, model: nn.Module, tok: torch.Tensor, state, block: int, temperature: float, graph: bool,
+                 precision: str):
+        # the model's leaner inference step when it has one (LSTMLM.step_function), else its plain step
+        self.step = model.step_function() if hasattr(model, "step_function") else model.step
+        self.block, self.temperature, self.precision = block, temperature, precision
         self.tok = tok.clone()
         self.state = tuple(s.clone() for s in state)
         n, dev = tok.shape[0], tok.device
@@ -71,7 +76,8 @@ class _BlockStepper:
         if graph:
             saved = (self.tok.clone(), tuple(s.clone() for s in self.state))
             try:
-                self._capture()
+                with matmul_precision(precision, tok.device):
+                    self._capture()
             except Exception as exc:  # never lose a generation run to the capture: step the same code eagerly
                 warnings.warn(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); generating without a graph",
                               RuntimeWarning, stacklevel=3)
@@ -82,7 +88,7 @@ class _BlockStepper:
 
     def _steps(self, k: int) -> None:
         for i in range(k):
-            logits, new_state = self.model.step(self.tok, self.state)
+            logits, new_state = self.step(self.tok, self.state)
             t = sample_with_uniform(logits, self.temperature, self.u[i])
             self.frames[i].copy_(t)
             self.tok.copy_(t)
@@ -98,7 +104,7 @@ class _BlockStepper:
         torch.cuda.current_stream(self.tok.device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self._steps(self.block)
+            self._steps(self.block)  # the matmul precision in force now is baked into the graph
 
     def run(self, k: int, generator: torch.Generator) -> torch.Tensor:
         """Advance ``k <= block`` steps; returns the ``(k, n_traj)`` frames (a view, valid until the next call)."""
@@ -106,8 +112,41 @@ class _BlockStepper:
         if self.graph is not None and k == self.block:
             self.graph.replay()
         else:
-            self._steps(k)
+            with matmul_precision(self.precision, self.u.device):
+                self._steps(k)
         return self.frames[:k]
+
+
+PRECISIONS = ("auto", "fp32", "tf32")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"tf32"`` on CUDA, ``"fp32"`` elsewhere; checks the value and that TF32 gets a CUDA device."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "tf32" if device.type == "cuda" else "fp32"
+    if precision == "tf32" and device.type != "cuda":
+        raise ValueError(f"precision='tf32' needs a CUDA device (TF32 is a tensor-core format); device is {device}")
+    return precision
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str, device: torch.device):
+    """Run float32 matrix products on ``device`` in ``precision`` (``"fp32"`` or ``"tf32"``), restoring the setting after.
+
+    Only CUDA is touched (``torch.set_float32_matmul_precision``: ``"highest"``
+    for fp32, ``"high"`` for TF32); on other devices this does nothing.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def _out_dtype(n_states: int):
@@ -128,6 +167,7 @@ def generate(
     use_cache: bool = True,
     fast: bool | str = "auto",
     block: int = 64,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Generate ``n_steps`` new frames for each of a batch of trajectories.
 
@@ -170,7 +210,17 @@ def generate(
         plain path sample the same distribution (a test compares them), but
         they consume the random numbers in a different order, so one seed
         gives different trajectories on the two paths (each path is
-        repeatable with its seed).
+        repeatable with its seed). The fast path steps with the model's
+        ``step_function()`` where it has one (:meth:`LSTMLM.step_function
+        <mdlstm_utils.models.LSTMLM.step_function>`: a precomputed input
+        projection, fewer kernels per step).
+    precision
+        Float32 matrix products on a CUDA GPU: ``"fp32"`` (full precision) or
+        ``"tf32"`` (tensor-core TF32: a 10-bit mantissa on the inputs, float32
+        accumulation; several times faster for large batches). ``"auto"``:
+        ``"tf32"`` on CUDA, ``"fp32"`` elsewhere (the CPU has no TF32). Models
+        trained with :func:`~mdlstm_utils.train.fit` on a GPU already ran their
+        products in bfloat16 (``amp="auto"``), which is coarser than TF32.
 
     Returns
     -------
@@ -182,8 +232,10 @@ def generate(
     """
     chunks = generate_chunks(model, n_steps, prompt=prompt, start=start, temperature=temperature, seed=seed,
                              device=device, chunk_size=chunk_size, progress=progress, use_cache=use_cache, fast=fast,
-                             block=block)
+                             block=block, precision=precision)
     first = next(chunks)
+    if first.shape[1] == n_steps:  # one chunk: it is the result
+        return first
     out = np.empty((first.shape[0], n_steps), dtype=first.dtype)
     out[:, : first.shape[1]] = first
     done = first.shape[1]
@@ -207,6 +259,7 @@ def generate_chunks(
     use_cache: bool = True,
     fast: bool | str = "auto",
     block: int = 64,
+    precision: str = "auto",
 ) -> Iterator[np.ndarray]:
     """:func:`generate`, chunk by chunk: yields ``(n_traj, <= chunk_size)`` label arrays, in order.
 
@@ -257,15 +310,16 @@ def generate_chunks(
     if window is not None and prompt_arr.shape[1] > window:
         prompt_arr = prompt_arr[:, -window:]  # earlier frames cannot change the next-step distribution
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     if fast == "auto":
         fast = graph_safe and use_cache and dev.type == "cuda"
     return _chunks(model, int(n_steps), prompt_arr, dev, temperature=float(temperature), seed=int(seed),
                    chunk_size=int(chunk_size), progress=progress, use_cache=use_cache, fast=bool(fast), block=int(block),
-                   window=window, out_dtype=_out_dtype(n_states))
+                   window=window, out_dtype=_out_dtype(n_states), precision=precision)
 
 
 def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, progress, use_cache, fast, block, window,
-            out_dtype) -> Iterator[np.ndarray]:
+            out_dtype, precision) -> Iterator[np.ndarray]:
     model = model.to(dev).eval()
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
@@ -278,11 +332,13 @@ def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, p
         if use_cache:
             state = model.init_state(n_traj, dev)
             if p.shape[1] > 1:
-                _, state = model(p[:, :-1], state)
+                with matmul_precision(precision, dev):
+                    _, state = model(p[:, :-1], state)
             tok = p[:, -1]
         else:
             history = p  # the last `window` frames, re-encoded at every step
-        stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda") if fast else None
+        stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda",
+                                precision=precision) if fast else None
         bar = tqdm(total=n_steps, desc="generate", unit="step", disable=not progress, mininterval=0.5)
         done = 0
         while done < n_steps:
@@ -294,16 +350,19 @@ def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, p
                     buf[filled : filled + k] = stepper.run(k, gen)
                     filled += k
             else:
-                for i in range(n):
-                    if use_cache:
-                        logits, state = model.step(tok, state)
-                    else:
-                        logits = model(history)[0][:, -1]
-                    tok = sample_next(logits, temperature, gen)
-                    buf[i] = tok
-                    if not use_cache:
-                        history = torch.cat((history, tok[:, None]), dim=1)[:, -window:]
-            chunk = buf[:n].T.cpu().numpy().astype(out_dtype, copy=True)  # on the CPU .numpy() would share buf
+                with matmul_precision(precision, dev):  # never held across a yield
+                    for i in range(n):
+                        if use_cache:
+                            logits, state = model.step(tok, state)
+                        else:
+                            logits = model(history)[0][:, -1]
+                        tok = sample_next(logits, temperature, gen)
+                        buf[i] = tok
+                        if not use_cache:
+                            history = torch.cat((history, tok[:, None]), dim=1)[:, -window:]
+            # transposed into a new tensor where it is cheap (on the device), then copied to the host; never a
+            # view of buf, which the next chunk overwrites (buf already has the output's dtype)
+            chunk = buf[:n].T.clone(memory_format=torch.contiguous_format).cpu().numpy()
             done += n
             bar.update(n)
             yield chunk

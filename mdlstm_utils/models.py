@@ -20,6 +20,7 @@ distribution. The LSTM has none (its memory is unbounded).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -123,6 +124,57 @@ class LSTMLM(nn.Module):
             cs.append(c)
             x = h
         return self.head(x), (torch.stack(hs), torch.stack(cs))
+
+    @torch.no_grad()
+    def step_function(self) -> Callable[[torch.Tensor, tuple[torch.Tensor, torch.Tensor]],
+                                        tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
+        """A function with the signature and results of :meth:`step` that does less work per step (for generation).
+
+        The first layer's input projection is computed once for every state
+        (``embedding @ W_ih.T + b_ih + b_hh``, a ``(n_states, 4 * hidden_dim)``
+        table), so a step looks its gates' input part up instead of multiplying
+        an embedding: one gather and one hidden-to-hidden matrix product per
+        layer. On CUDA the gate nonlinearities run in the same fused kernel that
+        ``torch.lstm_cell`` uses. The numbers equal :meth:`step`'s up to float
+        rounding; a test compares them.
+
+        The function holds a snapshot of the current weights: build a new one
+        after they change (:func:`~mdlstm_utils.generate.generate` builds one per
+        call). Inference only: it records no gradients.
+        """
+        w_hh = [getattr(self.lstm, f"weight_hh_l{k}").detach().clone() for k in range(self.n_layers)]
+        table = (self.embed.weight @ self.lstm.weight_ih_l0.T + self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0).detach()
+        upper = [
+            tuple(getattr(self.lstm, f"{n}_l{k}").detach().clone() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for k in range(1, self.n_layers)
+        ]
+        head_w, head_b = self.head.weight.detach().clone(), self.head.bias.detach().clone()
+        fused = torch.ops.aten._thnn_fused_lstm_cell if table.is_cuda else None
+
+        def first_cell(tokens, h0, c0):
+            gates_in = table.index_select(0, tokens.long())
+            gates_h = h0 @ w_hh[0].T
+            if fused is not None:
+                h, c, _ = fused(gates_in, gates_h, c0)
+                return h, c
+            i, f, g, o = (gates_in + gates_h).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
+            return torch.sigmoid(o) * torch.tanh(c), c
+
+        def step(tokens, state):
+            h0, c0 = state
+            h, c = first_cell(tokens, h0[0], c0[0])
+            hs, cs = [h], [c]
+            for k, weights in enumerate(upper, start=1):
+                h, c = torch.lstm_cell(h, (h0[k], c0[k]), *weights)
+                hs.append(h)
+                cs.append(c)
+            logits = torch.addmm(head_b, h, head_w.T)
+            if len(hs) == 1:
+                return logits, (h.unsqueeze(0), c.unsqueeze(0))
+            return logits, (torch.stack(hs), torch.stack(cs))
+
+        return step
 
 
 class KVCache(NamedTuple):

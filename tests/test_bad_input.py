@@ -24,7 +24,7 @@ CASES = [
     # (id, callable, exception type, regex the message must match)
     ("device-unknown", lambda: runtime.resolve_device("gpu0"), ValueError, r"device='gpu0'.*expected 'auto', 'cpu'"),
     ("device-type", lambda: runtime.resolve_device(3), TypeError, r"device must be a string.*int"),
-    ("device-cuda-missing", lambda: runtime.resolve_device("cuda"), ValueError, r"device='cuda'.*no CUDA GPU"),
+    ("device-cuda-missing", lambda: runtime.resolve_device("cuda") if not torch.cuda.is_available() else pytest.skip("a CUDA GPU is present"), ValueError, r"device='cuda'.*no CUDA GPU"),
     ("seed-negative", lambda: runtime.seed_everything(-1), ValueError, r"seed must be >= 0, got -1"),
     ("seed-type", lambda: runtime.seed_everything("1"), TypeError, r"seed must be an int, got str"),
     ("profile-unknown", lambda: runtime.select_profile("fast", smoke={}, full={}), ValueError, r"profile='fast' is not one of \['full', 'smoke'\]"),
@@ -64,6 +64,8 @@ CASES = [
     ("generate-temperature", lambda: generate(_model(), 5, start=np.array([0]), temperature=0.0, progress=False), ValueError, r"temperature must be a finite number > 0, got 0.0"),
     ("generate-steps", lambda: generate(_model(), 0, start=np.array([0]), progress=False), ValueError, r"n_steps must be an int >= 1, got 0"),
     ("generate-prompt-range", lambda: generate(_model(3), 5, prompt=np.array([[0, 9]]), progress=False), ValueError, r"prompt\[0\] holds label 9 but n_states=3"),
+    ("generate-precision", lambda: generate(_model(), 5, start=np.array([0]), precision="bf16", progress=False), ValueError, r"precision must be one of \('auto', 'fp32', 'tf32'\), got 'bf16'"),
+    ("generate-tf32-cpu", lambda: generate(_model(), 5, start=np.array([0]), precision="tf32", device="cpu", progress=False), ValueError, r"precision='tf32' needs a CUDA device"),
     ("generate-both", lambda: generate(_model(), 5, start=np.array([0]), prompt=np.array([[0]]), progress=False), ValueError, r"exactly one of prompt="),
     ("checkpoint-missing", lambda: load_model("/nonexistent/model.pt"), FileNotFoundError, r"no checkpoint at /nonexistent/model.pt"),
     ("suite-profile", lambda: run_suite(profile="huge"), ValueError, r"profile='huge'; expected one of \('smoke', 'full'\)"),
