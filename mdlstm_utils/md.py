@@ -94,6 +94,7 @@ __all__ = [
     "aligned_cartesian",
     "BASIN_NAMES",
     "ramachandran_basins",
+    "metastable_basins",
     "PHI_CORES",
     "phi_core",
     "phi_flip_cores",
@@ -765,6 +766,47 @@ def ramachandran_basins(phi_psi) -> np.ndarray:
     alpha_l = (phi >= 0.0) & (phi < 120.0)
     alpha_r = (psi >= -120.0) & (psi < 50.0)
     return np.where(alpha_l, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
+
+
+def metastable_basins(metastable, phi_psi, alpha_l_state: int = 1) -> np.ndarray | list[np.ndarray]:
+    """The three basins on top of the two metastable states of the phi flip: 0 = beta/C7eq, 1 = alphaR, 2 = alphaL.
+
+    A frame in metastable state ``alpha_l_state`` is alphaL. Every other frame
+    is alphaR when ``-120 <= psi < 50`` (the psi boundary of
+    :func:`ramachandran_basins`) and beta/C7eq otherwise. So the slow phi flip
+    keeps the metastable labels (core sets: recrossings of the phi barrier are
+    not transitions), and only the fast beta <-> alphaR motion is split, by psi.
+
+    Parameters
+    ----------
+    metastable
+        Labels in {0, 1} per frame (e.g. ``experiment.metastable_partition(...).labels``),
+        one array or a list of arrays (one per trajectory).
+    phi_psi
+        The frames' (phi, psi) in degrees, shape ``(n_frames, 2)``, or a list matching ``metastable``.
+    alpha_l_state
+        Which metastable label is alphaL (0 or 1).
+
+    Returns
+    -------
+    numpy.ndarray or list of numpy.ndarray
+        ``int64`` basin labels (names in :data:`BASIN_NAMES`), shaped like ``metastable``.
+    """
+    if alpha_l_state not in (0, 1) or isinstance(alpha_l_state, bool):
+        raise ValueError(f"alpha_l_state must be 0 or 1, got {alpha_l_state!r}")
+    if isinstance(metastable, (list, tuple)):
+        if not isinstance(phi_psi, (list, tuple)) or len(phi_psi) != len(metastable):
+            raise ValueError("metastable is a list of trajectories: phi_psi must be a list of the same length")
+        return [metastable_basins(m, p, alpha_l_state) for m, p in zip(metastable, phi_psi)]
+    m = np.asarray(metastable)
+    a = _phi_psi_array(phi_psi)
+    if m.ndim != 1 or a.shape != (m.shape[0], 2):
+        raise ValueError(f"metastable must be 1-D and phi_psi of shape (n_frames, 2) with the same frames; "
+                         f"got {m.shape} and {a.shape}")
+    if m.size and not np.isin(m, (0, 1)).all():
+        raise ValueError(f"metastable labels must be 0 or 1, got values {np.unique(m)[:10].tolist()}")
+    alpha_r = (a[:, 1] >= -120.0) & (a[:, 1] < 50.0)
+    return np.where(m == alpha_l_state, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
 
 
 def phi_core(phi) -> np.ndarray:

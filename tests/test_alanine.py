@@ -26,6 +26,29 @@ def test_ramachandran_basins_on_known_points():
         md.ramachandran_basins([[np.nan, 0.0]])
 
 
+def test_metastable_basins_split_only_the_beta_alphaR_state_by_psi():
+    pts = np.array([[-80, 150], [-70, -40], [10, -40], [60, 40], [-60, 50], [-60, -120], [-100, 0]])
+    meta = np.array([0, 0, 0, 1, 1, 0, 1])
+    # alphaL wherever the metastable label says so (also at phi < 0, a frame that has not yet left the alphaL core);
+    # elsewhere psi decides, even at phi > 0 (a recrossing that did not reach the alphaL core)
+    np.testing.assert_array_equal(md.metastable_basins(meta, pts), [0, 1, 1, 2, 2, 1, 2])
+    np.testing.assert_array_equal(md.metastable_basins(1 - meta, pts, alpha_l_state=0), [0, 1, 1, 2, 2, 1, 2])
+    # on the box basins' own boundaries it agrees with ramachandran_basins wherever that says beta or alphaR
+    box = md.ramachandran_basins(pts)
+    away = box != 2
+    np.testing.assert_array_equal(md.metastable_basins(np.zeros(len(pts), int), pts)[away], box[away])
+    two = md.metastable_basins([meta[:3], meta[3:]], [pts[:3], pts[3:]])
+    assert [t.tolist() for t in two] == [[0, 1, 1], [2, 2, 1, 2]]
+    with pytest.raises(ValueError, match="metastable labels must be 0 or 1"):
+        md.metastable_basins(np.array([0, 2]), pts[:2])
+    with pytest.raises(ValueError, match="same frames"):
+        md.metastable_basins(meta[:3], pts)
+    with pytest.raises(ValueError, match="alpha_l_state must be 0 or 1"):
+        md.metastable_basins(meta, pts, alpha_l_state=2)
+    with pytest.raises(ValueError, match="list of the same length"):
+        md.metastable_basins([meta], pts)
+
+
 def test_phi_core_boundaries():
     np.testing.assert_array_equal(md.phi_core([-180, -41, -40, 0, 30, 31, 89, 90, 150]), [0, 0, -1, -1, -1, 1, 1, -1, -1])
 
