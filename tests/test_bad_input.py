@@ -64,6 +64,7 @@ CASES = [
     ("generate-temperature", lambda: generate(_model(), 5, start=np.array([0]), temperature=0.0, progress=False), ValueError, r"temperature must be a finite number > 0, got 0.0"),
     ("generate-steps", lambda: generate(_model(), 0, start=np.array([0]), progress=False), ValueError, r"n_steps must be an int >= 1, got 0"),
     ("generate-prompt-range", lambda: generate(_model(3), 5, prompt=np.array([[0, 9]]), progress=False), ValueError, r"prompt\[0\] holds label 9 but n_states=3"),
+    ("fit-amp", lambda: fit(_model(), [GOOD[0]], seq_len=8, epochs=1, amp="bf16", progress=False), ValueError, r"amp must be 'auto', True or False, got 'bf16'"),
     ("generate-precision", lambda: generate(_model(), 5, start=np.array([0]), precision="bf16", progress=False), ValueError, r"precision must be one of \('auto', 'fp32', 'tf32'\), got 'bf16'"),
     ("generate-tf32-cpu", lambda: generate(_model(), 5, start=np.array([0]), precision="tf32", device="cpu", progress=False), ValueError, r"precision='tf32' needs a CUDA device"),
     ("generate-both", lambda: generate(_model(), 5, start=np.array([0]), prompt=np.array([[0]]), progress=False), ValueError, r"exactly one of prompt="),
