@@ -193,7 +193,7 @@ def fit(
         probabilities that bfloat16's 8-bit mantissa cannot resolve. Measured
         on an H100 (notebook 03, full profile): in bfloat16 the LSTM on the
         two metastable states of alanine dipeptide stopped improving after 4
-        of 40 epochs and its φ-flip MFPTs came out 52-69 % off; in float32 it
+        of 40 epochs and its φ-flip MFPTs came out 53-69 % off; in float32 it
         trained to epoch 36 and met every target (MFPTs within 5 %), as on the
         CPU. Keeping only the output layer in float32 did not help. bfloat16
         trained the LSTM 14 % faster there (``bench/bench_train.py``).
