@@ -136,6 +136,7 @@ def learn_and_compare(
     max_batches_per_epoch: int | None = None,
     train_steps: int | None = None,
     lr: float = 2e-3,
+    lr_schedule: str = "constant",
     patience: int = 3,
     hidden: int = 128,
     d_model: int = 96,
@@ -170,8 +171,10 @@ def learn_and_compare(
         each prompted with the first ``prompt_len`` frames of one reference
         trajectory, cycling) of ``gen_frames`` frames (default: as long as the
         reference).
-    seq_len, batch_size, epochs, max_batches_per_epoch, lr, patience
-        Training settings (see :func:`~mdlstm_utils.train.fit`).
+    seq_len, batch_size, epochs, max_batches_per_epoch, lr, lr_schedule, patience
+        Training settings (see :func:`~mdlstm_utils.train.fit`); with
+        ``lr_schedule="cosine"`` give ``patience >= epochs`` so that the decay
+        runs to the end.
     train_steps
         Optional budget of optimizer steps that does not depend on how much
         data there is (e.g. the same for every saving interval of a sweep):
@@ -218,7 +221,7 @@ def learn_and_compare(
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
     t0 = time.perf_counter()
-    tr = fit(net, arr[:n_train], seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, patience=patience,
+    tr = fit(net, arr[:n_train], seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, lr_schedule=lr_schedule, patience=patience,
              max_batches_per_epoch=max_batches_per_epoch, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
     prompt = arr[np.arange(n_gen) % n_traj, :prompt_len]
