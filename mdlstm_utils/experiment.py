@@ -137,7 +137,7 @@ def learn_and_compare(
     train_steps: int | None = None,
     lr: float = 2e-3,
     lr_schedule: str = "constant",
-    patience: int = 3,
+    patience: int | None = None,
     hidden: int = 128,
     d_model: int = 96,
     set_names: list[str] | None = None,
@@ -172,9 +172,9 @@ def learn_and_compare(
         trajectory, cycling) of ``gen_frames`` frames (default: as long as the
         reference).
     seq_len, batch_size, epochs, max_batches_per_epoch, lr, lr_schedule, patience
-        Training settings (see :func:`~mdlstm_utils.train.fit`); with
-        ``lr_schedule="cosine"`` give ``patience >= epochs`` so that the decay
-        runs to the end.
+        Training settings (see :func:`~mdlstm_utils.train.fit`). ``patience=None``:
+        3 with the constant rate; with ``lr_schedule="cosine"`` the number of
+        epochs (after ``train_steps`` sets it), so that the decay runs to the end.
     train_steps
         Optional budget of optimizer steps that does not depend on how much
         data there is (e.g. the same for every saving interval of a sweep):
@@ -216,6 +216,8 @@ def learn_and_compare(
         if int(train_steps) < 1:
             raise ValueError(f"train_steps must be >= 1, got {train_steps}")
         max_batches_per_epoch, epochs = _step_budget(int(train_steps), epochs, n_train, n_frames, seq_len, batch_size)
+    if patience is None:
+        patience = epochs if lr_schedule == "cosine" else 3
     dev = resolve_device(device)
 
     seed_everything(seed)

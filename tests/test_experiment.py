@@ -70,6 +70,27 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
     assert 200 <= m["train_steps"] <= 400 and m["model"] == "lstm" and m["parameters"] > 0
 
 
+def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
+    # patience=None: 3 with the constant rate; with the cosine schedule the epochs after the step budget, so
+    # that the decay runs to the end
+    from mdlstm_utils import experiment
+
+    seen = []
+    real_fit = experiment.fit
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: seen.append(k) or real_fit(*a, **k))
+    micro = _two_well_chain(1_500, 4, seed=2)
+    macro = (micro >= 3).astype(np.int64)
+    kw = dict(model="lstm", hidden=8, epochs=5, n_gen=2, gen_frames=200, seq_len=20, prompt_len=20, seed=0,
+              device="cpu")
+    cos = learn_and_compare(macro, 2, [[0], [1]], lr_schedule="cosine", train_steps=30, **kw)
+    const = learn_and_compare(macro, 2, [[0], [1]], train_steps=30, **kw)
+    assert seen[0]["lr_schedule"] == "cosine" and seen[0]["patience"] == seen[0]["epochs"] > 5  # the budget added epochs
+    assert cos.metrics["epochs_run"] == seen[0]["epochs"]
+    assert seen[1]["lr_schedule"] == "constant" and seen[1]["patience"] == 3 and const.metrics["epochs_run"] >= 1
+    with pytest.raises(ValueError, match="lr_schedule must be"):
+        learn_and_compare(macro, 2, [[0], [1]], lr_schedule="step", **kw)
+
+
 def test_learn_and_compare_rejects_bad_input():
     labels = np.zeros((2, 300), dtype=int)
     with pytest.raises(ValueError, match="2-D array"):
