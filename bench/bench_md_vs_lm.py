@@ -22,16 +22,9 @@ import torch
 
 from _common import print_table, write_json
 from mdlstm_utils.generate import generate
-from mdlstm_utils.md import simulate
+from mdlstm_utils.md import available_platforms, simulate
 from mdlstm_utils.models import LSTMLM
 from mdlstm_utils.runtime import resolve_device
-
-
-def openmm_platforms() -> list[str]:
-    """The OpenMM platforms that load here (``CPU``, ``CUDA``, ...)."""
-    import openmm
-
-    return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
 
 
 def md_ns_per_wall_s(platform: str, md_ps: float) -> float:
@@ -59,7 +52,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     a = ap.parse_args()
     dev = resolve_device(a.device)
-    have = openmm_platforms()
+    have = available_platforms()
     if a.md_platforms == "auto":
         platforms = ["CPU"] + (["CUDA"] if "CUDA" in have else [])
     else:

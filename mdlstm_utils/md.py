@@ -87,6 +87,7 @@ from ._checks import check_int as _check_int, check_positive as _check_positive
 __all__ = [
     "simulate",
     "simulate_replicas",
+    "available_platforms",
     "load_trajectory",
     "alanine_dipeptide_pdb",
     "phi_psi",
@@ -171,6 +172,13 @@ def _python_call(out_dir, ns, seed, temperature, save_ps) -> str:
     )
 
 
+def available_platforms() -> list[str]:
+    """The OpenMM platforms that load on this machine (``"Reference"``, ``"CPU"``, and ``"CUDA"`` / ``"OpenCL"`` with their plugins)."""
+    import openmm
+
+    return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+
+
 def _build(temperature: float, seed: int, platform: str, threads: int):
     """System, integrator and context of alanine dipeptide; returns (context, integrator, pdb)."""
     import openmm
@@ -189,7 +197,7 @@ def _build(temperature: float, seed: int, platform: str, threads: int):
     )
     vel_seed, int_seed = _derived_seeds(seed)
     integrator.setRandomNumberSeed(int_seed)
-    names = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+    names = available_platforms()
     if platform not in names:
         raise ValueError(f"platform={platform!r} is not available here; OpenMM has {names}")
     plat = openmm.Platform.getPlatformByName(platform)

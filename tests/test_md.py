@@ -233,3 +233,10 @@ def test_killing_the_parent_of_replicas_ends_its_workers(tmp_path):
     n = [json.loads((tmp_path / r / "progress.json").read_text())["n_frames"] for r in ("rep1", "rep2")]
     time.sleep(1.0)
     assert n == [json.loads((tmp_path / r / "progress.json").read_text())["n_frames"] for r in ("rep1", "rep2")]
+
+
+
+def test_available_platforms_lists_the_platforms_simulate_checks_against():
+    from mdlstm_utils.md import available_platforms
+
+    assert {"Reference", "CPU"} <= set(available_platforms())  # the bad-platform case above names them in its error
