@@ -142,7 +142,7 @@ class LSTMLM(nn.Module):
         after they change (:func:`~mdlstm_utils.generate.generate` builds one per
         call). Inference only: it records no gradients.
         """
-        w_hh = [getattr(self.lstm, f"weight_hh_l{k}").detach().clone() for k in range(self.n_layers)]
+        w_hh0 = self.lstm.weight_hh_l0.detach().clone()  # layers above the first keep all four of theirs in `upper`
         table = (self.embed.weight @ self.lstm.weight_ih_l0.T + self.lstm.bias_ih_l0 + self.lstm.bias_hh_l0).detach()
         upper = [
             tuple(getattr(self.lstm, f"{n}_l{k}").detach().clone() for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
@@ -153,7 +153,7 @@ class LSTMLM(nn.Module):
 
         def first_cell(tokens, h0, c0):
             gates_in = table.index_select(0, tokens.long())
-            gates_h = h0 @ w_hh[0].T
+            gates_h = h0 @ w_hh0.T
             if fused is not None:
                 h, c, _ = fused(gates_in, gates_h, c0)
                 return h, c
