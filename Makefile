@@ -4,11 +4,11 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-PROFILE ?= full
+PROFILE ?= quick
 DEVICE  ?= auto
 ONLY    ?=
 
-.PHONY: setup run test lab bench clean
+.PHONY: setup run test lab bench results clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "mdlstm needs Python >= 3.11, found %d.%d: run make PYTHON=python3.11" % v[:2])'
@@ -18,9 +18,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-## Execute every tutorial notebook headless (papermill), executed copies + HTML under runs/
+## Execute every tutorial notebook headless (papermill): executed copies, figures, HTML pages and runs/index.html
 run: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY))
 
 ## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
 test: $(STAMP)
@@ -33,6 +33,10 @@ lab: $(STAMP)
 ## Speed benchmarks (print tables, write JSON under bench/results/)
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## Copy full-profile runs from runs/ into docs/results/, rewrite docs/RESULTS.md and the README's results block
+results: $(STAMP)
+	$(BIN)/python -m mdlstm_utils.results --runs runs --docs docs
 
 clean:
 	rm -rf runs .pytest_cache

@@ -9,11 +9,12 @@ and an ``error.txt``, and does not stop the others; running the sweep again
 skips the runs whose ``metrics.json`` exists and re-does the failed ones.
 :func:`aggregate` turns the metrics of a sweep into one tidy table.
 
-``python -m mdlstm_utils.sweep suite`` runs every notebook in ``notebooks/``
-with the given profile, writes each executed notebook and its ``metrics.json``
-under ``runs/<notebook>/``, renders the executed notebooks to HTML and writes
-an ``index.html`` that links them, so the results can be read in a browser
-without a kernel.
+``python -m mdlstm_utils.sweep suite`` (what ``make run`` calls) runs every
+notebook in ``notebooks/`` with the given profile (``smoke``, ``quick`` or
+``full``), writes each executed notebook, its ``metrics.json`` and its figures
+under ``runs/<notebook>/``, renders the executed notebooks to offline HTML
+pages and writes ``runs/index.html``, a landing page that links them, so the
+results can be read in a browser without a kernel.
 
 Each notebook takes the parameters ``profile``, ``device``, ``seed`` and
 ``out_dir`` (where it writes ``metrics.json`` and its figures).
@@ -22,7 +23,7 @@ Each notebook takes the parameters ``profile``, ``device``, ``seed`` and
 from __future__ import annotations
 
 import argparse
-import html
+import contextlib
 import itertools
 import json
 import os
@@ -33,6 +34,8 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .runtime import PROFILES
 
 __all__ = [
     "find_notebook",
@@ -47,8 +50,6 @@ __all__ = [
     "summarize",
     "main",
 ]
-
-PROFILES = ("smoke", "full")
 
 
 def find_notebook(name: str | Path) -> Path:
@@ -68,6 +69,61 @@ def find_notebook(name: str | Path) -> Path:
     raise FileNotFoundError(f"notebook {name} not found; looked at {', '.join(str(c) for c in candidates)}")
 
 
+def declared_parameters(notebook: str | Path) -> dict[str, dict]:
+    """The parameters a notebook declares in its cell tagged ``parameters`` (papermill's reading of it).
+
+    Returns ``{name: {"default": ..., "help": ...}}``. Raises ``ValueError``
+    when the notebook has no such cell.
+    """
+    import papermill as pm
+
+    declared = pm.inspect_notebook(str(notebook))
+    if not declared:
+        raise ValueError(f"{notebook} has no cell tagged 'parameters' (or papermill cannot read it)")
+    return declared
+
+
+def check_parameters_known(notebook: str | Path, parameters: dict) -> None:
+    """Raise ``ValueError`` before any work when ``parameters`` names one the notebook does not declare.
+
+    A misspelled ``-p n_epoch 5`` would otherwise be injected as an unused
+    variable and silently ignored.
+    """
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"{Path(notebook).name} does not declare the parameter(s) {unknown}; "
+            f"it declares: {', '.join(declared)}"
+        )
+    if "profile" in parameters and parameters["profile"] not in PROFILES:
+        raise ValueError(f"profile={parameters['profile']!r}; expected one of {PROFILES}")
+
+
+# The kernel inherits this process's environment. A non-interactive backend there (``MPLBACKEND=Agg``, as
+# a test runner sets it) would keep the figures out of the executed notebook, so the kernel always gets
+# the inline backend, which stores every figure as an output.
+_KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+# The kernel's own start-up warning about unencrypted TCP on localhost is noise in every run; errors still show.
+_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    saved = {k: os.environ.get(k) for k in _KERNEL_ENV}
+    os.environ.update(_KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute_notebook(
     notebook: str | Path,
     out_dir: str | Path,
@@ -80,9 +136,12 @@ def execute_notebook(
 
     The executed notebook is written to ``out_dir/<name>.ipynb`` and the
     notebook is told to put its outputs into ``out_dir`` (parameter ``out_dir``).
-    The notebook runs with its own folder as working directory. A failing cell
-    raises ``papermill.PapermillExecutionError``; the executed notebook, with
-    the error in it, is still written.
+    The notebook runs with its own folder as working directory and with
+    matplotlib's inline backend, so its figures are kept as outputs. A
+    parameter the notebook does not declare raises ``ValueError`` before
+    anything runs. A failing cell raises
+    ``papermill.PapermillExecutionError``; the executed notebook, with the
+    error in it, is still written.
     """
     import papermill as pm
 
@@ -90,20 +149,21 @@ def execute_notebook(
     if not notebook.is_file():
         raise FileNotFoundError(f"no notebook at {notebook}")
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     params = dict(parameters or {})
     params.setdefault("out_dir", str(out_dir))
-    if "profile" in params and params["profile"] not in PROFILES:
-        raise ValueError(f"profile={params['profile']!r}; expected one of {PROFILES}")
+    check_parameters_known(notebook, params)
+    out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / notebook.name
-    pm.execute_notebook(
-        str(notebook),
-        str(out_nb),
-        parameters=params,
-        kernel_name=kernel,
-        cwd=str(notebook.parent),
-        progress_bar=progress,
-    )
+    with _kernel_environment():
+        pm.execute_notebook(
+            str(notebook),
+            str(out_nb),
+            parameters=params,
+            kernel_name=kernel,
+            cwd=str(notebook.parent),
+            progress_bar=progress,
+            extra_arguments=_KERNEL_ARGS,
+        )
     return out_nb
 
 
@@ -115,30 +175,23 @@ def read_metrics(out_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _to_html(nb_path: Path) -> Path:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
-    out = nb_path.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
-
-
 def run_suite(
     notebooks_dir: str | Path = "notebooks",
     out_dir: str | Path = "runs",
     *,
-    profile: str = "full",
+    profile: str = "quick",
     device: str = "auto",
     seed: int = 0,
     only: list[str] | None = None,
     render_html: bool = True,
 ) -> dict[str, dict]:
-    """Execute every notebook (or those whose name starts with an entry of ``only``).
+    """Execute every numbered notebook (or those whose name starts with an entry of ``only``).
 
-    A failing notebook is reported and the others still run. Returns
-    ``{notebook name: {"status": "ok"|"failed", "seconds": ..., "error": ...}}``
+    Each notebook runs into ``out_dir/<notebook>/``. A failing notebook is
+    reported and the others still run. With ``render_html`` the executed
+    notebooks become offline HTML pages and ``out_dir/index.html`` a landing
+    page (:func:`mdlstm_utils.site.build_site`). Returns
+    ``{notebook name: {"status": "ok"|"failed", "seconds": ..., "error": ..., "html": ...}}``
     and writes it to ``out_dir/summary.json``.
     """
     if profile not in PROFILES:
@@ -148,40 +201,34 @@ def run_suite(
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(o) for o in only)]
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks found in {notebooks_dir} (filter: {only})")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     summary: dict[str, dict] = {}
     for nb in notebooks:
-        run_dir = out_dir / nb.stem
-        print(f"[{time.strftime('%H:%M:%S')}] {nb.name} (profile={profile}) -> {run_dir}/", flush=True)
-        t0 = time.perf_counter()
-        entry: dict = {}
-        try:
-            executed = execute_notebook(nb, run_dir, {"profile": profile, "device": device, "seed": seed})
-            entry["status"] = "ok"
-        except Exception as exc:  # keep going: one broken notebook must not hide the others
-            executed = run_dir / nb.name
-            entry["status"] = "failed"
-            entry["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-            print(f"    FAILED: {entry['error']}", flush=True)
-        entry["seconds"] = round(time.perf_counter() - t0, 1)
-        if render_html and executed.is_file():
-            entry["html"] = str(_to_html(executed).relative_to(out_dir))
-        summary[nb.stem] = entry
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary[nb.stem] = _run_suite_notebook(nb, out_dir / nb.stem, profile=profile, device=device, seed=seed)
     if render_html:
-        rows = "\n".join(
-            f"<tr><td><a href='{html.escape(e.get('html', ''))}'>{html.escape(k)}</a></td>"
-            f"<td>{e['status']}</td><td>{e['seconds']}</td></tr>"
-            for k, e in summary.items()
-        )
-        (out_dir / "index.html").write_text(
-            "<html><head><meta charset='utf-8'><title>mdlstm runs</title></head><body>"
-            f"<h1>mdlstm: executed notebooks (profile={html.escape(profile)})</h1>"
-            "<table border=1 cellpadding=4><tr><th>notebook</th><th>status</th><th>seconds</th></tr>"
-            f"{rows}</table></body></html>",
-            encoding="utf-8",
-        )
+        from .site import build_site
+
+        build_site(out_dir, summary, profile=profile, device=device)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _run_suite_notebook(nb: Path, run_dir: Path, *, profile: str, device: str, seed: int) -> dict:
+    """Execute one notebook of the suite; never raises: returns its status entry."""
+    print(f"[{time.strftime('%H:%M:%S')}] {nb.name} (profile={profile}) -> {run_dir}/", flush=True)
+    t0 = time.perf_counter()
+    entry: dict = {}
+    try:
+        execute_notebook(nb, run_dir, {"profile": profile, "device": device, "seed": seed})
+        entry["status"] = "ok"
+    except Exception as exc:  # keep going: one broken notebook must not hide the others
+        text = str(exc).strip()
+        entry["status"] = "failed"
+        entry["error"] = f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
+        print(f"    FAILED: {entry['error']}", flush=True)
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"    {entry['status']} in {entry['seconds']} s", flush=True)
+    return entry
 
 
 @dataclass
@@ -462,11 +509,16 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("suite", help="execute every tutorial notebook headless")
     s.add_argument("--notebooks", default="notebooks")
     s.add_argument("--out", default="runs")
-    s.add_argument("--profile", default="full", choices=PROFILES)
+    s.add_argument("--profile", default="quick", choices=PROFILES)
     s.add_argument("--device", default="auto")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     s.add_argument("--no-html", action="store_true")
+    n = sub.add_parser("notebook", help="execute one notebook; an undeclared -p parameter is an error before it starts")
+    n.add_argument("notebook")
+    n.add_argument("--out", required=True, help="folder for the executed notebook, metrics.json and figures")
+    n.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a parameter, its value read as YAML as papermill does (-p profile full -p seed 3)")
     g = sub.add_parser("grid", help="run a parameter sweep described by a YAML file")
     g.add_argument("yaml")
     g.add_argument("--workers", type=int, default=None, help="local processes (default: CPU cores)")
@@ -477,6 +529,18 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0].endswith((".yaml", ".yml")):
         argv.insert(0, "grid")  # `python -m mdlstm_utils.sweep grid.yaml`
     args = parser.parse_args(argv)
+    if args.cmd == "notebook":
+        import yaml
+
+        params = {name: yaml.safe_load(value) for name, value in args.parameter}
+        try:
+            nb = find_notebook(args.notebook)
+            check_parameters_known(nb, params)
+        except (ValueError, FileNotFoundError) as exc:
+            parser.error(str(exc))
+        executed = execute_notebook(nb, args.out, params)
+        print(f"executed notebook: {executed}")
+        return 0
     if args.cmd == "grid":
         sweep = load_grid(args.yaml)
         status = run_sweep(sweep, workers=args.workers, scheduler=args.scheduler, threads_per_run=args.threads)

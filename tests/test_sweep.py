@@ -133,3 +133,73 @@ def test_aggregate_reaches_nested_metrics(tmp_path):
     assert aggregate(tmp_path, metrics=["errors.φ.mfpt"]).shape == (2, 3)
     with pytest.raises(KeyError, match="no metric"):
         aggregate(tmp_path, metrics=["errors.ψ"])
+
+
+def _tiny_suite(tmp_path, n=2):
+    """A folder of ``n`` numbered copies of the tiny suite notebook (each draws a figure)."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for k in range(n):
+        (folder / f"0{k}_tiny.ipynb").write_bytes((ROOT / "tests" / "data" / "tiny_suite.ipynb").read_bytes())
+    return folder
+
+
+def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch):
+    # what `make run` calls, with the relative --out it passes; MPLBACKEND=Agg (as `make test` sets it)
+    # must not keep the figures out of the executed notebooks
+    from mdlstm_utils.sweep import main
+
+    folder = _tiny_suite(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    rc = main(["suite", "--notebooks", str(folder), "--out", "runs", "--profile", "smoke"])
+    assert rc == 0
+    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    assert list(summary) == ["00_tiny", "01_tiny"] and all(e["status"] == "ok" for e in summary.values())
+    assert (tmp_path / "runs" / "index.html").is_file()
+    for name, entry in summary.items():
+        assert (tmp_path / "runs" / entry["html"]).is_file()
+        executed = json.loads((tmp_path / "runs" / name / f"{name}.ipynb").read_text())
+        images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(images) == 1, "the kernel must keep figures as outputs"
+        assert "inline" in json.loads((tmp_path / "runs" / name / "metrics.json").read_text())["backend"]
+    assert os.environ["MPLBACKEND"] == "Agg"  # restored after the runs
+
+
+def test_undeclared_parameter_is_an_error_before_any_work(tmp_path):
+    from mdlstm_utils.sweep import execute_notebook
+
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"does not declare the parameter\(s\) \['n_epoch'\]; it declares: a, b, seed"):
+        execute_notebook(TINY, out, {"a": 2, "n_epoch": 5})
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"profile='fast'; expected one of \('smoke', 'quick', 'full'\)"):
+        execute_notebook(ROOT / "tests" / "data" / "tiny_suite.ipynb", out, {"profile": "fast"})
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "notebooks").rglob("*.ipynb")), ids=lambda p: p.stem)
+def test_papermill_reads_every_declared_parameter(nb, caplog):
+    # a line papermill cannot parse raises a false "unknown parameter" alarm when it is passed with -p
+    import ast
+
+    from mdlstm_utils.sweep import declared_parameters
+
+    cells = json.loads(nb.read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    assigned = [t.id for node in ast.parse(src).body if isinstance(node, ast.Assign) for t in node.targets]
+    with caplog.at_level("WARNING"):
+        declared = declared_parameters(nb)
+    assert list(declared) == assigned
+    assert "Unable to parse" not in caplog.text
+
+
+def test_notebook_command_rejects_an_undeclared_parameter(tmp_path, capsys):
+    from mdlstm_utils.sweep import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["notebook", str(TINY), "--out", str(tmp_path / "o"), "-p", "a", "2", "-p", "n_epoch", "5"])
+    assert exc.value.code == 2
+    assert "does not declare the parameter(s) ['n_epoch']" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert main(["notebook", str(TINY), "--out", str(tmp_path / "o"), "-p", "a", "2", "-p", "b", "1.5"]) == 0
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["value"] == 3.0
