@@ -15,6 +15,7 @@ __all__ = [
     "plot_populations",
     "plot_mfpt",
     "plot_training",
+    "plot_model_comparison",
 ]
 
 REF_STYLE = {"color": "black", "label": "reference"}
@@ -128,6 +129,32 @@ def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax
     ax.set_xlabel(f"MFPT reference{unit}")
     ax.set_ylabel(f"MFPT generated{unit}")
     ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def plot_model_comparison(summary, column: str, *, order: list[str] | None = None,
+                          models: tuple[str, ...] = ("LSTM", "Transformer"), ylabel: str = "",
+                          tolerance: float | None = None, ax=None):
+    """Grouped bars of ``summary[column]`` per data set (``summary["data"]``) and model (``summary["model"]``).
+
+    Error bars come from ``summary[column + "_std"]`` when present. Each bar is
+    placed by its own data-set name, so a tick label always sits under its own
+    values whatever the row order of the table (a ``groupby`` sorts it).
+    ``order``: the data sets from left to right (default: as they first appear).
+    ``tolerance``: a dotted horizontal line, labelled, at that value.
+    """
+    ax = _ax(ax)
+    order = list(order) if order is not None else list(dict.fromkeys(summary["data"]))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        rows = summary[summary["model"] == model].set_index("data").reindex(order)
+        std = rows[column + "_std"] if column + "_std" in rows else None
+        x = np.arange(len(order)) + (i - (len(models) - 1) / 2) * width
+        ax.bar(x, rows[column], width, yerr=std, capsize=3, label=model)
+    if tolerance is not None:
+        ax.axhline(tolerance, color="0.5", ls=":", lw=1, label=f"{tolerance:.0%} line")
+    ax.set_xticks(range(len(order)), order, fontsize=8)
+    ax.set_ylabel(ylabel)
     return ax
 
 

@@ -7,6 +7,7 @@ everywhere and each metrics dict says what it ran on.
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import random
@@ -15,7 +16,10 @@ from importlib import metadata
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters", "save_metrics", "save_figure"]
+__all__ = [
+    "resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters",
+    "save_metrics", "save_figure", "verdict", "headline", "fmt",
+]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -93,13 +97,14 @@ def _version(name: str) -> str | None:
 
 
 def environment_info(device: str | torch.device | None = "auto") -> dict:
-    """What a run ran on: package versions, Python, platform, device name and thread count.
+    """What a run ran on and when: date, package versions, Python, platform, device name and thread count.
 
     Notebooks put this dict into their metrics, so a result can be traced to
     its environment months later.
     """
     dev = resolve_device(device)
     info = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": str(dev),
@@ -114,7 +119,10 @@ def environment_info(device: str | torch.device | None = "auto") -> dict:
     return info
 
 
-PROFILES = ("smoke", "full")
+PROFILES = ("smoke", "quick", "full")
+"""The notebooks' profiles: ``smoke`` checks in seconds that everything runs (CI; numbers meaningless),
+``quick`` is ``make run``'s default (the whole suite in minutes on a laptop, each lesson visible in its
+numbers), ``full`` gives the reference results of ``docs/RESULTS.md``."""
 
 
 def select_profile(profile: str, **options: dict) -> dict:
@@ -191,3 +199,38 @@ def check_parameters(**params: tuple) -> None:
             shown = expected if isinstance(expected, tuple) else (expected,)
             names = " or ".join("None" if t is type(None) else t.__name__ for t in shown)
             raise TypeError(f"notebook parameter {name}={value!r} has type {type(value).__name__}; expected {names}")
+
+
+def verdict(profile: str, checks: dict[str, bool | None]) -> str:
+    """One line that judges a notebook's targets: ``"met: a, b; not met: c"``.
+
+    ``checks`` maps a target's name to whether it was met (``None``: not
+    answerable here, left out). The ``smoke`` profile trains far too briefly
+    for any target to mean something, so it is not judged at all.
+    """
+    if profile == "smoke":
+        return "not judged: the smoke profile only checks that the notebook runs"
+    met = [k for k, v in checks.items() if v is True]
+    missed = [k for k, v in checks.items() if v is False]
+    parts = ([f"met: {', '.join(met)}"] if met else []) + ([f"not met: {', '.join(missed)}"] if missed else [])
+    return "; ".join(parts) or "no target answered"
+
+
+def headline(question: str, numbers: dict[str, str], verdict: str, figure: str | None = None) -> dict:
+    """The summary a notebook puts under ``"headline"`` in its metrics: what the landing page shows.
+
+    ``question``: the notebook's question in one line; ``numbers``: its key
+    numbers as ``{label: formatted value with unit and spread}``; ``verdict``:
+    from :func:`verdict`; ``figure``: the file name (in ``out_dir``) of its
+    headline figure, without the folder.
+    """
+    if not question or "\n" in question:
+        raise ValueError("question must be one non-empty line")
+    return {"question": question, "numbers": [{"label": k, "value": str(v)} for k, v in numbers.items()],
+            "verdict": verdict, "figure": figure}
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    """A number for a headline: ``format(value, spec)``; ``None`` (an error that is infinite because a
+    passage was never generated, as the comparisons report it) reads ``"inf"``."""
+    return "inf" if value is None else format(float(value), spec)

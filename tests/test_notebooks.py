@@ -28,7 +28,7 @@ def test_parameters_cell(nb):
     src = "".join(tagged[0]["source"])
     for name in ("profile", "device", "seed", "out_dir"):
         assert f"{name} =" in src, f"parameter {name} missing"
-    assert 'profile = "smoke"' in src, "notebooks default to the quick profile"
+    assert 'profile = "smoke"' in src, "notebooks default to the smoke profile (nbval executes them as they are)"
 
 
 @pytest.mark.notebook
@@ -61,3 +61,11 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
         assert len(m["runs"]) == 4 * m["n_seeds"]
         assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"])
     assert len(list(tmp_path.glob("*.png"))) >= 1
+    # what the landing page shows: the question, key numbers, a verdict (none in smoke) and a saved figure
+    h = m["headline"]
+    assert h["question"] and "\n" not in h["question"] and h["numbers"]
+    assert h["verdict"] == "not judged: the smoke profile only checks that the notebook runs"
+    assert (tmp_path / h["figure"]).is_file()
+    # the executed notebook keeps its figures (the HTML page embeds them)
+    cells = json.loads(executed.read_text())["cells"]
+    assert any("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
