@@ -1,0 +1,187 @@
+"""`make results`: docs/RESULTS.md and the README's results block are written from docs/results/ and cannot go stale."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mdlstm_utils import results as R
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+RESULTS = DOCS / "results"
+README = ROOT / "README.md"
+
+
+def test_fmt_rule():
+    assert R.fmt(72) == "72"
+    assert R.fmt(120000) == "120000"
+    assert R.fmt(1503.7222) == "1504"
+    assert R.fmt(100.0) == "100"
+    assert R.fmt(25.447) == "25.4"
+    assert R.fmt(0.054871) == "0.0549"
+    assert R.fmt(1.0) == "1"
+    assert R.fmt(1.988e-05) == "1.99e-05"
+    assert R.fmt(0.0) == "0"
+    assert R.fmt(None) == "–"
+    assert R.fmt(True) == "yes" and R.fmt(False) == "no"
+    assert R.fmt(float("inf")) == "inf"
+    assert R.pm(0.85, 0.0166) == "0.85 ± 0.0166" and R.pm(0.85, None) == "0.85"
+
+
+def test_number_tokens_definition():
+    text = (
+        "## 03 · Alanine\n"
+        "torch `2.13.0+cpu`, ![fig 12](results/03_x.png) [link](docs/RESULTS.md#nb07) <a id='x9'></a>\n"
+        "| 0.0549 | 1504 | 30-D | E32 | 1.99e-05 | v2.13.0 | -0.5 | end 0.25.\n"
+    )
+    assert R.number_tokens(text) == ["0.0549", "1504", "30", "1.99e-05", "-0.5", "0.25"]
+
+
+# (a) the committed page and README block are what the renderer makes of the committed files
+def test_results_md_and_readme_block_are_up_to_date(tmp_path):
+    docs = tmp_path / "docs"
+    shutil.copytree(RESULTS, docs / "results")
+    readme = tmp_path / "README.md"
+    shutil.copyfile(README, readme)
+    rc = R.main(["--runs", str(tmp_path / "no-runs"), "--docs", str(docs), "--readme", str(readme)])
+    assert rc == 0
+    assert (docs / "RESULTS.md").read_text() == (DOCS / "RESULTS.md").read_text(), "docs/RESULTS.md is stale: run `make results`"
+    assert readme.read_text() == README.read_text(), "README.md's results block is stale: run `make results`"
+    assert sorted(p.name for p in (docs / "results").iterdir()) == sorted(p.name for p in RESULTS.iterdir())
+
+
+# (b) every number comes from the files, and the check notices a changed one
+def test_every_number_in_results_md_is_a_value_of_the_files():
+    md = (DOCS / "RESULTS.md").read_text()
+    assert R.check_numbers(md, RESULTS) == []
+    sections = dict(R._sections(md))
+    assert set(sections) == set(R.load_results(RESULTS))  # one section per notebook number, none unchecked
+    assert len(R.number_tokens(md)) > 500  # the check is not vacuous
+
+
+def test_every_number_in_the_readme_block_is_a_value_of_its_notebook():
+    text = README.read_text()
+    assert text.count(R.BEGIN) == 1 and text.count(R.END) == 1
+    assert R.check_readme_block(text, RESULTS) == []
+    block = text[text.index(R.BEGIN): text.index(R.END)]
+    assert len(R.number_tokens(block)) > 20
+
+
+def _bump(line: str) -> str:
+    """``line`` with its first number (in a table cell) multiplied by 1.1 and formatted by the same rule."""
+    m = next(m for m in R.NUMBER_RE.finditer(line) if float(m.group()) != 0)
+    new = R.fmt(float(m.group()) * 1.1)
+    assert new != m.group()
+    return line[: m.start()] + new + line[m.end():]
+
+
+@pytest.mark.parametrize("nn", ["01", "02", "03", "04", "05", "06", "07"])
+def test_check_fails_when_one_number_changes_by_10_percent(nn):
+    md = (DOCS / "RESULTS.md").read_text()
+    start = md.index(f"\n## {nn} ")
+    lines = md[start:].splitlines()
+    # the last data row of the section's first table, and the first line of its bullet list
+    rows = [i for i, ln in enumerate(lines) if ln.startswith("| ") and not ln.startswith("|---")
+            and any(float(t) != 0 for t in R.number_tokens(ln))]
+    for i in (rows[1], rows[-1]):
+        changed = lines.copy()
+        changed[i] = _bump(lines[i])
+        text = md[:start] + "\n".join(changed) + ("\n" if md.endswith("\n") else "")
+        problems = R.check_numbers(text, RESULTS)
+        assert problems, f"changing {lines[i]!r} -> {changed[i]!r} went unnoticed"
+
+
+def test_readme_check_fails_when_one_number_changes_by_10_percent():
+    text = README.read_text()
+    lines = text.splitlines()
+    rows = [i for i, ln in enumerate(lines) if re.match(r"\| \[\d\d\]\(", ln)]
+    assert rows
+    for i in rows:
+        changed = lines.copy()
+        # skip the notebook link in the first cell
+        head, rest = changed[i].split(") |", 1)
+        changed[i] = head + ") |" + _bump(rest)
+        assert changed[i] != lines[i]
+        assert R.check_readme_block("\n".join(changed), RESULTS), f"changing row {lines[i][:40]!r} went unnoticed"
+
+
+# (c) collect
+def _fake_runs(root: Path) -> Path:
+    runs = root / "runs"
+    full = runs / "01_toy_potentials"
+    full.mkdir(parents=True)
+    (full / "metrics.json").write_text((RESULTS / "01_toy_potentials_full.json").read_text())
+    (full / "free_energy.png").write_bytes(b"\x89PNG fake figure")
+    (full / "01_toy_potentials.ipynb").write_text("{}")
+    smoke = runs / "06_transformer_vs_lstm"
+    smoke.mkdir()
+    (smoke / "metrics.json").write_text(json.dumps({"notebook": "06_transformer_vs_lstm", "profile": "smoke", "seed": 0}))
+    (smoke / "transformer_vs_lstm.png").write_bytes(b"smoke figure")
+    sweep = runs / "07_batch_sweeps"
+    sweep.mkdir()
+    rows = [{"partition": "micro", "interval": 1, "model": "lstm", "gen_vs_truth_err_mean": 0.97,
+             "gen_vs_truth_err_std": 0.01, "gen_vs_truth_err_count": 3}]
+    (sweep / "metrics.json").write_text(json.dumps({
+        "notebook": "07_batch_sweeps", "profile": "full", "seed": 0, "n_runs": 3, "status_counts": {"ok": 3},
+        "grid": {"interval": [1], "partition": ["micro"], "model": ["lstm"]}, "seeds": [0, 1, 2], "summary": rows,
+        "environment": {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "python": "3.11.7", "date": "2026-11-26"}}))
+    (sweep / "three_factors_summary.csv").write_text(
+        "partition,interval,model,gen_vs_truth_err_mean,gen_vs_truth_err_std,gen_vs_truth_err_count\nmicro,1,lstm,0.97,0.01,3\n")
+    (sweep / "three_factors_runs.csv").write_text("not collected\n")
+    mine = runs / "08_your_own_system"
+    mine.mkdir()
+    (mine / "metrics.json").write_text(json.dumps({"notebook": "08_your_own_system", "profile": "full", "seed": 3,
+                                                   "n_states": 17, "mfpt_max_rel_err": 0.123456}))
+    return runs
+
+
+def test_collect_copies_full_runs_and_skips_other_profiles(tmp_path, capsys):
+    runs = _fake_runs(tmp_path)
+    docs = tmp_path / "docs"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{R.BEGIN}\nold\n{R.END}\nafter\n")
+    assert R.main(["--runs", str(runs), "--docs", str(docs), "--readme", str(readme)]) == 0
+    out = capsys.readouterr().out
+    res = docs / "results"
+    assert (res / "01_toy_potentials_full.json").read_bytes() == (runs / "01_toy_potentials" / "metrics.json").read_bytes()
+    assert (res / "01_free_energy.png").read_bytes() == b"\x89PNG fake figure"
+    assert (res / "07_batch_sweeps_full.json").is_file() and (res / "07_three_factors_summary.csv").is_file()
+    assert (res / "08_your_own_system_full.json").is_file()
+    assert not any(p.name.startswith("06") for p in res.iterdir()), "a smoke run was collected"
+    assert not (res / "07_three_factors_runs.csv").exists()
+    assert "skip" in out and "'smoke'" in out and "06_transformer_vs_lstm" in out
+
+    md = (docs / "RESULTS.md").read_text()
+    assert "## 01 ·" in md and "](results/01_free_energy.png)" in md and "## 06" not in md
+    assert "NVIDIA H100 80GB HBM3" in md and "2026-11-26" in md  # device and date from the environment record
+    assert "0.97 ± 0.01" in md and "0.123" in md and "17" in md
+    assert R.check_numbers(md, res) == []
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n" + R.BEGIN) and text.endswith(R.END + "\nafter\n") and "old" not in text
+    assert "0.97 ± 0.01" in text and R.check_readme_block(text, res) == []
+
+
+def test_without_full_runs_it_says_so_and_only_renders(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    (runs / "01_toy_potentials").mkdir(parents=True)
+    (runs / "01_toy_potentials" / "metrics.json").write_text(json.dumps({"profile": "quick"}))
+    docs = tmp_path / "docs"
+    shutil.copytree(RESULTS, docs / "results")
+    before = {p.name: p.read_bytes() for p in (docs / "results").iterdir()}
+    assert R.main(["--runs", str(runs), "--docs", str(docs), "--readme", str(tmp_path / "README.md")]) == 0
+    out = capsys.readouterr().out
+    assert "no full-profile run" in out and "'quick'" in out
+    assert {p.name: p.read_bytes() for p in (docs / "results").iterdir()} == before
+    assert (docs / "RESULTS.md").read_text() == (DOCS / "RESULTS.md").read_text()
+
+
+def test_no_hand_written_numbers_in_the_readme_outside_the_block():
+    """Outside the generated block the README holds facts about the install and times only (a few known ones)."""
+    text = README.read_text()
+    outside = text[: text.index(R.BEGIN)] + text[text.index(R.END):]
+    # the numbers that may appear: Python version, install time and size, notebook numbers, the references' years and pages
+    tokens = set(R.number_tokens(re.sub(r"^```.*?^```", "", outside, flags=re.S | re.M)))
+    assert not {t for t in tokens if re.fullmatch(r"0\.\d+", t)}, f"result-like numbers outside the block: {sorted(tokens)}"
