@@ -38,7 +38,10 @@ class Potential:
     """A potential energy surface ``U(x)`` for walkers ``x`` of shape ``(n, dim)``.
 
     Subclasses implement :meth:`energy` (torch, batched) and may implement
-    :meth:`force` analytically; the default force uses autograd.
+    :meth:`force` analytically; the default force uses autograd. A subclass
+    that also implements :meth:`force_numpy` is integrated with NumPy on the
+    CPU by :func:`langevin` (a step is a few small array operations, whose cost
+    there is the per-call overhead, several times lower in NumPy than in torch).
     """
 
     dim: int = 1
@@ -53,6 +56,10 @@ class Potential:
             xr = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(self.energy(xr).sum(), xr)
         return -grad
+
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`force` on a NumPy array of shape ``(n, dim)``; subclasses with an analytic force implement it."""
+        raise NotImplementedError(f"{type(self).__name__} has no NumPy force")
 
     def energy_numpy(self, x: np.ndarray) -> np.ndarray:
         """:meth:`energy` on a NumPy array of shape ``(n, dim)`` or ``(n,)`` for 1-D."""
@@ -77,6 +84,9 @@ class Harmonic(Potential):
     def force(self, x: torch.Tensor) -> torch.Tensor:
         c = torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
         return -self.k * (x - c)
+
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        return -self.k * (x - np.asarray(self.center))
 
 
 @dataclass
@@ -149,6 +159,17 @@ class FourWell1D(Potential):
             - 2.0 * self.k_wall * over * torch.sign(x1)
         )
         return f.unsqueeze(-1)
+
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        x1 = x[..., 0]
+        over = np.maximum(np.abs(x1) - self.wall, 0.0)
+        f = (
+            self.H * math.pi * np.sin(2 * math.pi * x1)
+            + self.b * math.pi * np.sin(math.pi * x1)
+            - self.tau
+            - 2.0 * self.k_wall * over * np.sign(x1)
+        )
+        return f[..., None]
 
     def well_of(self, x: np.ndarray) -> np.ndarray:
         """Index (0-3, left to right) of the well whose basin contains each ``x``."""
@@ -237,6 +258,16 @@ class ThreeWell2D(Potential):
         dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
         return -torch.stack([dUdx, dUdy], dim=-1)
 
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        X, Y = x[..., 0], x[..., 1]
+        g1 = 3 * np.exp(-(X**2) - (Y - 1 / 3) ** 2)
+        g2 = -3 * np.exp(-(X**2) - (Y - 5 / 3) ** 2)
+        g3 = -5 * np.exp(-((X - 1) ** 2) - Y**2)
+        g4 = -5 * np.exp(-((X + 1) ** 2) - Y**2)
+        dUdx = -2 * X * (g1 + g2) - 2 * (X - 1) * g3 - 2 * (X + 1) * g4 + 0.8 * X**3
+        dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
+        return -np.stack([dUdx, dUdy], axis=-1)
+
 
 def langevin(
     potential: Potential,
@@ -254,6 +285,7 @@ def langevin(
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
+    backend: str = "auto",
 ) -> np.ndarray:
     r"""Integrate many independent Langevin walkers at once.
 
@@ -283,6 +315,14 @@ def langevin(
         device choice, floating-point type.
     progress
         Show a tqdm progress bar.
+    backend
+        ``"torch"`` integrates with torch on ``device``; ``"numpy"`` in float64
+        NumPy on the CPU (the potential needs :meth:`Potential.force_numpy`);
+        ``"auto"`` takes NumPy when the device is the CPU and the potential has
+        a NumPy force, torch otherwise. A step is a few operations on small
+        arrays, so on a CPU its cost is the per-call overhead, several times
+        lower in NumPy. The two backends draw different random numbers: the
+        same seed gives statistically equivalent, not identical, trajectories.
 
     Returns
     -------
@@ -301,7 +341,13 @@ def langevin(
     burn_in = _check_count("burn_in", burn_in, minimum=0)
     if scheme not in ("overdamped", "underdamped"):
         raise ValueError(f"scheme={scheme!r}; expected 'overdamped' or 'underdamped'")
+    if backend not in ("auto", "torch", "numpy"):
+        raise ValueError(f"backend={backend!r}; expected 'auto', 'torch' or 'numpy'")
     dev = resolve_device(device)
+    has_numpy_force = type(potential).force_numpy is not Potential.force_numpy
+    if backend == "numpy" and not has_numpy_force:
+        raise ValueError(f"backend='numpy' needs a NumPy force; {type(potential).__name__} has none")
+    use_numpy = backend == "numpy" or (backend == "auto" and dev.type == "cpu" and has_numpy_force)
 
     x0_np = np.asarray(x0.detach().cpu() if isinstance(x0, torch.Tensor) else x0, dtype=np.float64)
     if potential.dim == 1 and x0_np.ndim == 1:
@@ -313,36 +359,18 @@ def langevin(
     if not np.all(np.isfinite(x0_np)):
         raise ValueError("x0 contains NaN or inf; starting positions must be finite")
 
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed))
-    x = torch.as_tensor(x0_np, dtype=dtype, device=dev)
-    n, dim = x.shape
-    out = torch.empty((n_frames, n, dim), dtype=dtype, device=dev)
-
-    if scheme == "overdamped":
-        mobility = dt / (mass * gamma)
-        noise = math.sqrt(2.0 * kT * dt / (mass * gamma))
-
-        def step(x: torch.Tensor, v: torch.Tensor | None):
-            x = x + mobility * potential.force(x) + noise * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)
-            return x, v
-
-        v = None
+    if use_numpy:
+        rng = np.random.default_rng(int(seed))
+        x = x0_np.copy()
+        force, randn = potential.force_numpy, lambda: rng.standard_normal(x.shape)
+        out = np.empty((n_frames, *x.shape))
     else:
-        c1 = math.exp(-gamma * dt)
-        c2 = math.sqrt((1.0 - c1 * c1) * kT / mass)
-        v = math.sqrt(kT / mass) * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)
-        f = potential.force(x)
-
-        def step(x: torch.Tensor, v: torch.Tensor | None):
-            nonlocal f
-            v = v + 0.5 * dt * f / mass  # B
-            x = x + 0.5 * dt * v  # A
-            v = c1 * v + c2 * torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)  # O
-            x = x + 0.5 * dt * v  # A
-            f = potential.force(x)
-            v = v + 0.5 * dt * f / mass  # B
-            return x, v
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed))
+        x = torch.as_tensor(x0_np, dtype=dtype, device=dev)
+        force, randn = potential.force, lambda: torch.randn(x.shape, generator=gen, device=dev, dtype=dtype)
+        out = torch.empty((n_frames, *x.shape), dtype=dtype, device=dev)
+    step, v = _langevin_step(scheme, force, randn, x, dt=dt, kT=kT, gamma=gamma, mass=mass)
 
     with torch.no_grad():
         for _ in range(burn_in):
@@ -355,11 +383,45 @@ def langevin(
             if (k + 1) % 100 == 0 or k + 1 == n_frames:
                 bar.update(k + 1 - bar.n)
         bar.close()
-    if not torch.all(torch.isfinite(x)):
+    if use_numpy:
+        out = out.transpose(1, 0, 2).astype(torch.empty((), dtype=dtype).numpy().dtype)
+    else:
+        out = out.permute(1, 0, 2).cpu().numpy()
+    if not np.all(np.isfinite(out[:, -1])):
         raise FloatingPointError(
             "the integration diverged (NaN/inf positions): reduce dt or check the potential's force"
         )
-    return out.permute(1, 0, 2).cpu().numpy()
+    return out
+
+
+def _langevin_step(scheme: str, force, randn, x, *, dt: float, kT: float, gamma: float, mass: float):
+    """The step function ``(x, v) -> (x, v)`` of ``scheme`` and the initial velocities (``None`` when overdamped).
+
+    ``force`` and ``randn`` are torch or NumPy callables; the arithmetic is the same for both.
+    """
+    if scheme == "overdamped":
+        mobility = dt / (mass * gamma)
+        noise = math.sqrt(2.0 * kT * dt / (mass * gamma))
+
+        def step(x, v):
+            return x + mobility * force(x) + noise * randn(), v
+
+        return step, None
+    c1 = math.exp(-gamma * dt)
+    c2 = math.sqrt((1.0 - c1 * c1) * kT / mass)
+    f = force(x)
+
+    def step(x, v):
+        nonlocal f
+        v = v + 0.5 * dt * f / mass  # B
+        x = x + 0.5 * dt * v  # A
+        v = c1 * v + c2 * randn()  # O
+        x = x + 0.5 * dt * v  # A
+        f = force(x)
+        v = v + 0.5 * dt * f / mass  # B
+        return x, v
+
+    return step, math.sqrt(kT / mass) * randn()
 
 
 @dataclass
@@ -496,6 +558,14 @@ class HiddenSlowND(Potential):
         u, A = self._tensors(x)
         s = x @ u
         return (-4.0 * self.barrier * s * (s * s - 1.0)).unsqueeze(-1) * u - x @ A
+
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        cache = self.__dict__.setdefault("_cache", {})
+        if "numpy" not in cache:
+            cache["numpy"] = tuple(t.numpy() for t in self._tensors(torch.zeros((), dtype=torch.float64)))
+        u, A = cache["numpy"]
+        s = x @ u
+        return (-4.0 * self.barrier * s * (s * s - 1.0))[..., None] * u - x @ A
 
     def slow_energy(self, s: np.ndarray) -> np.ndarray:
         """The double-well part ``h (s^2 - 1)^2`` (the free energy of ``s`` up to a constant, in kT at kT = 1)."""

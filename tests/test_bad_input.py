@@ -69,7 +69,7 @@ CASES = [
     ("generate-tf32-cpu", lambda: generate(_model(), 5, start=np.array([0]), precision="tf32", device="cpu", progress=False), ValueError, r"precision='tf32' needs a CUDA device"),
     ("generate-both", lambda: generate(_model(), 5, start=np.array([0]), prompt=np.array([[0]]), progress=False), ValueError, r"exactly one of prompt="),
     ("checkpoint-missing", lambda: load_model("/nonexistent/model.pt"), FileNotFoundError, r"no checkpoint at /nonexistent/model.pt"),
-    ("suite-profile", lambda: run_suite(profile="huge"), ValueError, r"profile='huge'; expected one of \('smoke', 'full'\)"),
+    ("suite-profile", lambda: run_suite(profile="huge"), ValueError, r"profile='huge'; expected one of \('smoke', 'quick', 'full'\)"),
     ("notebook-missing", lambda: execute_notebook("nope.ipynb", "/tmp/x"), FileNotFoundError, r"no notebook at .*nope.ipynb"),
 ]
 

@@ -3,16 +3,18 @@
 import numpy as np
 import pytest
 
-from mdlstm_utils.systems import FourWell1D, Harmonic, ThreeWell2D, langevin
+from mdlstm_utils.systems import FourWell1D, Harmonic, Potential, ThreeWell2D, langevin
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("scheme", ["overdamped", "underdamped"])
-def test_harmonic_well_boltzmann(scheme):
+def test_harmonic_well_boltzmann(scheme, backend):
     # Boltzmann density of U = k/2 x^2 at kT is a Gaussian of variance kT / k
     k, kT = 4.0, 1.5
     x = langevin(
         Harmonic(k=k), np.zeros(2000), 100, dt=2e-3, save_every=25, burn_in=2000,
         kT=kT, gamma=2.0, scheme=scheme, seed=3, device="cpu", dtype=__import__("torch").float64, progress=False,
+        backend=backend,
     )
     assert x.shape == (2000, 100, 1)
     assert abs(x.mean()) < 0.02
@@ -79,3 +81,34 @@ def test_exact_mfpt_is_consistent_with_simulation():
     first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.nan) * 1e-2
     # walkers that did not arrive bias the mean low; compare the median of an exponential-like law loosely
     assert np.nanmean(first) == pytest.approx(tau_exact, rel=0.15)
+
+
+@pytest.mark.parametrize("make", [lambda: Harmonic(k=2.0, center=(1.0, -1.0)), FourWell1D, ThreeWell2D,
+                                  lambda: __import__("mdlstm_utils.systems").systems.HiddenSlowND(dim=12)],
+                         ids=["harmonic", "four-well", "three-well", "hidden-slow"])
+def test_numpy_force_is_the_torch_force(make):
+    # the CPU integrator's NumPy force must be the potential's force (checked in float64 at random points)
+    import torch
+
+    p = make()
+    x = np.random.default_rng(0).uniform(-2.2, 2.2, size=(64, p.dim))
+    np.testing.assert_allclose(p.force_numpy(x), p.force(torch.as_tensor(x)).numpy(), rtol=1e-12, atol=1e-12)
+    # and the torch force is -dU/dx (autograd), so both are
+    np.testing.assert_allclose(p.force_numpy(x), Potential.force(p, torch.as_tensor(x)).numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_backend_choice():
+    x0 = np.zeros(4)
+    a = langevin(Harmonic(), x0, 20, seed=1, device="cpu", progress=False)
+    b = langevin(Harmonic(), x0, 20, seed=1, device="cpu", progress=False, backend="numpy")
+    c = langevin(Harmonic(), x0, 20, seed=1, device="cpu", progress=False, backend="torch")
+    assert np.array_equal(a, b) and not np.array_equal(a, c) and a.dtype == c.dtype == np.float32
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        langevin(Harmonic(), x0, 5, progress=False, backend="gpu")
+
+    class NoNumpy(Harmonic):
+        force_numpy = Potential.force_numpy
+
+    with pytest.raises(ValueError, match="needs a NumPy force; NoNumpy has none"):
+        langevin(NoNumpy(), x0, 5, progress=False, backend="numpy")
+    assert langevin(NoNumpy(), x0, 5, seed=1, device="cpu", progress=False).shape == (4, 5, 1)
