@@ -150,24 +150,20 @@ class FourWell1D(Potential):
         )
 
     def force(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = x[..., 0]
-        over = torch.clamp(x1.abs() - self.wall, min=0.0)
-        f = (
-            self.H * math.pi * torch.sin(2 * math.pi * x1)
-            + self.b * math.pi * torch.sin(math.pi * x1)
-            - self.tau
-            - 2.0 * self.k_wall * over * torch.sign(x1)
-        )
-        return f.unsqueeze(-1)
+        return self._force(x, torch)
 
     def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        return self._force(x, np)
+
+    def _force(self, x, xp):
+        """The analytic force with the array module ``xp`` (torch or numpy): the same operations for both."""
         x1 = x[..., 0]
-        over = np.maximum(np.abs(x1) - self.wall, 0.0)
+        over = (abs(x1) - self.wall).clip(min=0.0)
         f = (
-            self.H * math.pi * np.sin(2 * math.pi * x1)
-            + self.b * math.pi * np.sin(math.pi * x1)
+            self.H * math.pi * xp.sin(2 * math.pi * x1)
+            + self.b * math.pi * xp.sin(math.pi * x1)
             - self.tau
-            - 2.0 * self.k_wall * over * np.sign(x1)
+            - 2.0 * self.k_wall * over * xp.sign(x1)
         )
         return f[..., None]
 
@@ -249,24 +245,21 @@ class ThreeWell2D(Potential):
         )
 
     def force(self, x: torch.Tensor) -> torch.Tensor:
-        X, Y = x[..., 0], x[..., 1]
-        g1 = 3 * torch.exp(-(X**2) - (Y - 1 / 3) ** 2)
-        g2 = -3 * torch.exp(-(X**2) - (Y - 5 / 3) ** 2)
-        g3 = -5 * torch.exp(-((X - 1) ** 2) - Y**2)
-        g4 = -5 * torch.exp(-((X + 1) ** 2) - Y**2)
-        dUdx = -2 * X * (g1 + g2) - 2 * (X - 1) * g3 - 2 * (X + 1) * g4 + 0.8 * X**3
-        dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
-        return -torch.stack([dUdx, dUdy], dim=-1)
+        return self._force(x, torch)
 
     def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        return self._force(x, np)
+
+    def _force(self, x, xp):
+        """The analytic force with the array module ``xp`` (torch or numpy): the same operations for both."""
         X, Y = x[..., 0], x[..., 1]
-        g1 = 3 * np.exp(-(X**2) - (Y - 1 / 3) ** 2)
-        g2 = -3 * np.exp(-(X**2) - (Y - 5 / 3) ** 2)
-        g3 = -5 * np.exp(-((X - 1) ** 2) - Y**2)
-        g4 = -5 * np.exp(-((X + 1) ** 2) - Y**2)
+        g1 = 3 * xp.exp(-(X**2) - (Y - 1 / 3) ** 2)
+        g2 = -3 * xp.exp(-(X**2) - (Y - 5 / 3) ** 2)
+        g3 = -5 * xp.exp(-((X - 1) ** 2) - Y**2)
+        g4 = -5 * xp.exp(-((X + 1) ** 2) - Y**2)
         dUdx = -2 * X * (g1 + g2) - 2 * (X - 1) * g3 - 2 * (X + 1) * g4 + 0.8 * X**3
         dUdy = -2 * (Y - 1 / 3) * g1 - 2 * (Y - 5 / 3) * g2 - 2 * Y * (g3 + g4) + 0.8 * (Y - 1 / 3) ** 3
-        return -np.stack([dUdx, dUdy], axis=-1)
+        return -xp.stack([dUdx, dUdy], -1)
 
 
 def langevin(
