@@ -4,11 +4,10 @@ Usage: python .ci/check_run.py RUNS_DIR   (exit 1 and a line per problem when so
 """
 
 import json
-import re
 import sys
 from pathlib import Path
 
-REMOTE = re.compile(r"<(script|link)[^>]+(src|href)=[\"']https?://", re.I)
+from mdlstm_utils.site import remote_assets
 
 
 def problems(runs: Path) -> list[str]:
@@ -31,11 +30,11 @@ def problems(runs: Path) -> list[str]:
         text = page.read_text(encoding="utf-8")
         if "<img" not in text:
             out.append(f"{nb.stem}: its page shows no figure")
-        if REMOTE.search(text):
+        if remote_assets(text):
             out.append(f"{nb.stem}: its page loads a script or stylesheet from the network")
         if entry["html"] not in index_html:
             out.append(f"{nb.stem}: the index does not link its page")
-    if REMOTE.search(index_html):
+    if remote_assets(index_html):
         out.append("index.html loads a script or stylesheet from the network")
     return out
 

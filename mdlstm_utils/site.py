@@ -39,7 +39,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter
 
-__all__ = ["build_site", "render_page", "copy_mathjax", "screenshot"]
+__all__ = ["build_site", "render_page", "copy_mathjax", "screenshot", "remote_assets"]
+
+# A script or stylesheet loaded from the network: what an offline page must not have.
+REMOTE_ASSET = re.compile(r"""<(script|link)[^>]+(src|href)=["']https?://""", re.IGNORECASE)
+
+
+def remote_assets(page_html: str) -> list[str]:
+    """The tags of ``page_html`` that load a script or stylesheet from the network (empty when it works offline)."""
+    return [m.group(0) for m in REMOTE_ASSET.finditer(page_html)]
+
 
 STATIC_DIR = "_static"
 THUMBS_DIR = "_thumbs"
@@ -95,24 +104,17 @@ details.mdlstm-solution > summary { cursor: pointer; color: #1f5c99; font: 600 1
 <nav class="mdlstm-bar"><a href="{{ resources.site.index_href | escape }}">&larr; all notebooks</a>
 <span>{{ resources.site.title | escape }}</span></nav>
 {%- endblock body_header -%}
-{% block input_group -%}
+{% macro solution_toggle(cell, content) -%}
 {%- if 'solution' in cell.metadata.get('tags', []) -%}
 <details class="mdlstm-solution"><summary>Show solution</summary>
-{{ super() }}
+{{ content }}
 </details>
 {%- else -%}
-{{ super() }}
+{{ content }}
 {%- endif -%}
-{%- endblock input_group %}
-{% block markdowncell scoped %}
-{%- if 'solution' in cell.metadata.get('tags', []) -%}
-<details class="mdlstm-solution"><summary>Show solution</summary>
-{{ super() }}
-</details>
-{%- else -%}
-{{ super() }}
-{%- endif -%}
-{%- endblock markdowncell %}
+{%- endmacro %}
+{% block input_group -%}{{ solution_toggle(cell, super()) }}{%- endblock input_group %}
+{% block markdowncell scoped %}{{ solution_toggle(cell, super()) }}{%- endblock markdowncell %}
 """
 
 

@@ -533,12 +533,10 @@ def main(argv: list[str] | None = None) -> int:
         import yaml
 
         params = {name: yaml.safe_load(value) for name, value in args.parameter}
-        try:
-            nb = find_notebook(args.notebook)
-            check_parameters_known(nb, params)
+        try:  # a missing notebook or an undeclared parameter: a usage error, raised before anything runs
+            executed = execute_notebook(find_notebook(args.notebook), args.out, params)
         except (ValueError, FileNotFoundError) as exc:
             parser.error(str(exc))
-        executed = execute_notebook(nb, args.out, params)
         print(f"executed notebook: {executed}")
         return 0
     if args.cmd == "grid":
