@@ -163,15 +163,30 @@ def _runs(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _passage_times(runs: tuple[np.ndarray, np.ndarray], a: int, b: int) -> np.ndarray:
     """Frames from the first entry into ``a`` (after the last visit of ``b``) to the next entry into ``b``."""
+    v, s = _alternation(runs, a, b)
+    k = np.flatnonzero(v[:-1] == a)
+    return s[k + 1] - s[k]
+
+
+def _alternation(runs: tuple[np.ndarray, np.ndarray], a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries into ``a`` or ``b`` that change the last-visited of the two: (set, frame)."""
     vals, starts = runs
     m = (vals == a) | (vals == b)
     v, s = vals[m], starts[m]
-    if v.size < 2:
-        return np.zeros(0, dtype=np.int64)
-    keep = np.r_[True, v[1:] != v[:-1]]
-    v, s = v[keep], s[keep]
-    k = np.flatnonzero(v[:-1] == a)
-    return s[k + 1] - s[k]
+    keep = np.r_[True, v[1:] != v[:-1]] if v.size else np.zeros(0, dtype=bool)
+    return v[keep], s[keep]
+
+
+def _history_time_and_transitions(runs: tuple[np.ndarray, np.ndarray], n_frames: int, a: int, b: int) -> tuple[int, int]:
+    """Frames whose last-visited set of {a, b} is ``a``, and the number of a -> b switches.
+
+    Frames before the trajectory first visits ``a`` or ``b`` have no history
+    and count for neither.
+    """
+    v, s = _alternation(runs, a, b)
+    ends = np.r_[s[1:], n_frames]
+    in_a = v == a
+    return int((ends - s)[in_a].sum()), int(np.count_nonzero(in_a[:-1]))
 
 
 def _mfpt_from_times(times: np.ndarray, dt: float) -> MFPT:
@@ -183,37 +198,71 @@ def _mfpt_from_times(times: np.ndarray, dt: float) -> MFPT:
     return MFPT(float(t.mean()), sem, n)
 
 
-def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0) -> MFPT:
-    """Mean first-passage time from set ``source`` to set ``target`` measured along the trajectories.
+def _mfpt_from_history(time_frames: int, n: int, dt: float) -> MFPT:
+    if n == 0:
+        return MFPT(float("nan"), float("nan"), 0)
+    mean = time_frames * dt / n
+    # waiting times of a rare event are close to exponential: relative error 1/sqrt(n)
+    return MFPT(float(mean), float(mean / np.sqrt(n)), int(n))
 
-    A passage starts at the first frame that enters ``source`` after the
-    trajectory was last in ``target`` (or at its first visit of ``source``) and
-    ends at the next frame in ``target``. For single states this is the
-    hitting time of ``target`` starting in ``source``, i.e. the quantity of
-    deeptime's ``MarkovStateModel.mfpt``. Passages cut off by the end of a
-    trajectory are not counted, so trajectories must be much longer than the
-    MFPT to avoid a bias towards short times.
+
+MFPT_METHODS = ("transitions", "passages")
+
+
+def _pair_mfpt(runs: list, lengths: list[int], a: int, b: int, dt: float, method: str) -> MFPT:
+    if method == "transitions":
+        tn = [_history_time_and_transitions(r, n, a, b) for r, n in zip(runs, lengths)]
+        return _mfpt_from_history(sum(t for t, _ in tn), sum(k for _, k in tn), dt)
+    if method == "passages":
+        return _mfpt_from_times(np.concatenate([_passage_times(r, a, b) for r in runs]), dt)
+    raise ValueError(f"unknown MFPT method {method!r}; choose one of {MFPT_METHODS}")
+
+
+def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0, method: str = "transitions") -> MFPT:
+    """Mean first-passage time from set ``source`` to set ``target``, estimated from trajectories.
+
+    Every frame is labelled by the set, ``source`` or ``target``, that the
+    trajectory visited last (frames before the first visit of either have no
+    label). A passage runs from the first entry into ``source`` after the last
+    visit of ``target`` to the next entry into ``target``; for single states
+    this is the hitting time of deeptime's ``MarkovStateModel.mfpt``.
+
+    ``method="transitions"`` (the default) divides the time spent with
+    ``source`` as the last-visited set by the number of source → target
+    switches: the inverse of the rate. It uses the unfinished passages at the
+    ends of trajectories too, so it does not depend on trajectory length
+    (short trajectories only add noise). ``method="passages"`` averages the
+    completed passages only; it drops passages cut off by a trajectory's end
+    and so is biased towards short times unless the trajectories are much
+    longer than the MFPT.
+
+    The standard error assumes exponentially distributed waiting times
+    (``mean / sqrt(n)``) for ``"transitions"``, and is the sample standard
+    error of the passages for ``"passages"``.
 
     Parameters
     ----------
     labels
-        Label trajectories.
+        Label trajectories (one array or a list of arrays of any lengths).
     source, target
         A state label or a collection of state labels each (disjoint).
     n_states
         Number of states.
     dt
         Time between frames; the result is in its unit.
+    method
+        ``"transitions"`` or ``"passages"``.
     """
     src = np.atleast_1d(np.asarray(source, dtype=np.int64))
     tgt = np.atleast_1d(np.asarray(target, dtype=np.int64))
     sl = set_labels(labels, [src, tgt], n_states)
-    times = np.concatenate([_passage_times(_runs(s), 0, 1) for s in sl])
-    return _mfpt_from_times(times, dt)
+    return _pair_mfpt([_runs(s) for s in sl], [len(s) for s in sl], 0, 1, dt, method)
 
 
-def mfpt_matrix(labels, sets, *, n_states: int, dt: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """MFPTs between every ordered pair of sets (see :func:`mfpt` for the definition).
+def mfpt_matrix(
+    labels, sets, *, n_states: int, dt: float = 1.0, method: str = "transitions"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MFPTs between every ordered pair of sets (see :func:`mfpt` for the definition and ``method``).
 
     Returns
     -------
@@ -223,6 +272,7 @@ def mfpt_matrix(labels, sets, *, n_states: int, dt: float = 1.0) -> tuple[np.nda
     sl = set_labels(labels, sets, n_states)
     _, k = _set_mapping(sets, n_states)
     runs = [_runs(s) for s in sl]
+    lengths = [len(s) for s in sl]
     mean = np.full((k, k), np.nan)
     sem = np.full((k, k), np.nan)
     n = np.zeros((k, k), dtype=np.int64)
@@ -230,7 +280,7 @@ def mfpt_matrix(labels, sets, *, n_states: int, dt: float = 1.0) -> tuple[np.nda
         for b in range(k):
             if a == b:
                 continue
-            res = _mfpt_from_times(np.concatenate([_passage_times(r, a, b) for r in runs]), dt)
+            res = _pair_mfpt(runs, lengths, a, b, dt, method)
             mean[a, b], sem[a, b], n[a, b] = res.mean, res.sem, res.n_events
     return mean, sem, n
 
