@@ -90,7 +90,13 @@ def hidden_slow(
 
 
 def slow_truth_mfpt(s: np.ndarray, dt: float, core: float = 0.5) -> np.ndarray:
-    """The true slow kinetics of :class:`HiddenSlowND`: MFPTs between the cores ``s < -core`` and ``s > core``.
+    """The slow kinetics of :class:`HiddenSlowND` measured on its hidden coordinate: MFPTs between the
+    cores ``s < -core`` and ``s > core`` (:func:`~mdlstm_utils.kinetics.mfpt_matrix`).
+
+    A sampled estimate with the noise and frame spacing of ``s``; the exact
+    values are :meth:`HiddenSlowND.exact_core_mfpt`. The two differ by how
+    well the labels of an ideal partition carry the slow process at this
+    saving interval.
 
     ``s`` is the hidden slow coordinate per frame (``HiddenSlowData.s``, any
     layout of trajectories); frames between the cores belong to neither set.

@@ -40,10 +40,12 @@ def test_four_well_geometry_and_populations():
     assert pops.sum() == pytest.approx(1.0)
     assert np.all(np.diff(pops) < 0)
     # the integrator reproduces the exact well populations (walkers start in Boltzmann proportions)
-    x0 = np.repeat(p.minima, np.round(pops * 400).astype(int))
-    x = langevin(p, x0, 200, dt=1e-3, save_every=50, burn_in=1000, seed=1, device="cpu", progress=False)
+    x0 = np.repeat(p.minima, np.round(pops * 2000).astype(int))
+    x = langevin(p, x0, 400, dt=1e-3, save_every=50, burn_in=1000, seed=1, device="cpu", progress=False)
     w = p.well_of(x.ravel())
-    np.testing.assert_allclose(np.bincount(w, minlength=4) / w.size, pops, atol=0.02)
+    # every well within 5 % of its own population (well D holds 0.098; measured errors up to about 3 %),
+    # so a 10 % error in any well fails
+    np.testing.assert_allclose(np.bincount(w, minlength=4) / w.size, pops, rtol=0.05)
 
 
 def test_analytic_force_matches_autograd():
@@ -73,14 +75,14 @@ def test_same_seed_same_trajectory_and_seed_matters():
 def test_exact_mfpt_is_consistent_with_simulation():
     # overdamped MFPT from the bottom of well 0 to the bottom of well 1, by quadrature vs Langevin walkers
     p = FourWell1D()
-    tau_exact = p.exact_mfpt(0, 1)
-    n = 300
-    x = langevin(p, np.full(n, p.minima[0]), 1500, dt=1e-3, save_every=10, seed=2, device="cpu", progress=False)[..., 0]
+    tau_exact = p.exact_mfpt(0, 1)  # about 3.6 time units
+    n = 2000
+    x = langevin(p, np.full(n, p.minima[0]), 4000, dt=1e-3, save_every=10, seed=2, device="cpu", progress=False)[..., 0]
     hit = x >= p.minima[1]
-    assert hit.any(axis=1).mean() > 0.95  # almost every walker arrived within 15 time units
-    first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.nan) * 1e-2
-    # walkers that did not arrive bias the mean low; compare the median of an exponential-like law loosely
-    assert np.nanmean(first) == pytest.approx(tau_exact, rel=0.15)
+    assert hit.any(axis=1).all()  # 40 time units: every walker arrives, so no passage is censored
+    first = (hit.argmax(axis=1) + 1) * 1e-2
+    # 2000 exponential-like passages: standard error about 2 %; a 10 % error in either value fails this
+    assert first.mean() == pytest.approx(tau_exact, rel=0.05)
 
 
 @pytest.mark.parametrize("make", [lambda: Harmonic(k=2.0, center=(1.0, -1.0)), FourWell1D, ThreeWell2D,
@@ -112,3 +114,28 @@ def test_backend_choice():
     with pytest.raises(ValueError, match="needs a NumPy force; NoNumpy has none"):
         langevin(NoNumpy(), x0, 5, progress=False, backend="numpy")
     assert langevin(NoNumpy(), x0, 5, seed=1, device="cpu", progress=False).shape == (4, 5, 1)
+
+
+def test_hidden_slow_exact_core_mfpt_matches_a_discretized_generator():
+    from mdlstm_utils.systems import HiddenSlowND
+
+    p = HiddenSlowND(dim=5)
+    m = p.exact_core_mfpt(core=0.5)
+    # independent oracle: the finite-volume generator of s (detailed balance on the grid), first-passage
+    # times from solving L tau = -1 outside the target with tau = 0 inside
+    grid = np.linspace(-2.5, 2.5, 2001)
+    h = grid[1] - grid[0]
+    u = p.slow_energy(grid)
+    L = np.zeros((len(grid), len(grid)))
+    i = np.arange(len(grid) - 1)
+    L[i, i + 1] = np.exp(-0.5 * (u[1:] - u[:-1])) / h**2
+    L[i + 1, i] = np.exp(-0.5 * (u[:-1] - u[1:])) / h**2
+    L[np.arange(len(grid)), np.arange(len(grid))] = -L.sum(1)
+    free = grid < 0.5
+    tau = np.linalg.solve(L[np.ix_(free, free)], -np.ones(free.sum()))
+    start = np.argmin(np.abs(grid[free] + 0.5))
+    assert m[0, 1] == pytest.approx(tau[start], rel=0.01)
+    assert m[1, 0] == pytest.approx(m[0, 1], rel=1e-9)  # the double well is symmetric
+    assert np.isnan(m[0, 0]) and np.isnan(m[1, 1])
+    # a deeper barrier is slower: exp(barrier) scaling of the rate
+    assert HiddenSlowND(dim=5, barrier=6.0).exact_core_mfpt()[0, 1] > 2 * m[0, 1]

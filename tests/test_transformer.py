@@ -9,6 +9,7 @@ from deeptime.markov.msm import MarkovStateModel
 from mdlstm_utils.generate import generate
 from mdlstm_utils.kinetics import subsample, transition_counts
 from mdlstm_utils.models import KVCache, LSTMLM, TransformerLM, _apply_rope, _rope_angles, model_from_config
+from _lm_checks import empirical_transition_matrix, predicted_transition_matrix
 from mdlstm_utils.train import fit, load_model, save_checkpoint
 
 P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
@@ -158,16 +159,21 @@ def test_generate_seeding_chunking_long_prompt_and_reference_path():
 
 def test_transformer_learns_a_markov_chain():
     msm = MarkovStateModel(P3)
-    data = msm.simulate(60_000, seed=4).reshape(6, 10_000)
+    data = msm.simulate(240_000, seed=4).reshape(8, 30_000)
     torch.manual_seed(1)
     m = TransformerLM(3, d_model=16, n_heads=2, n_layers=1, context=32)
-    res = fit(m, data, seq_len=32, batch_size=32, epochs=3, lr=1e-2, seed=0, device="cpu", progress=False)
+    res = fit(m, data, seq_len=32, batch_size=32, epochs=3, lr=1e-2, lr_schedule="cosine", seed=0, device="cpu",
+              progress=False)
     pi = msm.stationary_distribution
     h = -(pi[:, None] * P3 * np.log(P3)).sum()  # entropy rate: the best possible loss
     assert res.best_val_loss == pytest.approx(h, abs=0.03)
-    g = generate(m, 4000, start=np.tile(data[:, 0], 8), seed=0, device="cpu", progress=False)
+    g = generate(m, 4000, start=np.tile(data[:, 0], 6), seed=0, device="cpu", progress=False)
     c = transition_counts(g, 1, 3)
     np.testing.assert_allclose(c / c.sum(1, keepdims=True), P3, atol=0.02)
+    # the learned matrix, read from the predictions: every entry, the rare 0.01-0.05 transitions
+    # included, within 10 % of what the training data show (the same bound fails a 10 % error)
+    learned = predicted_transition_matrix(m, data, window=32)
+    np.testing.assert_allclose(learned, empirical_transition_matrix(data, 3), rtol=0.10)
 
 
 def test_subsample_keeps_every_kth_frame_and_the_container():
