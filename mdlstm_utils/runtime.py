@@ -201,6 +201,19 @@ def check_parameters(**params: tuple) -> None:
             raise TypeError(f"notebook parameter {name}={value!r} has type {type(value).__name__}; expected {names}")
 
 
+#: The largest relative error of a slow-process number (MFPT, slowest timescale) that counts as
+#: learned, per profile. ``full`` holds the suite's claim; ``quick`` trains about ten times less
+#: (minutes on two CPU cores) and is judged at twice the tolerance; ``smoke`` is not judged.
+MFPT_TOLERANCE = {"smoke": 0.25, "quick": 0.50, "full": 0.25}
+
+
+def mfpt_tolerance(profile: str) -> float:
+    """The profile's tolerance for a slow-process error (:data:`MFPT_TOLERANCE`)."""
+    if profile not in MFPT_TOLERANCE:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
+    return MFPT_TOLERANCE[profile]
+
+
 def verdict(profile: str, checks: dict[str, bool | None]) -> str:
     """One line that judges a notebook's targets: ``"met: a, b; not met: c"``.
 

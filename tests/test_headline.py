@@ -21,3 +21,10 @@ def test_headline_and_format():
                  "verdict": "met: a", "figure": "fig.png"}
     with pytest.raises(ValueError, match="one non-empty line"):
         runtime.headline("two\nlines", {}, "")
+
+
+def test_mfpt_tolerance_per_profile():
+    assert runtime.mfpt_tolerance("full") == 0.25
+    assert runtime.mfpt_tolerance("quick") == 0.50
+    with pytest.raises(ValueError, match="unknown profile"):
+        runtime.mfpt_tolerance("fast")
