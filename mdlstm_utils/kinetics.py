@@ -285,6 +285,28 @@ def mfpt_matrix(
     return mean, sem, n
 
 
+def mfpt_interval(mean, n_events, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of MFPTs estimated from ``n_events`` transitions (the ``"transitions"`` method).
+
+    The transitions are treated as a Poisson process: with ``n`` events in a
+    total time ``T = mean * n`` the interval of the mean waiting time is
+    ``[2T / chi2_hi(2n), 2T / chi2_lo(2n)]`` (exact for exponential waiting
+    times, asymmetric for few events). ``nan`` where ``n_events`` is 0 or
+    ``mean`` is not finite. Works element-wise on arrays.
+    """
+    from scipy.stats import chi2
+
+    mean = np.asarray(mean, dtype=float)
+    n = np.asarray(n_events, dtype=float)
+    ok = np.isfinite(mean) & (n > 0)
+    nn = np.where(ok, n, 1.0)
+    total = np.where(ok, mean, 0.0) * nn
+    a = (1.0 - level) / 2.0
+    low = np.where(ok, 2 * total / chi2.ppf(1 - a, 2 * nn), np.nan)
+    high = np.where(ok, 2 * total / chi2.ppf(a, 2 * nn), np.nan)
+    return low, high
+
+
 def relative_error(estimate: np.ndarray, truth: np.ndarray) -> float:
     """``max |estimate / truth - 1|`` over the off-diagonal entries of two MFPT matrices.
 
@@ -322,6 +344,9 @@ def compare(
       ``set_pop_abs_err`` and its max ``set_pop_max_abs_err``;
       ``mfpt_ref``, ``mfpt_gen``, ``mfpt_ratio`` (gen / ref, nested lists,
       ``None`` on the diagonal), ``mfpt_n_ref``, ``mfpt_n_gen`` (event counts),
+      the 95 % intervals ``mfpt_ref_low``/``_high`` and ``mfpt_gen_low``/``_high``
+      (:func:`mfpt_interval`), ``mfpt_overlap`` (whether the two intervals
+      overlap; ``None`` where either has no event),
       and ``mfpt_max_rel_err`` = max over pairs of ``|ratio - 1|``
       (:func:`relative_error`: ``inf`` when the generated trajectories never
       make a passage that the reference makes).
@@ -355,6 +380,10 @@ def compare(
     m_ref, _, n_ref = mfpt_matrix(reference, sets, n_states=n_states, dt=dt)
     m_gen, _, n_gen = mfpt_matrix(generated, sets, n_states=n_states, dt=dt)
     ratio = m_gen / m_ref
+    lo_ref, hi_ref = mfpt_interval(m_ref, n_ref)
+    lo_gen, hi_gen = mfpt_interval(m_gen, n_gen)
+    both = np.isfinite(lo_ref) & np.isfinite(lo_gen)
+    overlap = np.where(both, (lo_gen <= hi_ref) & (lo_ref <= hi_gen), False)
 
     def _lists(a):
         return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
@@ -371,6 +400,11 @@ def compare(
             "mfpt_ratio": _lists(ratio),
             "mfpt_n_ref": n_ref.tolist(),
             "mfpt_n_gen": n_gen.tolist(),
+            "mfpt_ref_low": _lists(lo_ref),
+            "mfpt_ref_high": _lists(hi_ref),
+            "mfpt_gen_low": _lists(lo_gen),
+            "mfpt_gen_high": _lists(hi_gen),
+            "mfpt_overlap": [[bool(o) if b else None for o, b in zip(ro, rb)] for ro, rb in zip(overlap, both)],
             "mfpt_max_rel_err": relative_error(m_gen, m_ref),
         }
     )

@@ -106,7 +106,12 @@ def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None):
 
 
 def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax=None):
-    """Generated vs reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band."""
+    """Generated vs reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band.
+
+    With the intervals of :func:`~mdlstm_utils.kinetics.compare` in ``metrics``
+    each point carries its 95 % intervals: horizontal for the reference,
+    vertical for the generated trajectories.
+    """
     ax = _ax(ax, figsize=(4.5, 4.2))
     ref = np.array(metrics["mfpt_ref"], dtype=float)
     gen = np.array(metrics["mfpt_gen"], dtype=float)
@@ -120,8 +125,16 @@ def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax
     t = np.geomspace(lo, hi, 50)
     ax.fill_between(t, t * (1 - tolerance), t * (1 + tolerance), color="0.85", label=f"±{tolerance:.0%}")
     ax.plot(t, t, color="0.5", lw=1)
+    bars = {k: np.array(metrics[k], dtype=float) for k in ("mfpt_ref_low", "mfpt_ref_high", "mfpt_gen_low", "mfpt_gen_high")
+            if k in metrics}
     for i, j in zip(*np.nonzero(ok)):
-        ax.plot(ref[i, j], gen[i, j], "o", color=GEN_STYLE["color"], ms=5)
+        if len(bars) == 4:  # 95 % intervals of both measurements
+            xerr = [[ref[i, j] - bars["mfpt_ref_low"][i, j]], [bars["mfpt_ref_high"][i, j] - ref[i, j]]]
+            yerr = [[gen[i, j] - bars["mfpt_gen_low"][i, j]], [bars["mfpt_gen_high"][i, j] - gen[i, j]]]
+            ax.errorbar(ref[i, j], gen[i, j], xerr=xerr, yerr=yerr, fmt="o", color=GEN_STYLE["color"], ms=5,
+                        elinewidth=1, capsize=2)
+        else:
+            ax.plot(ref[i, j], gen[i, j], "o", color=GEN_STYLE["color"], ms=5)
         ax.annotate(f"{names[i]}→{names[j]}", (ref[i, j], gen[i, j]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.kinetics import compare, free_energy, mfpt, mfpt_matrix, msm_trajectories, populations, transition_counts
+from mdlstm_utils.kinetics import (compare, free_energy, mfpt, mfpt_interval, mfpt_matrix, msm_trajectories, populations,
+                                   transition_counts)
 
 P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
 
@@ -117,8 +118,16 @@ def test_compare_of_identical_and_of_different_dynamics():
     # same stationary distribution, but every transition twice as fast: MFPT ratios near 1/2
     ratios = np.array(m_fast["mfpt_ratio"], dtype=float)
     off = ~np.eye(3, dtype=bool)
-    np.testing.assert_allclose(ratios[off], 0.5 * (1 + 0 * ratios[off]), rtol=0.15)
+    # (doubling every off-diagonal probability halves each geometric holding time, jump chain unchanged)
+    np.testing.assert_allclose(ratios[off], 0.5, rtol=0.05)
     assert m_fast["mfpt_ratio"][0][0] is None
+    # 95 % intervals: same dynamics overlap on every pair, twice as fast on none
+    assert all(m_same["mfpt_overlap"][a][b] for a in range(3) for b in range(3) if a != b)
+    assert not any(m_fast["mfpt_overlap"][a][b] for a in range(3) for b in range(3) if a != b)
+    assert m_same["mfpt_overlap"][1][1] is None
+    lo, hi = np.array(m_same["mfpt_ref_low"], dtype=float), np.array(m_same["mfpt_ref_high"], dtype=float)
+    ref_m = np.array(m_same["mfpt_ref"], dtype=float)
+    assert np.all(lo[off] < ref_m[off]) and np.all(ref_m[off] < hi[off])
     assert m_same["dt"] == 2.0 and "mfpt_ref" in m_same
 
 
@@ -164,3 +173,15 @@ def test_compare_reports_inf_when_the_generated_data_never_make_a_passage():
     m = compare(ref, stuck, n_states=3, sets=[[0], [2]])
     assert m["mfpt_n_gen"][1][0] == 0
     assert m["mfpt_max_rel_err"] == np.inf  # not the error of the one passage that was made
+
+
+def test_mfpt_interval_covers_the_mean_waiting_time_95_percent_of_the_time():
+    # n exponential waiting times of mean 7: the interval from their mean and n covers 7 in about 95 % of draws
+    rng = np.random.default_rng(3)
+    for n in (3, 30, 300):
+        means = rng.exponential(7.0, size=(4000, n)).mean(axis=1)
+        lo, hi = mfpt_interval(means, np.full(4000, n))
+        coverage = np.mean((lo <= 7.0) & (7.0 <= hi))
+        assert 0.93 < coverage < 0.97, (n, coverage)
+    lo, hi = mfpt_interval([np.nan, 5.0], [0, 0])
+    assert np.isnan(lo).all() and np.isnan(hi).all()
