@@ -21,7 +21,7 @@ import numpy as np
 from torch import nn
 
 from .generate import generate
-from .kinetics import compare, relative_error
+from .kinetics import compare, msm_trajectories, relative_error
 from .models import LSTMLM, TransformerLM, count_parameters
 from .runtime import resolve_device, seed_everything
 from .states import check_labels, metastable_states, min_dwell_filter
@@ -142,6 +142,7 @@ def learn_and_compare(
     d_model: int = 96,
     set_names: list[str] | None = None,
     truth_mfpt=None,
+    baseline: bool = True,
     seed: int = 0,
     device="auto",
     progress: bool = False,
@@ -187,9 +188,16 @@ def learn_and_compare(
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
         reference partition itself is from the truth) and
         ``gen_vs_truth_err`` (how far the generated trajectories are).
+    baseline
+        Also sample a Markov state model of ``labels`` at a lag of one frame,
+        as many trajectories as long as the generated ones from the same start
+        states, and compare it the same way: what the language model must match
+        or beat to be worth using. Adds ``msm_mfpt_gen``, ``msm_mfpt_gen_low``,
+        ``msm_mfpt_gen_high``, ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err``
+        and, with ``truth_mfpt``, ``msm_vs_truth_err``.
     seed
-        Seeds the model's initialisation and training (``seed``) and the
-        generation (``seed + 1``).
+        Seeds the model's initialisation and training (``seed``), the
+        generation (``seed + 1``) and the MSM baseline (``seed + 2``).
 
     Returns
     -------
@@ -231,6 +239,11 @@ def learn_and_compare(
     t2 = time.perf_counter()
 
     m = compare(arr, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt)
+    if baseline:
+        msm = msm_trajectories(arr[:n_train], n_states=n_states, lag=1, n_steps=gen_frames, start=prompt[:, -1], seed=seed + 2)
+        b = compare(arr, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt)
+        m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
+                                              "set_pop_max_abs_err")})
     m.update(model=model.lower(), parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
@@ -239,4 +252,6 @@ def learn_and_compare(
         m["mfpt_truth"] = truth.tolist()
         m["ref_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_ref"]), truth)
         m["gen_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_gen"]), truth)
+        if baseline:
+            m["msm_vs_truth_err"] = relative_error(_as_matrix(m["msm_mfpt_gen"]), truth)
     return LearnResult(metrics=m, model=net, generated=gen, train=tr)

@@ -68,6 +68,12 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
     assert 150 < truth[0, 1] < 600
     assert m["gen_vs_truth_err"] < 0.3, m["mfpt_gen"]
     assert 200 <= m["train_steps"] <= 400 and m["model"] == "lstm" and m["parameters"] > 0
+    # the MSM baseline: same labels, same number and length of trajectories; on a lumped chain this fast
+    # inside its wells the two-state MSM is close to exact (about 300 events: standard error about 6 %)
+    assert m["msm_mfpt_max_rel_err"] < 0.2 and m["msm_vs_truth_err"] < 0.2
+    assert np.isfinite(np.array(m["msm_mfpt_gen"], dtype=float)[[0, 1], [1, 0]]).all()
+    low, high = (np.array(m[k], dtype=float)[0, 1] for k in ("msm_mfpt_gen_low", "msm_mfpt_gen_high"))
+    assert low < m["msm_mfpt_gen"][0][1] < high
 
 
 def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
