@@ -55,11 +55,12 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
     elif "lstm_slow_error_by_interval" in m:  # the temporal-resolution scan: one error per interval and model
         errors = [*m["lstm_slow_error_by_interval"].values(), *m["msm_slow_error_by_interval"].values()]
         assert len(errors) >= 2 and all(e is None or e >= 0 for e in errors)
-    else:  # the model comparison: every (data set, model) pair over n_seeds seeds
+    else:  # the model comparison: every (data set, model) pair over n_seeds seeds, the MSM baseline beside them
         pairs = {(r["data"], r["model"]) for r in m["runs"]}
-        assert len(pairs) == 4 and {p[1] for p in pairs} == {"LSTM", "Transformer"}
-        assert len(m["runs"]) == 4 * m["n_seeds"]
-        assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"])
+        assert len(pairs) == 6 and {p[1] for p in pairs} == {"LSTM", "Transformer", "MSM"}
+        assert len(m["runs"]) == 6 * m["n_seeds"]
+        assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"] if r["model"] != "MSM")
+        assert all(r["slow-process error"] is None or r["slow-process error"] >= 0 for r in m["runs"])
     assert len(list(tmp_path.glob("*.png"))) >= 1
     # what the landing page shows: the question, key numbers, a verdict (none in smoke) and a saved figure
     h = m["headline"]
