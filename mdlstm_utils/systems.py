@@ -615,10 +615,10 @@ class HiddenSlowND(Potential):
         ``[0, 1]`` is the mean time from entering A (at ``s = -core``) to first
         reaching B, ``[1, 0]`` the reverse (equal by symmetry); ``nan`` on the
         diagonal. The energy is separable, so ``s`` diffuses exactly in the
-        double well (:func:`mfpt_1d`). Measured on frames saved every
-        ``tau`` time units, the first-passage times are slightly longer: an
-        entry or an arrival is seen up to one frame late and short excursions
-        between frames are missed.
+        double well (:func:`mfpt_1d`). An estimate from frames saved every
+        ``tau`` time units sees entries and arrivals only at frames and misses
+        excursions between them, so it can differ from these values by more
+        than its sampling error at long saving intervals.
         """
         _check_positive("core", core)
         grid = np.linspace(-2.6, 2.6, 52001)
