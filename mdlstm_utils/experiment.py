@@ -107,14 +107,6 @@ class LearnResult:
     train: TrainResult
 
 
-def _step_budget(train_steps: int, epochs: int, n_train: int, n_frames: int, seq_len: int, batch_size: int) -> tuple[int, int]:
-    """(batches per epoch, epochs) for about ``train_steps`` optimizer steps (90 % of each trajectory trains, as in ``fit``)."""
-    windows = n_train * (int(round(n_frames * 0.9)) // (seq_len + 1))
-    per_epoch = max(1, -(-windows // batch_size))
-    batches = min(per_epoch, -(-train_steps // epochs))
-    return batches, max(epochs, -(-train_steps // batches))
-
-
 def _as_matrix(m):
     return np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
 
@@ -174,15 +166,12 @@ def learn_and_compare(
         reference).
     seq_len, batch_size, epochs, max_batches_per_epoch, lr, lr_schedule, patience
         Training settings (see :func:`~mdlstm_utils.train.fit`). ``patience=None``:
-        3 with the constant rate; with ``lr_schedule="cosine"`` the number of
-        epochs (after ``train_steps`` sets it), so that the decay runs to the end.
+        3 with the constant rate; no early stopping with ``lr_schedule="cosine"``,
+        so that the decay runs to the end.
     train_steps
         Optional budget of optimizer steps that does not depend on how much
         data there is (e.g. the same for every saving interval of a sweep):
-        each epoch is cut to ``ceil(train_steps / epochs)`` batches, and when
-        an epoch holds fewer batches than that the number of epochs grows
-        until about ``train_steps`` steps are possible. Early stopping
-        (``patience``) still applies. Overrides ``max_batches_per_epoch``.
+        ``fit``'s ``steps``. Overrides ``max_batches_per_epoch``.
     truth_mfpt
         Optional true MFPT matrix between the same sets (same time unit as
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
@@ -220,19 +209,15 @@ def learn_and_compare(
     gen_frames = n_frames if gen_frames is None else int(gen_frames)
     if n_gen < 1 or gen_frames < 1:
         raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
-    if train_steps is not None:
-        if int(train_steps) < 1:
-            raise ValueError(f"train_steps must be >= 1, got {train_steps}")
-        max_batches_per_epoch, epochs = _step_budget(int(train_steps), epochs, n_train, n_frames, seq_len, batch_size)
-    if patience is None:
-        patience = epochs if lr_schedule == "cosine" else 3
+    if patience is None and lr_schedule != "cosine":
+        patience = 3
     dev = resolve_device(device)
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
     t0 = time.perf_counter()
     tr = fit(net, arr[:n_train], seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, lr_schedule=lr_schedule, patience=patience,
-             max_batches_per_epoch=max_batches_per_epoch, seed=seed, device=dev, progress=progress)
+             max_batches_per_epoch=max_batches_per_epoch, steps=train_steps, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
     prompt = arr[np.arange(n_gen) % n_traj, :prompt_len]
     gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)

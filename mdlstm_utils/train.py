@@ -110,6 +110,13 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> nn.Modu
     return model.to(resolve_device(device)).eval()
 
 
+def step_budget(steps: int, epochs: int, n_windows: int, batch_size: int) -> tuple[int, int]:
+    """``(batches per epoch, epochs)`` for about ``steps`` optimizer steps over ``n_windows`` training windows."""
+    per_epoch = max(1, -(-n_windows // batch_size))
+    batches = min(per_epoch, -(-steps // epochs))
+    return batches, max(epochs, -(-steps // batches))
+
+
 def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype) -> torch.Tensor:
     x, y = batch[:, :-1], batch[:, 1:]
     with torch.autocast(device_type=batch.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -142,10 +149,11 @@ def fit(
     lr_schedule: str = "constant",
     weight_decay: float = 0.0,
     val_fraction: float = 0.1,
-    patience: int = 3,
+    patience: int | None = 3,
     min_delta: float = 1e-4,
     grad_clip: float = 1.0,
     max_batches_per_epoch: int | None = None,
+    steps: int | None = None,
     device: str | torch.device = "auto",
     amp: str | bool = "auto",
     seed: int = 0,
@@ -177,15 +185,25 @@ def fit(
         their probabilities barely move the loss (a 30 % error in an exit
         rate of 1/100 frames costs about 3e-4 nats per frame spent in that
         state), so the jitter of a constant learning rate hides them and
-        early stopping cannot see them. Use it with ``patience >= epochs``
+        early stopping cannot see them. Use it with ``patience=None``
         so that the decay runs to the end.
     patience, min_delta
         Early stopping: stop after ``patience`` epochs without a validation-loss
-        improvement larger than ``min_delta``. The weights of the epoch with
+        improvement larger than ``min_delta`` (``patience=None``: never stop
+        early, the choice with the cosine schedule). The weights of the epoch with
         the lowest validation loss are restored, however small its lead
         (``min_delta`` only decides when to stop).
     max_batches_per_epoch
         Cap on batches per epoch (for quick smoke runs); ``None`` for all.
+    steps
+        Budget of optimizer steps that does not depend on how much data there
+        is: each epoch is cut to ``ceil(steps / epochs)`` batches, and when the
+        data hold fewer batches than that, the number of epochs grows until
+        about ``steps`` steps are taken (``epochs`` is then the least number of
+        validation points). What a rare transition needs is steps: on the
+        hidden-slow toy's two cored states, 1600 steps of 16 windows learned
+        the MFPTs within 8 % where 400 steps of 64 windows (more tokens) were
+        77 % off. Overrides ``max_batches_per_epoch``.
     device, amp
         ``"auto"`` device. ``amp=True`` trains in bfloat16 autocast (mixed
         precision); ``"auto"`` and ``False`` train in float32, on the GPU too.
@@ -223,11 +241,15 @@ def fit(
         train_trajs, val_trajs = split_trajectories(train_trajs, val_fraction)
     else:
         val_trajs = check_labels(val, n_states, name="val")
-    for name, value, minimum in (("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("epochs", epochs, 1)):
+    checked = [("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("epochs", epochs, 1)]
+    checked += [(n, v, 1) for n, v in (("patience", patience), ("steps", steps)) if v is not None]
+    for name, value, minimum in checked:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if patience is None:
+        patience = math.inf
     longest = max(len(t) for t in train_trajs)
     if longest < seq_len + 1:
         raise ValueError(
@@ -241,6 +263,8 @@ def fit(
             f"(longest {max(len(t) for t in val_trajs)} frames): lower seq_len or give longer/more val data"
         )
 
+    if steps is not None:
+        max_batches_per_epoch, epochs = step_budget(int(steps), epochs, len(make_windows(train_trajs, seq_len)), batch_size)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     dev = resolve_device(device)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.experiment import _step_budget, build_model, learn_and_compare, metastable_partition
+from mdlstm_utils.experiment import build_model, learn_and_compare, metastable_partition
 from mdlstm_utils.kinetics import mfpt_matrix
 from mdlstm_utils.models import LSTMLM, TransformerLM
+from mdlstm_utils.train import fit, step_budget
 
 
 def _two_well_chain(n_steps, n_traj, seed):
@@ -42,9 +43,19 @@ def test_metastable_partition_kinds():
 
 def test_step_budget_gives_the_same_number_of_steps_for_little_data():
     # plenty of data: the epochs are cut; little data: more epochs
-    assert _step_budget(400, 8, n_train=16, n_frames=40_000, seq_len=100, batch_size=64) == (50, 8)
-    batches, epochs = _step_budget(400, 8, n_train=16, n_frames=1600, seq_len=100, batch_size=64)
+    assert step_budget(400, 8, n_windows=16 * 356, batch_size=64) == (50, 8)
+    batches, epochs = step_budget(400, 8, n_windows=16 * 14, batch_size=64)
     assert batches == 4 and epochs == 100
+
+
+def test_fit_takes_the_step_budget_and_never_stops_early_without_patience():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(4, 1200))  # 4 x 1080 training frames: 40 windows of 101, 3 batches of 16
+    res = fit(LSTMLM(3, embed_dim=4, hidden_dim=8), labels, batch_size=16, epochs=2, steps=12, lr_schedule="cosine",
+              patience=None, progress=False, device="cpu")
+    assert [h["batches"] for h in res.history] == [3] * 4 and not res.stopped_early
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        fit(LSTMLM(3, embed_dim=4, hidden_dim=8), labels, steps=0, progress=False, device="cpu")
 
 
 def test_build_model():
@@ -77,8 +88,8 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
 
 
 def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
-    # patience=None: 3 with the constant rate; with the cosine schedule the epochs after the step budget, so
-    # that the decay runs to the end
+    # patience=None: 3 with the constant rate; no early stopping with the cosine schedule, so that the decay
+    # runs to the end of the step budget
     from mdlstm_utils import experiment
 
     seen = []
@@ -90,8 +101,9 @@ def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
               device="cpu")
     cos = learn_and_compare(macro, 2, [[0], [1]], lr_schedule="cosine", train_steps=30, **kw)
     const = learn_and_compare(macro, 2, [[0], [1]], train_steps=30, **kw)
-    assert seen[0]["lr_schedule"] == "cosine" and seen[0]["patience"] == seen[0]["epochs"] > 5  # the budget added epochs
-    assert cos.metrics["epochs_run"] == seen[0]["epochs"]
+    assert seen[0]["lr_schedule"] == "cosine" and seen[0]["patience"] is None and seen[0]["steps"] == 30
+    # 4 batches of 64 windows per epoch: the budget of 30 steps adds epochs (8 x 4 = 32 steps), all of them run
+    assert cos.metrics["epochs_run"] == 8 and cos.metrics["train_steps"] == 32 and not cos.train.stopped_early
     assert seen[1]["lr_schedule"] == "constant" and seen[1]["patience"] == 3 and const.metrics["epochs_run"] >= 1
     with pytest.raises(ValueError, match="lr_schedule must be"):
         learn_and_compare(macro, 2, [[0], [1]], lr_schedule="step", **kw)
