@@ -14,6 +14,7 @@ __all__ = [
     "plot_trajectories",
     "plot_populations",
     "plot_mfpt",
+    "plot_mfpt_bars",
     "plot_training",
     "plot_model_comparison",
 ]
@@ -142,6 +143,45 @@ def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax
     ax.set_xlabel(f"MFPT reference{unit}")
     ax.set_ylabel(f"MFPT generated{unit}")
     ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def plot_mfpt_bars(metrics: dict, *, truth=None, time_unit: str = "", tolerance: float | None = None, ax=None):
+    """The MFPT of every ordered pair of sets as bars: reference and generated with their 95 % intervals.
+
+    With ``truth`` (a ``(k, k)`` matrix of exact MFPTs between the same sets)
+    a black tick marks the exact value on each pair, and with ``tolerance`` a
+    grey band spans the truth ± tolerance: the reference bar shows how close
+    the data themselves come (the noise floor), the generated bar what the
+    model learned.
+    """
+    ax = _ax(ax, figsize=(5.5, 3.5))
+    ref = np.array(metrics["mfpt_ref"], dtype=float)
+    gen = np.array(metrics["mfpt_gen"], dtype=float)
+    names = metrics.get("set_names") or [str(i) for i in range(len(ref))]
+    pairs = [(i, j) for i in range(len(ref)) for j in range(len(ref)) if i != j]
+    x = np.arange(len(pairs))
+    for off, vals, kind, style in ((-0.2, ref, "ref", REF_STYLE), (0.2, gen, "gen", GEN_STYLE)):
+        v = np.array([vals[i, j] for i, j in pairs])
+        err = None
+        if f"mfpt_{kind}_low" in metrics:
+            low = np.array(metrics[f"mfpt_{kind}_low"], dtype=float)
+            high = np.array(metrics[f"mfpt_{kind}_high"], dtype=float)
+            err = np.array([[v[k] - low[i, j], high[i, j] - v[k]] for k, (i, j) in enumerate(pairs)]).T
+            err = np.where(np.isfinite(err), err, 0.0)
+        ax.bar(x + off, v, 0.4, color=style["color"], alpha=0.75 if kind == "gen" else 0.55, label=style["label"],
+               yerr=err, capsize=2, error_kw={"elinewidth": 1})
+    if truth is not None:
+        t = np.array([np.asarray(truth, dtype=float)[i, j] for i, j in pairs])
+        if tolerance is not None:
+            for k, tk in enumerate(t):
+                ax.fill_between([k - 0.45, k + 0.45], tk * (1 - tolerance), tk * (1 + tolerance), color="0.85", zorder=0,
+                                label=f"exact ±{tolerance:.0%}" if k == 0 else None)
+        ax.hlines(t, x - 0.45, x + 0.45, color="black", lw=2, label="exact")
+    ax.set_xticks(x, [f"{names[i]}→{names[j]}" for i, j in pairs], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel(f"MFPT ({time_unit})" if time_unit else "MFPT")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 

@@ -140,3 +140,60 @@ def test_hidden_slow_exact_core_mfpt_matches_a_discretized_generator():
     assert np.isnan(m[0, 0]) and np.isnan(m[1, 1])
     # a deeper barrier is slower: exp(barrier) scaling of the rate
     assert HiddenSlowND(dim=5, barrier=6.0).exact_core_mfpt()[0, 1] > 2 * m[0, 1]
+
+
+def test_grid_generator_mfpt_matches_the_quadrature_in_one_dimension():
+    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+
+    p = FourWell1D()
+    g = grid_generator(p, -2.6, 2.6, 2080, kT=1.0, D=1.0)
+    cell = lambda x: int(np.argmin(np.abs(g.centers[:, 0] - x)))  # noqa: E731
+    sets = np.full(len(g.centers), -1)
+    sets[cell(p.minima[0])], sets[cell(p.minima[1])], sets[cell(p.minima[3])] = 0, 1, 2
+    m = exact_set_mfpt(g, sets)
+    # from one point to another the transition-path-theory MFPT is the first-passage time of the quadrature;
+    # a 10 % error fails (the discretisation error at 2080 cells is far below 1 %)
+    assert m[0, 1] == pytest.approx(p.exact_mfpt(0, 1), rel=0.01)
+    assert m[2, 0] == pytest.approx(p.exact_mfpt(3, 0), rel=0.01)
+    assert np.isnan(np.diag(m)).all()
+
+
+def test_grid_generator_is_a_reversible_rate_matrix_and_its_mfpts_are_deeptimes():
+    from deeptime.markov.msm import MarkovStateModel
+
+    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+
+    p = ThreeWell2D()
+    g = grid_generator(p, (-2.5, -2.0), (2.5, 3.0), (20, 24), kT=0.75, D=0.75)
+    Q = g.rates.toarray()
+    assert np.abs(Q.sum(1)).max() < 1e-9 and (Q - np.diag(np.diag(Q)) >= 0).all()
+    flow = g.stationary[:, None] * Q
+    assert np.allclose(flow, flow.T, atol=1e-14)  # detailed balance with the Boltzmann weights
+    # single cells: TPT's MFPT is the hitting time, which deeptime's MSM computes another way
+    a = int(np.argmin(np.linalg.norm(g.centers - p.minima[0], axis=1)))
+    b = int(np.argmin(np.linalg.norm(g.centers - p.minima[2], axis=1)))
+    sets = np.full(len(g.centers), -1)
+    sets[a], sets[b] = 0, 1
+    lam = -Q.diagonal().min()
+    msm = MarkovStateModel(np.eye(len(Q)) + Q / lam)
+    m = exact_set_mfpt(g, sets)
+    assert m[0, 1] == pytest.approx(msm.mfpt([a], [b]) / lam, rel=1e-6)
+    assert m[1, 0] == pytest.approx(msm.mfpt([b], [a]) / lam, rel=1e-6)
+
+
+def test_three_well_core_mfpts_converge_and_respect_the_mirror_symmetry():
+    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+
+    p = ThreeWell2D()
+
+    def cores(n):
+        g = grid_generator(p, (-2.5, -2.0), (2.5, 3.0), (n, n), kT=0.75, D=0.75)
+        d = np.linalg.norm(g.centers[:, None, :] - p.minima[None], axis=2)
+        return exact_set_mfpt(g, np.where(d.min(1) <= 0.5, d.argmin(1), -1), 3)
+
+    coarse, fine = cores(60), cores(120)
+    assert np.allclose(fine, coarse, rtol=0.03, equal_nan=True)  # converged in the grid
+    # the potential is even in x: left -> top equals right -> top, left -> right equals right -> left
+    assert fine[0, 2] == pytest.approx(fine[1, 2], rel=1e-6) and fine[0, 1] == pytest.approx(fine[1, 0], rel=1e-6)
+    with pytest.raises(ValueError, match="one entry per cell"):
+        exact_set_mfpt(grid_generator(p, (-2.5, -2.0), (2.5, 3.0), (10, 10)), np.zeros(5, dtype=int))
