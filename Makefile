@@ -7,6 +7,7 @@ STAMP   := $(VENV)/.installed
 PROFILE ?= quick
 DEVICE  ?= auto
 ONLY    ?=
+JOBS    ?=
 
 .PHONY: setup run test lab bench results clean
 
@@ -20,7 +21,7 @@ setup: $(STAMP)
 
 ## Execute every tutorial notebook headless (papermill): executed copies, figures, HTML pages and runs/index.html
 run: $(STAMP)
-	$(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
 
 ## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
 test: $(STAMP)

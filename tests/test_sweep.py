@@ -144,15 +144,17 @@ def _tiny_suite(tmp_path, n=2):
     return folder
 
 
-def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch):
-    # what `make run` calls, with the relative --out it passes; MPLBACKEND=Agg (as `make test` sets it)
-    # must not keep the figures out of the executed notebooks
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
+    # what `make run` calls, with the relative --out it passes, one notebook at a time or two at once;
+    # MPLBACKEND=Agg (as `make test` sets it) must not keep the figures out of the executed notebooks
     from mdlstm_utils.sweep import main
 
     folder = _tiny_suite(tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    rc = main(["suite", "--notebooks", str(folder), "--out", "runs", "--profile", "smoke"])
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    rc = main(["suite", "--notebooks", str(folder), "--out", "runs", "--profile", "smoke", "--jobs", jobs])
     assert rc == 0
     summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
     assert list(summary) == ["00_tiny", "01_tiny"] and all(e["status"] == "ok" for e in summary.values())
@@ -163,7 +165,7 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch):
         images = [o for c in executed["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
         assert len(images) == 1, "the kernel must keep figures as outputs"
         assert "inline" in json.loads((tmp_path / "runs" / name / "metrics.json").read_text())["backend"]
-    assert os.environ["MPLBACKEND"] == "Agg"  # restored after the runs
+    assert os.environ["MPLBACKEND"] == "Agg" and "OMP_NUM_THREADS" not in os.environ  # restored after the runs
 
 
 def test_undeclared_parameter_is_an_error_before_any_work(tmp_path):
