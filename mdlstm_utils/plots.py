@@ -230,15 +230,19 @@ def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: 
     """Implied timescales vs lag time (log y), from an :class:`mdlstm_utils.lag.ImpliedTimescalesResult`.
 
     The grey area below the diagonal ``t = lag`` marks timescales faster than
-    the lag time, which the MSM cannot resolve; ``lag`` (in frames, e.g. from
+    the lag time, which the MSM cannot resolve; shaded bands around the curves
+    are the 95 % intervals when ``its`` carries them; ``lag`` (in frames, e.g. from
     :func:`mdlstm_utils.lag.suggest_lag`) is marked with a dashed line.
     """
     ax = _ax(ax)
     lag_t = np.asarray(its.lags, dtype=float) * its.dt
     ts = np.asarray(its.timescales, dtype=float)
     n = ts.shape[1] if n_processes is None else min(int(n_processes), ts.shape[1])
+    bands = getattr(its, "timescales_low", None) is not None
     for j in range(n):
         ax.plot(lag_t, ts[:, j], "o-", ms=3, color=f"C{j}", label=f"process {j + 1}")
+        if bands:  # the Bayesian MSM's credible interval
+            ax.fill_between(lag_t, its.timescales_low[:, j], its.timescales_high[:, j], color=f"C{j}", alpha=0.25, lw=0)
     finite = ts[:, :n][np.isfinite(ts[:, :n])]
     top = max(float(finite.max()) * 2 if finite.size else 1.0, float(lag_t.max()) * 2)
     ax.fill_between(lag_t, np.full_like(lag_t, min(lag_t.min(), finite.min() if finite.size else lag_t.min()) / 2), lag_t,
