@@ -29,6 +29,7 @@ __all__ = [
     "mfpt",
     "mfpt_matrix",
     "relative_error",
+    "population_interval",
     "compare",
     "msm_trajectories",
     "subsample",
@@ -341,7 +342,9 @@ def compare(
 
     * ``state_pop_max_abs_err``, ``state_pop_js_divergence``: state populations;
     * with ``sets`` (e.g. wells): ``set_pop_ref``, ``set_pop_gen``,
-      ``set_pop_abs_err`` and its max ``set_pop_max_abs_err``;
+      ``set_pop_abs_err`` and its max ``set_pop_max_abs_err``, and the 95 %
+      bootstrap intervals ``set_pop_ref_low``/``_high``, ``set_pop_gen_low``/``_high``
+      (:func:`population_interval`);
       ``mfpt_ref``, ``mfpt_gen``, ``mfpt_ratio`` (gen / ref, nested lists,
       ``None`` on the diagonal), ``mfpt_n_ref``, ``mfpt_n_gen`` (event counts),
       the 95 % intervals ``mfpt_ref_low``/``_high`` and ``mfpt_gen_low``/``_high``
@@ -377,6 +380,7 @@ def compare(
         return c / sum(len(s) for s in sl)
 
     pr, pg = _set_pops(sl_ref), _set_pops(sl_gen)
+    pop_ci = {kind: population_interval(sl, k) for kind, sl in (("ref", sl_ref), ("gen", sl_gen))}
     m_ref, _, n_ref = mfpt_matrix(reference, sets, n_states=n_states, dt=dt)
     m_gen, _, n_gen = mfpt_matrix(generated, sets, n_states=n_states, dt=dt)
     ratio = m_gen / m_ref
@@ -395,6 +399,10 @@ def compare(
             "set_pop_gen": pg.tolist(),
             "set_pop_abs_err": np.abs(pg - pr).tolist(),
             "set_pop_max_abs_err": float(np.abs(pg - pr).max()),
+            "set_pop_ref_low": pop_ci["ref"][0].tolist(),
+            "set_pop_ref_high": pop_ci["ref"][1].tolist(),
+            "set_pop_gen_low": pop_ci["gen"][0].tolist(),
+            "set_pop_gen_high": pop_ci["gen"][1].tolist(),
             "mfpt_ref": _lists(m_ref),
             "mfpt_gen": _lists(m_gen),
             "mfpt_ratio": _lists(ratio),
@@ -409,6 +417,44 @@ def compare(
         }
     )
     return out
+
+
+def _bootstrap_units(trajs: list[np.ndarray], min_units: int) -> list[np.ndarray]:
+    """The pieces a bootstrap resamples: the trajectories, or equal blocks of each when there are few."""
+    if len(trajs) >= min_units:
+        return list(trajs)
+    per = -(-min_units // len(trajs))
+    return [b for t in trajs for b in np.array_split(t, min(per, max(len(t), 1))) if len(b)]
+
+
+def population_interval(set_labels_, n_sets: int, *, level: float = 0.95, n_boot: int = 1000, min_units: int = 10,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval of the fraction of frames in each set: ``(low, high)``, each ``(n_sets,)``.
+
+    ``set_labels_``: trajectories of set indices (``-1`` for none, as from
+    :func:`set_labels`). The bootstrap resamples whole trajectories when there
+    are at least ``min_units`` of them (independent walkers); otherwise each
+    trajectory is cut into equal blocks, ``min_units`` in all, which are
+    independent only if they are much longer than the slowest relaxation
+    time (true of the shipped alanine data: 6 ns blocks against a slowest
+    implied timescale near 1.4 ns). The interval is the estimate ± Student's
+    t (``n - 1`` degrees of freedom for ``n`` units) times the bootstrap
+    standard error corrected by ``sqrt(n / (n - 1))``: with 10 blocks the plain
+    percentile interval covered 85 % instead of 95 % (test).
+    """
+    units = _bootstrap_units([np.asarray(t) for t in set_labels_], min_units)
+    counts = np.array([np.bincount(u[u >= 0], minlength=n_sets)[:n_sets] for u in units], dtype=float)
+    lengths = np.array([len(u) for u in units], dtype=float)
+    from scipy.stats import t as student_t
+
+    n = len(units)
+    if n < 2:
+        raise ValueError("a bootstrap needs at least 2 trajectories or frames")
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    frac = counts[idx].sum(1) / lengths[idx].sum(1)[:, None]
+    est = counts.sum(0) / lengths.sum()
+    half = student_t.ppf(0.5 + level / 2, n - 1) * frac.std(axis=0, ddof=1) * np.sqrt(n / (n - 1))
+    return np.clip(est - half, 0.0, 1.0), np.clip(est + half, 0.0, 1.0)
 
 
 def subsample(labels, k: int):

@@ -50,12 +50,18 @@ class ImpliedTimescalesResult:
         Time between frames (the unit of ``timescales`` and :attr:`lag_times`).
     active_fraction
         Fraction of the transition counts inside the largest connected set at each lag.
+    timescales_low, timescales_high
+        The 95 % credible interval of each timescale from a Bayesian MSM
+        (``n_samples`` of :func:`implied_timescales`), same shape as
+        ``timescales``; ``None`` when not asked for.
     """
 
     lags: np.ndarray
     timescales: np.ndarray
     dt: float
     active_fraction: np.ndarray
+    timescales_low: np.ndarray | None = None
+    timescales_high: np.ndarray | None = None
 
     @property
     def lag_times(self) -> np.ndarray:
@@ -87,7 +93,8 @@ def _check_lags(lags, trajs: list[np.ndarray]) -> np.ndarray:
 
 
 def implied_timescales(
-    dtrajs, lags, n_states: int | None = None, k: int = 5, dt: float = 1.0, *, reversible: bool = True
+    dtrajs, lags, n_states: int | None = None, k: int = 5, dt: float = 1.0, *, reversible: bool = True,
+    n_samples: int = 0, level: float = 0.95,
 ) -> ImpliedTimescalesResult:
     """Implied timescales of reversible MSMs (deeptime) over a range of lag times.
 
@@ -111,6 +118,15 @@ def implied_timescales(
         Time between frames; the timescales are returned in its unit.
     reversible
         Estimate reversible MSMs (default) or not.
+    n_samples, level
+        With ``n_samples > 0``, also the ``level`` credible interval of every
+        timescale from ``n_samples`` transition matrices of deeptime's
+        ``BayesianMSM``, sampled from the transition counts of non-overlapping
+        windows (independent for a Markovian partition). On a two-state chain
+        its width matches the spread of the estimate over independent data
+        sets at lags 1 and 5 (test); deeptime's "effective" counts gave
+        intervals 40 % too narrow at lag 5. The sampling is deeptime's own and
+        not seeded.
 
     Returns
     -------
@@ -122,13 +138,40 @@ def implied_timescales(
     dt = _check_dt(dt)
     lag_arr = _check_lags(lags, trajs)
     ts = np.full((len(lag_arr), k), np.nan)
+    lo, hi = np.full_like(ts, np.nan), np.full_like(ts, np.nan)
+    if not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, bool) or n_samples < 0:
+        raise ValueError(f"n_samples must be an int >= 0, got {n_samples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
     frac = np.zeros(len(lag_arr))
     for i, lag in enumerate(lag_arr):
         msm = estimate_msm(trajs, n, int(lag), reversible=reversible)
         t = np.asarray(msm.timescales(k=min(k, msm.n_states - 1)), dtype=float)
         ts[i, : len(t)] = t * dt
         frac[i] = float(msm.count_model.selected_count_fraction)
+        if n_samples:
+            lo[i, : len(t)], hi[i, : len(t)] = _bayesian_timescales(trajs, n, int(lag), len(t), n_samples, level, reversible)
+    if n_samples:
+        return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac,
+                                       timescales_low=lo * dt, timescales_high=hi * dt)
     return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac)
+
+
+def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int, level: float, reversible: bool):
+    """The ``level`` credible interval (in frames) of the ``k`` slowest timescales of a Bayesian MSM at ``lag``."""
+    from deeptime.markov import TransitionCountEstimator
+    from deeptime.markov.msm import BayesianMSM
+
+    counts = TransitionCountEstimator(lagtime=lag, count_mode="sample", n_states=n_states).fit(trajs).fetch_model()
+    # non-overlapping windows: for a Markovian partition the counts are independent, which the posterior assumes
+    posterior = BayesianMSM(n_samples=n_samples, reversible=reversible).fit_from_counts(
+        counts.submodel_largest(directed=True), ignore_counting_mode=True).fetch_model()
+    t = np.full((n_samples, k), np.nan)
+    for j, m in enumerate(posterior.samples):
+        tj = np.asarray(m.timescales(k=min(k, m.n_states - 1)), dtype=float)
+        t[j, : len(tj)] = tj
+    a = (1.0 - level) / 2
+    return np.nanquantile(t, a, axis=0), np.nanquantile(t, 1.0 - a, axis=0)
 
 
 def suggest_lag(its, rtol: float = 0.1, *, lags=None, n_steps: int = 1, process: int = 0) -> int | None:

@@ -186,3 +186,44 @@ def test_mfpt_interval_covers_the_mean_waiting_time_95_percent_of_the_time():
         assert 0.93 < coverage < 0.97, (n, coverage)
     lo, hi = mfpt_interval([np.nan, 5.0], [0, 0])
     assert np.isnan(lo).all() and np.isnan(hi).all()
+
+
+def _two_state_chains(n_rep, n_traj, n_steps, p01, p10, seed):
+    """Independent two-state Markov chains started in equilibrium: (n_rep, n_traj, n_steps) labels."""
+    rng = np.random.default_rng(seed)
+    pi0 = p10 / (p01 + p10)
+    x = (rng.random((n_rep, n_traj)) > pi0).astype(np.int64)
+    out = np.empty((n_rep, n_traj, n_steps), dtype=np.int64)
+    for t in range(n_steps):
+        out[..., t] = x
+        u = rng.random(x.shape)
+        x = np.where(x == 0, (u < p01).astype(np.int64), (u >= p10).astype(np.int64))
+    return out
+
+
+@pytest.mark.parametrize("n_traj, n_steps", [(20, 2000), (2, 20000)], ids=["trajectories", "blocks"])
+def test_population_interval_has_its_coverage_and_the_markov_chain_width(n_traj, n_steps):
+    from mdlstm_utils.kinetics import population_interval
+
+    p01, p10 = 0.02, 0.04
+    pi0 = p10 / (p01 + p10)
+    chains = _two_state_chains(200, n_traj, n_steps, p01, p10, seed=5)
+    lo, hi = np.array([population_interval(list(c), 2, n_boot=400, seed=k) for k, c in enumerate(chains)]).transpose(1, 0, 2)
+    coverage = np.mean((lo[:, 0] <= pi0) & (pi0 <= hi[:, 0]))
+    assert 0.88 <= coverage <= 0.99
+    # the standard error of the fraction of time in state 0 of a two-state chain is sqrt(pi0 pi1 (1 + l) / (1 - l) / N),
+    # l = 1 - p01 - p10, times Student's t for the 20 (or 10) units resampled; an interval 10 % too wide or narrow fails
+    from scipy.stats import t as student_t
+
+    lam = 1 - p01 - p10
+    units = max(n_traj, 10)
+    expected = student_t.ppf(0.975, units - 1) * np.sqrt(pi0 * (1 - pi0) * (1 + lam) / (1 - lam) / (n_traj * n_steps))
+    assert np.mean((hi - lo)[:, 0] / 2) == pytest.approx(expected, rel=0.08)
+
+
+def test_compare_reports_population_intervals():
+    chains = _two_state_chains(2, 12, 1000, 0.02, 0.04, seed=1)
+    m = compare(chains[0], chains[1], n_states=2, sets=[[0], [1]])
+    for kind in ("ref", "gen"):
+        lo, hi, p = (np.array(m[f"set_pop_{kind}{s}"]) for s in ("_low", "_high", ""))
+        assert (lo <= p).all() and (p <= hi).all() and (hi - lo > 0).all()
