@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import sys
@@ -471,7 +472,9 @@ def run_sweep(
     elif todo:
         n = min(workers or os.cpu_count() or 1, len(todo))
         threads = threads_per_run if threads_per_run is not None else max(1, (os.cpu_count() or 1) // n)
-        with ProcessPoolExecutor(max_workers=n) as pool:
+        # spawned, not forked: a worker forked from a Jupyter kernel (notebook 07) inherits its signal handlers
+        # and logs a spurious "KeyboardInterrupt caught in kernel" into the notebook
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
             futs = {pool.submit(_execute_run, nb, str(d.resolve()), p, threads): rid for rid, p, d in todo}
             for fut in as_completed(futs):
                 status[futs[fut]] = fut.result()
