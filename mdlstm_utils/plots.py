@@ -93,13 +93,24 @@ def plot_trajectories(series: dict[str, np.ndarray], *, dt: float = 1.0, time_un
     return axes
 
 
-def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None):
-    """Bar chart of set (well) populations, reference vs generated."""
+def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None, *, intervals: dict | None = None):
+    """Bar chart of set (well) populations, reference vs generated.
+
+    ``intervals``: a :func:`~mdlstm_utils.kinetics.compare` result; its 95 %
+    bootstrap intervals (``set_pop_ref_low`` ...) are drawn as error bars.
+    """
     ax = _ax(ax)
-    pop_ref, pop_gen = np.asarray(pop_ref), np.asarray(pop_gen)
+    pop_ref, pop_gen = np.asarray(pop_ref, dtype=float), np.asarray(pop_gen, dtype=float)
     k = np.arange(len(pop_ref))
-    ax.bar(k - 0.2, pop_ref, 0.4, color="0.3", label="reference")
-    ax.bar(k + 0.2, pop_gen, 0.4, color=GEN_STYLE["color"], label="generated (LM)")
+
+    def err(kind, p):
+        if not intervals or f"set_pop_{kind}_low" not in intervals:
+            return None
+        lo, hi = (np.asarray(intervals[f"set_pop_{kind}_{s}"], dtype=float) for s in ("low", "high"))
+        return np.clip(np.vstack([p - lo, hi - p]), 0.0, None)
+
+    ax.bar(k - 0.2, pop_ref, 0.4, color="0.3", label="reference", yerr=err("ref", pop_ref), capsize=2)
+    ax.bar(k + 0.2, pop_gen, 0.4, color=GEN_STYLE["color"], label="generated (LM)", yerr=err("gen", pop_gen), capsize=2)
     ax.set_xticks(k, names or [str(i) for i in k])
     ax.set_ylabel("population")
     ax.legend(frameon=False)

@@ -35,4 +35,22 @@ def test_model_comparison_bars_follow_their_labels():
         expected = {(r.data, r.model): r.slow_error for r in summary.itertuples()}
         assert heights == pytest.approx(expected)
         assert [t.get_text() for t in ax.get_xticklabels()] == (order or ["high-dim", "low-dim"])
-        matplotlib.pyplot.close("all")
+        plt.close("all")
+
+
+def test_population_bars_carry_the_bootstrap_intervals_of_compare():
+    import matplotlib.pyplot as plt
+
+    from mdlstm_utils.kinetics import compare
+    from mdlstm_utils.plots import plot_populations
+
+    rng = np.random.default_rng(0)
+    ref, gen = rng.integers(0, 3, size=(12, 500)), rng.integers(0, 3, size=(12, 500))
+    m = compare(ref, gen, n_states=3, sets=[[0], [1], [2]])
+    ax = plot_populations(m["set_pop_ref"], m["set_pop_gen"], ["a", "b", "c"], intervals=m)
+    caps = [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    assert len(caps) == 2  # one set of error bars per bar group
+    seg = caps[0].errorbar.lines[2][0].get_segments()  # the reference's vertical bars
+    assert np.allclose([s[:, 1].min() for s in seg], m["set_pop_ref_low"])
+    assert np.allclose([s[:, 1].max() for s in seg], m["set_pop_ref_high"])
+    plt.close("all")
