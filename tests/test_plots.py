@@ -35,7 +35,7 @@ def test_model_comparison_bars_follow_their_labels():
         expected = {(r.data, r.model): r.slow_error for r in summary.itertuples()}
         assert heights == pytest.approx(expected)
         assert [t.get_text() for t in ax.get_xticklabels()] == (order or ["high-dim", "low-dim"])
-        plt.close("all")
+        matplotlib.pyplot.close("all")
 
 
 def test_population_bars_carry_the_bootstrap_intervals_of_compare():
