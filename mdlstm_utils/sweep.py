@@ -30,10 +30,9 @@ import multiprocessing
 import os
 import re
 import sys
-import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,32 +111,18 @@ _KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 _KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
-_env_lock = threading.Lock()
-_env_users = 0
-_env_saved: dict = {}
-
-
 @contextlib.contextmanager
-def _kernel_environment(extra: dict | None = None):
-    """Set the kernels' environment while any notebook runs (safe with several running at once)."""
-    global _env_users, _env_saved
-    with _env_lock:
-        if _env_users == 0:
-            env = {**_KERNEL_ENV, **(extra or {})}
-            _env_saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-        _env_users += 1
+def _kernel_environment():
+    saved = {k: os.environ.get(k) for k in _KERNEL_ENV}
+    os.environ.update(_KERNEL_ENV)
     try:
         yield
     finally:
-        with _env_lock:
-            _env_users -= 1
-            if _env_users == 0:
-                for k, v in _env_saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute_notebook(
@@ -223,18 +208,26 @@ def run_suite(
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks found in {notebooks_dir} (filter: {only})")
     out_dir = Path(out_dir).resolve()
+    notebooks = [nb.resolve() for nb in notebooks]
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     jobs = min(jobs, len(notebooks))
-    threads = {}
-    if jobs > 1:  # share the cores: each kernel's torch and BLAS get cores // jobs threads, unless the user chose
+    kw = dict(profile=profile, device=device, seed=seed)
+    if jobs == 1:
+        summary = {nb.stem: _run_suite_notebook(nb, out_dir / nb.stem, **kw) for nb in notebooks}
+    else:
+        # one process per notebook: papermill changes the working directory of its process while a notebook
+        # runs, so notebooks in threads of one process would race on it. Each kernel's torch and BLAS get
+        # cores // jobs threads, unless the user chose.
+        from . import sweep as this  # by its module name, so that a spawned worker can unpickle it under `-m`
+
         n = str(max(1, (os.cpu_count() or 1) // jobs))
-        threads = {k: os.environ.get(k, n) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with _kernel_environment(threads), ThreadPoolExecutor(max_workers=jobs) as pool:
-        entries = pool.map(lambda nb: _run_suite_notebook(nb, out_dir / nb.stem, profile=profile, device=device, seed=seed,
-                                                          progress=jobs == 1), notebooks)
-        summary: dict[str, dict] = {nb.stem: e for nb, e in zip(notebooks, entries)}
+        env = {k: os.environ.get(k, n) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futs = [pool.submit(this._run_suite_notebook, nb, out_dir / nb.stem, progress=False, env=env, **kw)
+                    for nb in notebooks]
+            summary = {nb.stem: f.result() for nb, f in zip(notebooks, futs)}
     if render_html:
         from .site import build_site
 
@@ -250,8 +243,13 @@ def default_jobs() -> int:
     return 1 if torch.cuda.is_available() or (os.cpu_count() or 1) < 2 else 2
 
 
-def _run_suite_notebook(nb: Path, run_dir: Path, *, profile: str, device: str, seed: int, progress: bool = True) -> dict:
-    """Execute one notebook of the suite; never raises: returns its status entry."""
+def _run_suite_notebook(nb: Path, run_dir: Path, *, profile: str, device: str, seed: int, progress: bool = True,
+                        env: dict | None = None) -> dict:
+    """Execute one notebook of the suite; never raises: returns its status entry.
+
+    ``env`` is set in this process first (for a worker process of :func:`run_suite`).
+    """
+    os.environ.update(env or {})
     print(f"[{time.strftime('%H:%M:%S')}] {nb.name} (profile={profile}) -> {run_dir}/", flush=True)
     t0 = time.perf_counter()
     entry: dict = {}

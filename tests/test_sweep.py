@@ -150,14 +150,21 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     # MPLBACKEND=Agg (as `make test` sets it) must not keep the figures out of the executed notebooks
     from mdlstm_utils.sweep import main
 
-    folder = _tiny_suite(tmp_path)
+    # (relative --notebooks too: papermill changes the working directory while a notebook runs, so notebooks
+    # run in threads of one process resolved "nbs/02_tiny.ipynb" inside nbs/ and failed)
+    n = 2 if jobs == "1" else 4
+    folder = _tiny_suite(tmp_path, n)
+    slow = json.loads((folder / "00_tiny.ipynb").read_text())  # 00 still runs when 01 ends and 02 starts
+    slow["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                          "source": ["import time\n", "time.sleep(10)"]})
+    (folder / "00_tiny.ipynb").write_text(json.dumps(slow))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    rc = main(["suite", "--notebooks", str(folder), "--out", "runs", "--profile", "smoke", "--jobs", jobs])
+    rc = main(["suite", "--notebooks", "nbs", "--out", "runs", "--profile", "smoke", "--jobs", jobs])
     assert rc == 0
     summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
-    assert list(summary) == ["00_tiny", "01_tiny"] and all(e["status"] == "ok" for e in summary.values())
+    assert list(summary) == [f"0{k}_tiny" for k in range(n)] and all(e["status"] == "ok" for e in summary.values())
     assert (tmp_path / "runs" / "index.html").is_file()
     for name, entry in summary.items():
         assert (tmp_path / "runs" / entry["html"]).is_file()
