@@ -150,8 +150,9 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     # MPLBACKEND=Agg (as `make test` sets it) must not keep the figures out of the executed notebooks
     from mdlstm_utils.sweep import main
 
-    # (relative --notebooks too: papermill changes the working directory while a notebook runs, so notebooks
-    # run in threads of one process resolved "nbs/02_tiny.ipynb" inside nbs/ and failed)
+    # (relative --notebooks too: papermill changes its process's working directory while a notebook runs; run
+    # in threads of one process, notebooks failed a fresh-clone smoke run with "no notebook at notebooks/notebooks/…".
+    # This test did not reproduce that race with the thread version; each notebook now runs in its own process.)
     n = 2 if jobs == "1" else 4
     folder = _tiny_suite(tmp_path, n)
     slow = json.loads((folder / "00_tiny.ipynb").read_text())  # 00 still runs when 01 ends and 02 starts
