@@ -470,8 +470,8 @@ def run_sweep(
     elif todo:
         n = min(workers or os.cpu_count() or 1, len(todo))
         threads = threads_per_run if threads_per_run is not None else max(1, (os.cpu_count() or 1) // n)
-        # spawned, not forked: a worker forked from a Jupyter kernel (notebook 07) inherits its signal handlers
-        # and logs a spurious "KeyboardInterrupt caught in kernel" into the notebook
+        # spawned, not forked: forking a Jupyter kernel's process (notebook 07: threads, ZMQ sockets, signal
+        # handlers) copies state a worker must not have
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
             futs = {pool.submit(_execute_run, nb, str(d.resolve()), p, threads): rid for rid, p, d in todo}
             for fut in as_completed(futs):
