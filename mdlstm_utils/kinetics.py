@@ -442,11 +442,11 @@ def population_interval(set_labels_, n_sets: int, *, level: float = 0.95, n_boot
     standard error corrected by ``sqrt(n / (n - 1))``: with 10 blocks the plain
     percentile interval covered 85 % instead of 95 % (test).
     """
+    from scipy.stats import t as student_t
+
     units = _bootstrap_units([np.asarray(t) for t in set_labels_], min_units)
     counts = np.array([np.bincount(u[u >= 0], minlength=n_sets)[:n_sets] for u in units], dtype=float)
     lengths = np.array([len(u) for u in units], dtype=float)
-    from scipy.stats import t as student_t
-
     n = len(units)
     if n < 2:
         raise ValueError("a bootstrap needs at least 2 trajectories or frames")

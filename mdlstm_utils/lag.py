@@ -151,10 +151,9 @@ def implied_timescales(
         frac[i] = float(msm.count_model.selected_count_fraction)
         if n_samples:
             lo[i, : len(t)], hi[i, : len(t)] = _bayesian_timescales(trajs, n, int(lag), len(t), n_samples, level, reversible)
-    if n_samples:
-        return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac,
-                                       timescales_low=lo * dt, timescales_high=hi * dt)
-    return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac)
+    return ImpliedTimescalesResult(lags=lag_arr, timescales=ts, dt=dt, active_fraction=frac,
+                                   timescales_low=lo * dt if n_samples else None,
+                                   timescales_high=hi * dt if n_samples else None)
 
 
 def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int, level: float, reversible: bool):

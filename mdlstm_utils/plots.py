@@ -157,11 +157,12 @@ def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax
     return ax
 
 
-def plot_mfpt_bars(metrics: dict, *, truth=None, time_unit: str = "", tolerance: float | None = None, ax=None):
+def plot_mfpt_bars(metrics: dict, *, truth=None, truth_label: str = "exact", time_unit: str = "",
+                   tolerance: float | None = None, ax=None):
     """The MFPT of every ordered pair of sets as bars: reference and generated with their 95 % intervals.
 
     With ``truth`` (a ``(k, k)`` matrix of exact MFPTs between the same sets)
-    a black tick marks the exact value on each pair, and with ``tolerance`` a
+    a black tick marks the exact value on each pair (legend ``truth_label``), and with ``tolerance`` a
     grey band spans the truth ± tolerance: the reference bar shows how close
     the data themselves come (the noise floor), the generated bar what the
     model learned.
@@ -187,8 +188,8 @@ def plot_mfpt_bars(metrics: dict, *, truth=None, time_unit: str = "", tolerance:
         if tolerance is not None:
             for k, tk in enumerate(t):
                 ax.fill_between([k - 0.45, k + 0.45], tk * (1 - tolerance), tk * (1 + tolerance), color="0.85", zorder=0,
-                                label=f"exact ±{tolerance:.0%}" if k == 0 else None)
-        ax.hlines(t, x - 0.45, x + 0.45, color="black", lw=2, label="exact")
+                                label=f"{truth_label} ±{tolerance:.0%}" if k == 0 else None)
+        ax.hlines(t, x - 0.45, x + 0.45, color="black", lw=2, label=truth_label)
     ax.set_xticks(x, [f"{names[i]}→{names[j]}" for i, j in pairs], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel(f"MFPT ({time_unit})" if time_unit else "MFPT")

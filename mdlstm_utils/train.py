@@ -264,7 +264,8 @@ def fit(
         )
 
     if steps is not None:
-        max_batches_per_epoch, epochs = step_budget(int(steps), epochs, len(make_windows(train_trajs, seq_len)), batch_size)
+        n_windows = sum(len(t) // (seq_len + 1) for t in train_trajs)  # what make_windows cuts at offset 0
+        max_batches_per_epoch, epochs = step_budget(int(steps), epochs, n_windows, batch_size)
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     dev = resolve_device(device)
