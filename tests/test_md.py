@@ -240,3 +240,14 @@ def test_available_platforms_lists_the_platforms_simulate_checks_against():
     from mdlstm_utils.md import available_platforms
 
     assert {"Reference", "CPU"} <= set(available_platforms())  # the bad-platform case above names them in its error
+
+
+def test_the_replica_worker_and_its_initializer_pickle_by_the_runner_module():
+    """Spawned workers find the functions by module name: that must be the runner module, not ``__main__``."""
+    import pickle
+
+    from mdlstm_utils.md import runner
+
+    for f in (runner._replica_worker, runner._exit_with_parent):
+        assert f.__module__ == "mdlstm_utils.md.runner"
+        assert pickle.loads(pickle.dumps(f)) is f

@@ -1,4 +1,4 @@
-"""Molecular dynamics of alanine dipeptide with OpenMM, and mdtraj featurization.
+"""The OpenMM runner: molecular dynamics of alanine dipeptide, checkpointed and resumable.
 
 Simulation
 ----------
@@ -33,7 +33,7 @@ run is killed at any moment and :func:`simulate` is called again with the same
 committed size (removing any frames or half-written bytes written after the
 last commit, as GROMACS does with ``-append``), removes stray checkpoint and
 temporary files, loads the checkpoint and continues. There are no duplicated
-frames and no half-written files after a resume; :func:`load_trajectory` reads
+frames and no half-written files after a resume; :func:`~mdlstm_utils.md.load_trajectory` reads
 only the committed frames even from a directory whose run was just killed.
 ``ns`` is the *total* length: calling again with a larger ``ns`` extends a
 finished run.
@@ -55,21 +55,15 @@ Command line::
     python -m mdlstm_utils.md --ns 100 --seed 1 --temperature 300 --out data/raw/rep1
     python -m mdlstm_utils.md --ns 100 --seed 1 --replicas 4 --out data/raw   # rep1..rep4
 
-Featurization
--------------
-:func:`phi_psi` (backbone dihedrals, degrees by default), :func:`heavy_atom_distances`
-(45 pair distances of the 10 heavy atoms, nm) and :func:`aligned_cartesian`
-(coordinates after optimal superposition, nm) take an ``mdtraj.Trajectory``
-and return plain NumPy arrays of shape ``(n_frames, n_features)``.
+Trajectories are read back with :func:`~mdlstm_utils.md.load_trajectory` (:mod:`mdlstm_utils.md.features`);
+the system itself (starting structure, basins) is defined in :mod:`mdlstm_utils.md.alanine`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
-import math
 import os
 import shlex
 import sys
@@ -82,27 +76,10 @@ import mdtraj as md
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import check_int as _check_int, check_positive as _check_positive
+from .._checks import check_int as _check_int, check_positive as _check_positive
+from .alanine import alanine_dipeptide_pdb
 
-__all__ = [
-    "simulate",
-    "simulate_replicas",
-    "available_platforms",
-    "load_trajectory",
-    "alanine_dipeptide_pdb",
-    "phi_psi",
-    "heavy_atom_distances",
-    "aligned_cartesian",
-    "BASIN_NAMES",
-    "ramachandran_basins",
-    "metastable_basins",
-    "PHI_CORES",
-    "phi_core",
-    "phi_flip_cores",
-    "count_phi_flips",
-    "representative_frames",
-    "main",
-]
+__all__ = ["simulate", "simulate_replicas", "available_platforms", "main"]
 
 TIMESTEP_PS = 0.004
 FRICTION_PER_PS = 1.0
@@ -116,33 +93,6 @@ _XTC_MAGIC = (1995).to_bytes(4, "big")
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def alanine_dipeptide_pdb() -> Path:
-    """Path of the alanine-dipeptide PDB file shipped inside the installed ``openmmtools``.
-
-    The package is located without importing it (importing ``openmmtools``
-    pulls in numba and pymbar and prints banners).
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``openmmtools`` is not installed or the file is missing from it.
-    """
-    spec = importlib.util.find_spec("openmmtools")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the alanine-dipeptide starting structure comes from the openmmtools package, which is not "
-            "installed; install it with `pip install openmmtools==0.27.0` (listed in requirements.txt)"
-        )
-    for root in spec.submodule_search_locations:
-        path = Path(root) / "data" / "alanine-dipeptide-gbsa" / "alanine-dipeptide.pdb"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        "openmmtools is installed but has no data/alanine-dipeptide-gbsa/alanine-dipeptide.pdb under "
-        f"{list(spec.submodule_search_locations)}; reinstall it with `pip install --force-reinstall openmmtools==0.27.0`"
-    )
 
 
 def _multiple(name: str, value: float, unit: float, unit_name: str) -> int:
@@ -311,7 +261,7 @@ def simulate(
     -------
     Path
         The trajectory file ``out_dir/traj.xtc``; its topology is
-        ``out_dir/topology.pdb`` (see :func:`load_trajectory`).
+        ``out_dir/topology.pdb`` (see :func:`~mdlstm_utils.md.load_trajectory`).
 
     Raises
     ------
@@ -583,337 +533,6 @@ def simulate_replicas(
         return [Path(p) for p in pool.map(_replica_worker, jobs)]
 
 
-def load_trajectory(path: str | os.PathLike) -> md.Trajectory:
-    """Read the committed frames of a run of :func:`simulate` as an ``mdtraj.Trajectory``.
-
-    Parameters
-    ----------
-    path
-        The run directory or its ``traj.xtc``. Frames written after the last
-        commit of a killed run are not read.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the trajectory or its ``topology.pdb`` is missing.
-    ValueError
-        When ``traj.xtc`` is not an XTC file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; expected a run directory of mdlstm_utils.md.simulate or its traj.xtc")
-    run_dir = path if path.is_dir() else path.parent
-    xtc = path if path.suffix == ".xtc" else run_dir / TRAJ_NAME
-    top = run_dir / TOPOLOGY_NAME
-    for f in (xtc, top):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f} not found; expected a run directory written by mdlstm_utils.md.simulate")
-    prog = _read_progress(run_dir)
-    size = xtc.stat().st_size
-    if prog is not None and prog["n_frames"] == 0:
-        return md.load(str(top))[:0]
-    with open(xtc, "rb") as fh:
-        if fh.read(4) != _XTC_MAGIC:
-            raise ValueError(f"{xtc} is not an XTC trajectory (no XTC magic number at its start)")
-    if prog is not None and size > prog["xtc_bytes"]:  # a killed run: read only the committed part
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            cut = Path(tmp) / TRAJ_NAME
-            with open(xtc, "rb") as src:
-                cut.write_bytes(src.read(prog["xtc_bytes"]))
-            return md.load(str(cut), top=str(top))
-    return md.load(str(xtc), top=str(top))
-
-
-# ----------------------------------------------------------------------------- featurization
-
-
-def _check_traj(traj) -> md.Trajectory:
-    if not isinstance(traj, md.Trajectory):
-        raise TypeError(f"traj must be an mdtraj.Trajectory, got {type(traj).__name__}; use load_trajectory(path)")
-    return traj
-
-
-def phi_psi(traj: md.Trajectory, degrees: bool = True) -> np.ndarray:
-    """Backbone dihedrals φ (C-N-CA-C) and ψ (N-CA-C-N) of alanine dipeptide.
-
-    Parameters
-    ----------
-    traj
-        A trajectory with exactly one φ and one ψ (alanine dipeptide).
-    degrees
-        Degrees in [-180, 180] (default) or radians in [-π, π].
-
-    Returns
-    -------
-    ndarray, shape (n_frames, 2), float64
-        Column 0 is φ, column 1 is ψ.
-    """
-    traj = _check_traj(traj)
-    phi_idx, phi = md.compute_phi(traj)
-    psi_idx, psi = md.compute_psi(traj)
-    if phi.shape[1] != 1 or psi.shape[1] != 1:
-        raise ValueError(
-            f"traj has {phi.shape[1]} phi and {psi.shape[1]} psi dihedrals; phi_psi expects alanine dipeptide (one each)"
-        )
-    out = np.concatenate([phi, psi], axis=1).astype(np.float64)
-    return np.degrees(out) if degrees else out
-
-
-def _heavy_atoms(traj: md.Trajectory) -> np.ndarray:
-    idx = np.array([a.index for a in traj.topology.atoms if a.element is not None and a.element.symbol != "H"])
-    if len(idx) < 2:
-        raise ValueError(f"traj has {len(idx)} heavy atoms; at least 2 are needed")
-    return idx
-
-
-def heavy_atom_distances(traj: md.Trajectory) -> np.ndarray:
-    """All pair distances between heavy (non-hydrogen) atoms, in nm.
-
-    For alanine dipeptide the 10 heavy atoms give 45 distances, ordered as
-    ``itertools.combinations`` of the heavy atoms in topology order.
-
-    Returns
-    -------
-    ndarray, shape (n_frames, n_heavy * (n_heavy - 1) / 2), float32
-    """
-    traj = _check_traj(traj)
-    idx = _heavy_atoms(traj)
-    i, j = np.triu_indices(len(idx), k=1)
-    pairs = np.stack([idx[i], idx[j]], axis=1)
-    return md.compute_distances(traj, pairs, periodic=False)
-
-
-def aligned_cartesian(traj: md.Trajectory, reference: md.Trajectory | None = None, atoms: str = "heavy") -> np.ndarray:
-    """Cartesian coordinates after optimal superposition (translation + rotation) onto a reference, in nm.
-
-    Parameters
-    ----------
-    traj
-        The trajectory (not modified; a copy is aligned).
-    reference
-        A trajectory whose first frame is the reference (same topology);
-        ``None`` uses the first frame of ``traj``.
-    atoms
-        ``"heavy"`` (default: 10 atoms, 30 features for alanine dipeptide) or
-        ``"all"`` (22 atoms, 66 features). The superposition uses the same atoms.
-
-    Returns
-    -------
-    ndarray, shape (n_frames, 3 * n_atoms), float32
-        Rows are ``x1, y1, z1, x2, ...``.
-    """
-    traj = _check_traj(traj)
-    if atoms == "heavy":
-        idx = _heavy_atoms(traj)
-    elif atoms == "all":
-        idx = np.arange(traj.n_atoms)
-    else:
-        raise ValueError(f"atoms={atoms!r} is not one of 'heavy', 'all'")
-    if reference is None:
-        reference = traj[0]
-    elif not isinstance(reference, md.Trajectory):
-        raise TypeError(f"reference must be an mdtraj.Trajectory or None, got {type(reference).__name__}")
-    if reference.n_atoms != traj.n_atoms:
-        raise ValueError(f"reference has {reference.n_atoms} atoms but traj has {traj.n_atoms}; they must match")
-    if traj.n_frames == 0:
-        return np.zeros((0, 3 * len(idx)), dtype=np.float32)
-    sub = traj.atom_slice(idx)
-    sub.superpose(reference.atom_slice(idx), frame=0)
-    return sub.xyz.reshape(sub.n_frames, -1).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- Ramachandran basins and phi flips
-
-#: Names of the basins returned by :func:`ramachandran_basins`, in label order.
-BASIN_NAMES = ("beta/C7eq", "alphaR", "alphaL")
-
-#: Core sets of the slow phi flip (degrees): a frame is in the beta/alphaR core
-#: when phi < -40 and in the alphaL core when 30 < phi < 90.
-PHI_CORES = {"beta/alphaR": (-180.0, -40.0), "alphaL": (30.0, 90.0)}
-
-
-def _degrees(values, name: str) -> np.ndarray:
-    """``values`` as a float array of finite angles in degrees within [-180, 180], else a clear error."""
-    a = np.asarray(values, dtype=float)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf")
-    if np.abs(a).max(initial=0.0) > 180.0 + 1e-6:
-        raise ValueError(f"{name} must be in degrees within [-180, 180]; got values up to {np.abs(a).max():.3g} (radians?)")
-    return a
-
-
-def _phi_psi_array(phi_psi, name: str = "phi_psi") -> np.ndarray:
-    a = np.asarray(phi_psi, dtype=float)
-    if a.ndim < 1 or a.shape[-1] != 2:
-        raise ValueError(f"{name} must have shape (..., 2) (phi, psi in degrees), got {a.shape}")
-    return _degrees(a, name)
-
-
-def ramachandran_basins(phi_psi) -> np.ndarray:
-    """The Ramachandran basin of each (phi, psi) point: 0 = beta/C7eq, 1 = alphaR, 2 = alphaL.
-
-    The boxes (degrees): alphaL (with C7ax) is ``0 <= phi < 120`` at any psi;
-    elsewhere alphaR is ``-120 <= psi < 50`` and beta/C7eq the rest (extended
-    psi, including phi near +-180, which is the same region across the
-    periodic boundary). The names are :data:`BASIN_NAMES`.
-
-    Parameters
-    ----------
-    phi_psi
-        Array of shape ``(..., 2)``, phi and psi in degrees (as :func:`phi_psi` returns).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``int64`` labels of shape ``phi_psi.shape[:-1]``.
-    """
-    a = _phi_psi_array(phi_psi)
-    phi, psi = a[..., 0], a[..., 1]
-    alpha_l = (phi >= 0.0) & (phi < 120.0)
-    alpha_r = (psi >= -120.0) & (psi < 50.0)
-    return np.where(alpha_l, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
-
-
-def metastable_basins(metastable, phi_psi, alpha_l_state: int = 1) -> np.ndarray | list[np.ndarray]:
-    """The three basins on top of the two metastable states of the phi flip: 0 = beta/C7eq, 1 = alphaR, 2 = alphaL.
-
-    A frame in metastable state ``alpha_l_state`` is alphaL. Every other frame
-    is alphaR when ``-120 <= psi < 50`` (the psi boundary of
-    :func:`ramachandran_basins`) and beta/C7eq otherwise. So the slow phi flip
-    keeps the metastable labels (core sets: recrossings of the phi barrier are
-    not transitions), and only the fast beta <-> alphaR motion is split, by psi.
-
-    Parameters
-    ----------
-    metastable
-        Labels in {0, 1} per frame (e.g. ``experiment.metastable_partition(...).labels``),
-        one array or a list of arrays (one per trajectory).
-    phi_psi
-        The frames' (phi, psi) in degrees, shape ``(n_frames, 2)``, or a list matching ``metastable``.
-    alpha_l_state
-        Which metastable label is alphaL (0 or 1).
-
-    Returns
-    -------
-    numpy.ndarray or list of numpy.ndarray
-        ``int64`` basin labels (names in :data:`BASIN_NAMES`), shaped like ``metastable``.
-    """
-    if alpha_l_state not in (0, 1) or isinstance(alpha_l_state, bool):
-        raise ValueError(f"alpha_l_state must be 0 or 1, got {alpha_l_state!r}")
-    if isinstance(metastable, (list, tuple)):
-        if not isinstance(phi_psi, (list, tuple)) or len(phi_psi) != len(metastable):
-            raise ValueError("metastable is a list of trajectories: phi_psi must be a list of the same length")
-        return [metastable_basins(m, p, alpha_l_state) for m, p in zip(metastable, phi_psi)]
-    m = np.asarray(metastable)
-    a = _phi_psi_array(phi_psi)
-    if m.ndim != 1 or a.shape != (m.shape[0], 2):
-        raise ValueError(f"metastable must be 1-D and phi_psi of shape (n_frames, 2) with the same frames; "
-                         f"got {m.shape} and {a.shape}")
-    if m.size and not np.isin(m, (0, 1)).all():
-        raise ValueError(f"metastable labels must be 0 or 1, got values {np.unique(m)[:10].tolist()}")
-    alpha_r = (a[:, 1] >= -120.0) & (a[:, 1] < 50.0)
-    return np.where(m == alpha_l_state, 2, np.where(alpha_r, 1, 0)).astype(np.int64)
-
-
-def phi_core(phi) -> np.ndarray:
-    """The phi-flip core of each angle: 0 = beta/alphaR core, 1 = alphaL core, -1 = between (:data:`PHI_CORES`).
-
-    Works on any array of phi values in degrees (frames, or grid-bin centres
-    to find the states that make up each core).
-    """
-    p = _degrees(phi, "phi")
-    (blo, bhi), (llo, lhi) = PHI_CORES["beta/alphaR"], PHI_CORES["alphaL"]
-    return np.where((p >= blo) & (p < bhi), 0, np.where((p > llo) & (p < lhi), 1, -1)).astype(np.int64)
-
-
-def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
-    """Core-set labels of the slow phi flip: 0 = beta/alphaR core, 1 = alphaL core (:data:`PHI_CORES`).
-
-    A frame between the cores keeps the label of the core visited last
-    (recrossing removed; :func:`mdlstm_utils.states.core_set_labels`); frames
-    before the first core visit are ``-1``.
-
-    Parameters
-    ----------
-    phi
-        Phi in degrees: one 1-D trajectory, a 2-D array (one per row) or a list of 1-D arrays.
-
-    Returns
-    -------
-    numpy.ndarray or list of numpy.ndarray
-        ``int64`` core labels, shaped like the input.
-    """
-    from .states import core_set_labels
-
-    def raw(p):  # 0 / 1 in a core, 2 between the cores
-        c = phi_core(p)
-        return np.where(c >= 0, c, 2)
-
-    labels = [raw(p) for p in phi] if isinstance(phi, (list, tuple)) else raw(phi)
-    return core_set_labels(labels, [[0], [1]], n_states=3)  # same layout as the input; checks the shapes
-
-
-def count_phi_flips(phi) -> dict:
-    """Count the slow phi flips with core sets (:func:`phi_flip_cores`).
-
-    Returns
-    -------
-    dict
-        ``to_alphaL`` (beta/alphaR core -> alphaL core transitions),
-        ``from_alphaL`` (back), ``round_trips`` (the smaller of the two) and
-        ``n_frames`` (all frames counted).
-    """
-    cores = phi_flip_cores(phi)
-    trajs = cores if isinstance(cores, list) else list(np.atleast_2d(cores))
-    to_l = back = 0
-    for c in trajs:
-        c = c[c >= 0]
-        to_l += int(np.sum((c[:-1] == 0) & (c[1:] == 1)))
-        back += int(np.sum((c[:-1] == 1) & (c[1:] == 0)))
-    n = int(sum(len(c) for c in trajs))
-    return {"to_alphaL": to_l, "from_alphaL": back, "round_trips": min(to_l, back), "n_frames": n}
-
-
-def representative_frames(phi_psi, basins=None, bin_deg: float = 10.0) -> np.ndarray:
-    """One representative frame per Ramachandran basin: the frame nearest the basin's most populated (phi, psi) bin.
-
-    Parameters
-    ----------
-    phi_psi
-        Shape ``(n_frames, 2)``, degrees (a single trajectory, or frames concatenated).
-    basins
-        Basin label per frame; default :func:`ramachandran_basins`.
-    bin_deg
-        Width of the square (phi, psi) bins used to find the density peak.
-
-    Returns
-    -------
-    numpy.ndarray
-        Frame index per basin label ``0 .. max label``; ``-1`` for a basin without frames.
-    """
-    a = _phi_psi_array(phi_psi)
-    if a.ndim != 2:
-        raise ValueError(f"phi_psi must have shape (n_frames, 2), got {a.shape}")
-    b = ramachandran_basins(a) if basins is None else np.asarray(basins)
-    if b.shape != a.shape[:1]:
-        raise ValueError(f"basins has shape {b.shape}, expected ({len(a)},) (one label per frame)")
-    bin_deg = _check_positive("bin_deg", bin_deg)
-    n_basins = max(len(BASIN_NAMES), int(b.max(initial=-1)) + 1)
-    out = np.full(n_basins, -1, dtype=np.int64)
-    cells = np.floor((a + 180.0) / bin_deg).astype(np.int64)
-    for k in range(n_basins):
-        idx = np.flatnonzero(b == k)
-        if len(idx) == 0:
-            continue
-        keys, counts = np.unique(cells[idx], axis=0, return_counts=True)
-        centre = (keys[np.argmax(counts)] + 0.5) * bin_deg - 180.0
-        d = (a[idx] - centre + 180.0) % 360.0 - 180.0  # periodic difference
-        out[k] = idx[np.argmin((d**2).sum(axis=1))]
-    return out
-
-
 # ----------------------------------------------------------------------------- command line
 
 
@@ -959,6 +578,3 @@ def main(argv: list[str] | None = None) -> int:
         print(path)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,51 @@
+"""State spaces: the integer labels (tokens) the language models learn on, and their builders.
+
+A *partition* maps each frame of a trajectory to one of ``n_states`` integer
+labels. Grid bins over a low-dimensional coordinate are the simplest; bins (or
+any microstates) can then be lumped into metastable wells with a lookup table.
+
+* :mod:`~mdlstm_utils.states.grids`       grid bins of low-dimensional coordinates, basins of a potential, per-state means
+* :mod:`~mdlstm_utils.states.clustering`  k-means microstates of high-dimensional features (CPU/GPU), TICA
+* :mod:`~mdlstm_utils.states.msm`         Markov state models of label trajectories (deeptime)
+* :mod:`~mdlstm_utils.states.metastable`  lumping (lookup, PCCA+), core sets, dynamical coring, metastable states in one call
+
+Every name is importable from here: ``from mdlstm_utils.states import kmeans``.
+"""
+
+from .._checks import check_int as _check_int  # noqa: F401  (imported from here by mdlstm_utils.lag)
+from ._labels import check_labels
+from .clustering import KMeansResult, assign_to_centers, kmeans, tica
+from .grids import Grid, assign_basins, discretize_grid, make_grid, state_means
+from .metastable import (
+    MetastableStates,
+    PCCAResult,
+    core_set_labels,
+    cores_from_memberships,
+    lump,
+    metastable_states,
+    min_dwell_filter,
+    pcca_lump,
+)
+from .msm import estimate_msm
+
+__all__ = [
+    "Grid",
+    "make_grid",
+    "discretize_grid",
+    "assign_basins",
+    "lump",
+    "check_labels",
+    "KMeansResult",
+    "kmeans",
+    "assign_to_centers",
+    "tica",
+    "PCCAResult",
+    "pcca_lump",
+    "core_set_labels",
+    "cores_from_memberships",
+    "min_dwell_filter",
+    "estimate_msm",
+    "state_means",
+    "MetastableStates",
+    "metastable_states",
+]
