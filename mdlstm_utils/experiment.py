@@ -21,10 +21,10 @@ import numpy as np
 from torch import nn
 
 from .generate import generate
-from .kinetics import compare, msm_trajectories, relative_error
+from .kinetics import Comparison, comparison, msm_trajectories, relative_error
 from .models import LSTMLM, TransformerLM, count_parameters
 from .runtime import resolve_device, seed_everything
-from .states import check_labels, metastable_states, min_dwell_filter
+from .states import StateSpace, check_labels, metastable_states, min_dwell_filter
 from .train import TrainResult, fit
 
 __all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare"]
@@ -101,23 +101,22 @@ def build_model(kind: str, n_states: int, *, hidden: int = 128, d_model: int = 9
 class LearnResult:
     """What :func:`learn_and_compare` returns."""
 
-    metrics: dict  # kinetics.compare(...) plus the training/generation record (JSON-ready)
+    metrics: dict  # the comparison's to_dict() plus the training/generation record (JSON-ready)
     model: nn.Module  # the trained model (best epoch)
-    generated: np.ndarray  # (n_gen, gen_frames) generated labels
+    generated: np.ndarray | list  # generated labels: (n_gen, gen_frames), or one array per reference trajectory
     train: TrainResult
-
-
-def _as_matrix(m):
-    return np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
+    comparison: Comparison | None = None  # generated vs reference, typed
+    baseline: np.ndarray | None = None  # MSM baseline trajectories (frames baseline_lag reference frames apart)
+    baseline_comparison: Comparison | None = None
 
 
 def learn_and_compare(
     labels,
-    n_states: int,
-    sets,
+    n_states: int | None = None,
+    sets=None,
     *,
     model: str = "lstm",
-    dt: float = 1.0,
+    dt: float | None = None,
     n_train: int | None = None,
     n_gen: int | None = None,
     gen_frames: int | None = None,
@@ -135,6 +134,7 @@ def learn_and_compare(
     set_names: list[str] | None = None,
     truth_mfpt=None,
     baseline: bool = True,
+    baseline_lag: int = 1,
     seed: int = 0,
     device="auto",
     progress: bool = False,
@@ -144,8 +144,10 @@ def learn_and_compare(
     Parameters
     ----------
     labels
-        Reference label trajectories, a 2-D array ``(n_traj, n_frames)``
-        (equal lengths, as from a batch of walkers or a subsampled set).
+        Reference label trajectories: a 2-D array ``(n_traj, n_frames)``, a
+        list of 1-D arrays of any lengths, or a
+        :class:`~mdlstm_utils.states.StateSpace` (which then gives
+        ``n_states``, ``sets``, ``set_names`` and ``dt`` unless they are passed).
     n_states
         Number of states (tokens).
     sets
@@ -155,15 +157,17 @@ def learn_and_compare(
         ``"lstm"`` or ``"transformer"`` (:func:`build_model`, sizes ``hidden``
         and ``d_model``).
     dt
-        Time between frames (MFPTs are reported in this unit).
+        Time between frames (MFPTs are reported in this unit; default 1).
     n_train
         Train on the first ``n_train`` trajectories (default: all; the last
         10 % of each is held out for validation by :func:`~mdlstm_utils.train.fit`).
     n_gen, gen_frames
         Generate ``n_gen`` trajectories (default: as many as the reference,
         each prompted with the first ``prompt_len`` frames of one reference
-        trajectory, cycling) of ``gen_frames`` frames (default: as long as the
-        reference).
+        trajectory, cycling) of ``gen_frames`` frames. Default: each as long as
+        its reference trajectory (trajectories of different lengths give a
+        list), so that generated and reference data have the same number and
+        length of trajectories.
     seq_len, batch_size, epochs, max_batches_per_epoch, lr, lr_schedule, patience
         Training settings (see :func:`~mdlstm_utils.train.fit`). ``patience=None``:
         3 with the constant rate; no early stopping with ``lr_schedule="cosine"``,
@@ -177,13 +181,14 @@ def learn_and_compare(
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
         reference partition itself is from the truth) and
         ``gen_vs_truth_err`` (how far the generated trajectories are).
-    baseline
-        Also sample a Markov state model of ``labels`` at a lag of one frame,
-        as many trajectories as long as the generated ones from the same start
-        states, and compare it the same way: what the language model must match
-        or beat to be worth using. Adds ``msm_mfpt_gen``, ``msm_mfpt_gen_low``,
-        ``msm_mfpt_gen_high``, ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err``
-        and, with ``truth_mfpt``, ``msm_vs_truth_err``.
+    baseline, baseline_lag
+        Also sample a Markov state model of ``labels`` at a lag of
+        ``baseline_lag`` frames, as many trajectories covering as much time as
+        the generated ones from the same start states, and compare it the same
+        way: what the language model must match or beat to be worth using. Adds
+        ``msm_mfpt_gen``, ``msm_mfpt_gen_low``, ``msm_mfpt_gen_high``,
+        ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err`` and, with
+        ``truth_mfpt``, ``msm_vs_truth_err``.
     seed
         Seeds the model's initialisation and training (``seed``), the
         generation (``seed + 1``) and the MSM baseline (``seed + 2``).
@@ -195,48 +200,78 @@ def learn_and_compare(
         and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
         ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
     """
-    arr = np.asarray(labels)
-    if arr.ndim != 2:
-        raise ValueError(f"labels must be a 2-D array (n_traj, n_frames), got shape {arr.shape}")
-    check_labels(arr, n_states)
-    n_traj, n_frames = arr.shape
+    unit = ""
+    if isinstance(labels, StateSpace):
+        space = labels
+        n_states = space.n_states if n_states is None else n_states
+        if sets is None and space.sets is not None:
+            sets, set_names = list(space.sets), list(space.set_names) if set_names is None else set_names
+        dt = space.dt if dt is None else dt
+        unit = space.dt_unit
+        labels = list(space.trajs)
+    if n_states is None:
+        raise ValueError("n_states is required unless labels is a StateSpace")
+    dt = 1.0 if dt is None else dt
+    if isinstance(labels, np.ndarray) and labels.ndim != 2:
+        raise ValueError(f"labels must be a 2-D array (n_traj, n_frames) or a list of trajectories, got shape {labels.shape}")
+    trajs = check_labels(labels, n_states)
+    lengths = np.array([len(t) for t in trajs])
+    n_traj = len(trajs)
     n_train = n_traj if n_train is None else int(n_train)
     if not 1 <= n_train <= n_traj:
         raise ValueError(f"n_train={n_train} must be between 1 and the number of trajectories ({n_traj})")
-    if not 1 <= prompt_len < n_frames:
-        raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the trajectories ({n_frames} frames)")
+    if not 1 <= prompt_len < lengths.min():
+        raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the trajectories "
+                         f"(the shortest has {lengths.min()} frames)")
     n_gen = n_traj if n_gen is None else int(n_gen)
-    gen_frames = n_frames if gen_frames is None else int(gen_frames)
+    like_reference = gen_frames is None
+    gen_frames = int(lengths.max()) if like_reference else int(gen_frames)
     if n_gen < 1 or gen_frames < 1:
         raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
     if patience is None and lr_schedule != "cosine":
         patience = 3
     dev = resolve_device(device)
+    train_data = np.stack(trajs[:n_train]) if len(set(lengths[:n_train].tolist())) == 1 else trajs[:n_train]
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
     t0 = time.perf_counter()
-    tr = fit(net, arr[:n_train], seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, lr_schedule=lr_schedule, patience=patience,
-             max_batches_per_epoch=max_batches_per_epoch, steps=train_steps, seed=seed, device=dev, progress=progress)
+    tr = fit(net, train_data, seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, lr_schedule=lr_schedule,
+             patience=patience, max_batches_per_epoch=max_batches_per_epoch, steps=train_steps, seed=seed, device=dev,
+             progress=progress)
     t1 = time.perf_counter()
-    prompt = arr[np.arange(n_gen) % n_traj, :prompt_len]
+    src = np.arange(n_gen) % n_traj
+    prompt = np.stack([trajs[i][:prompt_len] for i in src])
     gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
+    if like_reference and len(set(lengths.tolist())) > 1:
+        gen = [g[: lengths[i]] for g, i in zip(gen, src)]
     t2 = time.perf_counter()
 
-    m = compare(arr, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt)
+    ref = np.stack(trajs) if len(set(lengths.tolist())) == 1 else trajs
+    cmp = comparison(ref, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
+    m = cmp.to_dict()
+    msm = bcmp = None
     if baseline:
-        msm = msm_trajectories(arr[:n_train], n_states=n_states, lag=1, n_steps=gen_frames, start=prompt[:, -1], seed=seed + 2)
-        b = compare(arr, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt)
-        m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
-                                              "set_pop_max_abs_err")})
+        n_steps = -(-gen_frames // int(baseline_lag))
+        msm = msm_trajectories(train_data, n_states=n_states, lag=int(baseline_lag), n_steps=n_steps,
+                               start=prompt[:, -1], seed=seed + 2)
+        if like_reference and len(set(lengths.tolist())) > 1:
+            msm = [b[: -(-lengths[i] // int(baseline_lag))] for b, i in zip(msm, src)]
+        bcmp = comparison(ref, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt,
+                          dt_gen=dt * int(baseline_lag), dt_unit=unit)
+        b = bcmp.to_dict()
+        if sets is not None:
+            m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
+                                                  "set_pop_max_abs_err")})
     m.update(model=model.lower(), parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
     if truth_mfpt is not None:
         truth = np.asarray(truth_mfpt, dtype=float)
         m["mfpt_truth"] = truth.tolist()
-        m["ref_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_ref"]), truth)
-        m["gen_vs_truth_err"] = relative_error(_as_matrix(m["mfpt_gen"]), truth)
+        m["ref_vs_truth_err"] = relative_error(cmp.mfpt_ref, truth)
+        m["gen_vs_truth_err"] = relative_error(cmp.mfpt_gen, truth)
         if baseline:
-            m["msm_vs_truth_err"] = relative_error(_as_matrix(m["msm_mfpt_gen"]), truth)
-    return LearnResult(metrics=m, model=net, generated=gen, train=tr)
+            m["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
+    return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
+                       baseline_comparison=bcmp)

@@ -11,6 +11,7 @@ the physical saving interval to get physical times.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,10 @@ __all__ = [
     "mfpt_matrix",
     "relative_error",
     "population_interval",
+    "rate_matrix",
+    "relaxation_timescales",
+    "Comparison",
+    "comparison",
     "compare",
     "msm_trajectories",
     "subsample",
@@ -254,6 +259,7 @@ def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0, method: str 
     method
         ``"transitions"`` or ``"passages"``.
     """
+    dt = _check_dt(dt)
     src = np.atleast_1d(np.asarray(source, dtype=np.int64))
     tgt = np.atleast_1d(np.asarray(target, dtype=np.int64))
     sl = set_labels(labels, [src, tgt], n_states)
@@ -270,6 +276,7 @@ def mfpt_matrix(
     (mean, sem, n_events)
         Three ``(k, k)`` arrays; the diagonal is ``nan`` / 0.
     """
+    dt = _check_dt(dt)
     sl = set_labels(labels, sets, n_states)
     _, k = _set_mapping(sets, n_states)
     runs = [_runs(s) for s in sl]
@@ -327,6 +334,179 @@ def relative_error(estimate: np.ndarray, truth: np.ndarray) -> float:
     return float(rel.max())
 
 
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Generated trajectories measured against reference ones: the typed result of :func:`comparison`.
+
+    Every array is indexed by metastable set (populations ``(k,)``, MFPT
+    matrices ``(k, k)`` from row to column, ``nan`` on the diagonal); the
+    ``*_low`` / ``*_high`` arrays are 95 % intervals (populations: bootstrap,
+    :func:`population_interval`; MFPTs: Poisson, :func:`mfpt_interval`). Times
+    are in ``dt_unit``. :meth:`to_dict` gives the JSON form (the keys of
+    :func:`compare`).
+    """
+
+    n_states: int
+    dt: float
+    dt_unit: str
+    state_pop_max_abs_err: float
+    state_pop_js_divergence: float
+    set_names: list | None = None
+    pop_ref: np.ndarray | None = None
+    pop_gen: np.ndarray | None = None
+    pop_ref_low: np.ndarray | None = None
+    pop_ref_high: np.ndarray | None = None
+    pop_gen_low: np.ndarray | None = None
+    pop_gen_high: np.ndarray | None = None
+    mfpt_ref: np.ndarray | None = None
+    mfpt_gen: np.ndarray | None = None
+    mfpt_ref_low: np.ndarray | None = None
+    mfpt_ref_high: np.ndarray | None = None
+    mfpt_gen_low: np.ndarray | None = None
+    mfpt_gen_high: np.ndarray | None = None
+    mfpt_n_ref: np.ndarray | None = None
+    mfpt_n_gen: np.ndarray | None = None
+
+    @property
+    def has_sets(self) -> bool:
+        return self.mfpt_ref is not None
+
+    @property
+    def pop_abs_err(self) -> np.ndarray:
+        return np.abs(self.pop_gen - self.pop_ref)
+
+    @property
+    def pop_max_abs_err(self) -> float:
+        return float(self.pop_abs_err.max())
+
+    @property
+    def mfpt_ratio(self) -> np.ndarray:
+        """Generated / reference MFPT per pair."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.mfpt_gen / self.mfpt_ref
+
+    @property
+    def mfpt_max_rel_err(self) -> float:
+        """``max |gen / ref - 1|`` over pairs (:func:`relative_error`; ``inf`` for a passage never generated)."""
+        return relative_error(self.mfpt_gen, self.mfpt_ref)
+
+    @property
+    def mfpt_overlap(self) -> np.ndarray:
+        """Whether the two 95 % intervals of each pair overlap (``False`` where either has no event)."""
+        both = np.isfinite(self.mfpt_ref_low) & np.isfinite(self.mfpt_gen_low)
+        return np.where(both, (self.mfpt_gen_low <= self.mfpt_ref_high) & (self.mfpt_ref_low <= self.mfpt_gen_high),
+                        False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: nested lists, ``None`` for missing values (the keys :func:`compare` documents)."""
+        out = {"n_states": int(self.n_states), "dt": float(self.dt), "dt_unit": self.dt_unit,
+               "state_pop_max_abs_err": float(self.state_pop_max_abs_err),
+               "state_pop_js_divergence": float(self.state_pop_js_divergence)}
+        if not self.has_sets:
+            return out
+
+        def _lists(a):
+            return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
+
+        both = np.isfinite(self.mfpt_ref_low) & np.isfinite(self.mfpt_gen_low)
+        out.update(
+            {
+                "set_names": list(self.set_names),
+                "set_pop_ref": self.pop_ref.tolist(),
+                "set_pop_gen": self.pop_gen.tolist(),
+                "set_pop_abs_err": self.pop_abs_err.tolist(),
+                "set_pop_max_abs_err": self.pop_max_abs_err,
+                "set_pop_ref_low": self.pop_ref_low.tolist(),
+                "set_pop_ref_high": self.pop_ref_high.tolist(),
+                "set_pop_gen_low": self.pop_gen_low.tolist(),
+                "set_pop_gen_high": self.pop_gen_high.tolist(),
+                "mfpt_ref": _lists(self.mfpt_ref),
+                "mfpt_gen": _lists(self.mfpt_gen),
+                "mfpt_ratio": _lists(self.mfpt_ratio),
+                "mfpt_n_ref": self.mfpt_n_ref.tolist(),
+                "mfpt_n_gen": self.mfpt_n_gen.tolist(),
+                "mfpt_ref_low": _lists(self.mfpt_ref_low),
+                "mfpt_ref_high": _lists(self.mfpt_ref_high),
+                "mfpt_gen_low": _lists(self.mfpt_gen_low),
+                "mfpt_gen_high": _lists(self.mfpt_gen_high),
+                "mfpt_overlap": [[bool(o) if b else None for o, b in zip(ro, rb)]
+                                 for ro, rb in zip(self.mfpt_overlap, both)],
+                "mfpt_max_rel_err": self.mfpt_max_rel_err,
+            }
+        )
+        return out
+
+
+def _check_dt(dt) -> float:
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dt must be a number (the time between frames), got {type(dt).__name__} ({dt!r})")
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a finite time > 0 between frames, got {dt!r}")
+    return float(dt)
+
+
+def comparison(
+    reference,
+    generated,
+    *,
+    n_states: int,
+    sets=None,
+    set_names: list[str] | None = None,
+    dt: float = 1.0,
+    dt_gen: float | None = None,
+    dt_unit: str = "",
+) -> Comparison:
+    """Compare generated trajectories with reference ones: populations and MFPTs with 95 % intervals.
+
+    ``sets`` (e.g. wells or metastable states, lists of state labels) are the
+    sets whose populations and MFPTs are compared; without them only the state
+    populations are. MFPTs use the length-independent ``"transitions"``
+    estimator of :func:`mfpt`. ``dt`` is the time between reference frames,
+    ``dt_gen`` that between generated frames when it differs (an MSM sampled at
+    a lag of several frames), both in ``dt_unit``.
+    """
+    dt = _check_dt(dt)
+    dt_gen = dt if dt_gen is None else _check_dt(dt_gen)
+    for name, lab in (("reference", reference), ("generated", generated)):
+        if max(len(t) for t in check_labels(lab, n_states, name=name)) < 2:
+            raise ValueError(f"the {name} trajectories have one frame each; kinetics needs at least two")
+    ref_pop = populations(reference, n_states)
+    gen_pop = populations(generated, n_states)
+    mix = 0.5 * (ref_pop + gen_pop)
+
+    def _kl(p, q):
+        m = p > 0
+        return float(np.sum(p[m] * np.log(p[m] / q[m])))
+
+    base = dict(n_states=int(n_states), dt=dt, dt_unit=str(dt_unit),
+                state_pop_max_abs_err=float(np.abs(gen_pop - ref_pop).max()),
+                state_pop_js_divergence=0.5 * _kl(ref_pop, mix) + 0.5 * _kl(gen_pop, mix))
+    if sets is None:
+        return Comparison(**base)
+    sl_ref = set_labels(reference, sets, n_states)
+    sl_gen = set_labels(generated, sets, n_states)
+    _, k = _set_mapping(sets, n_states)
+
+    def _set_pops(sl):
+        c = sum(np.bincount(s[s >= 0], minlength=k) for s in sl).astype(float)
+        return c / sum(len(s) for s in sl)
+
+    pop_ci = {kind: population_interval(sl, k) for kind, sl in (("ref", sl_ref), ("gen", sl_gen))}
+    m_ref, _, n_ref = mfpt_matrix(reference, sets, n_states=n_states, dt=dt)
+    m_gen, _, n_gen = mfpt_matrix(generated, sets, n_states=n_states, dt=dt_gen)
+    lo_ref, hi_ref = mfpt_interval(m_ref, n_ref)
+    lo_gen, hi_gen = mfpt_interval(m_gen, n_gen)
+    return Comparison(
+        **base,
+        set_names=list(set_names) if set_names is not None else [str(i) for i in range(k)],
+        pop_ref=_set_pops(sl_ref), pop_gen=_set_pops(sl_gen),
+        pop_ref_low=pop_ci["ref"][0], pop_ref_high=pop_ci["ref"][1],
+        pop_gen_low=pop_ci["gen"][0], pop_gen_high=pop_ci["gen"][1],
+        mfpt_ref=m_ref, mfpt_gen=m_gen, mfpt_ref_low=lo_ref, mfpt_ref_high=hi_ref,
+        mfpt_gen_low=lo_gen, mfpt_gen_high=hi_gen, mfpt_n_ref=n_ref, mfpt_n_gen=n_gen,
+    )
+
+
 def compare(
     reference,
     generated,
@@ -336,7 +516,7 @@ def compare(
     set_names: list[str] | None = None,
     dt: float = 1.0,
 ) -> dict:
-    """Compare generated trajectories with reference ones; one JSON-ready metrics dict.
+    """:func:`comparison` in its JSON form (:meth:`Comparison.to_dict`), for metrics files and sweeps.
 
     Keys (``*_ref`` / ``*_gen`` are the two measurements):
 
@@ -354,69 +534,72 @@ def compare(
       (:func:`relative_error`: ``inf`` when the generated trajectories never
       make a passage that the reference makes).
     """
-    ref_pop = populations(reference, n_states)
-    gen_pop = populations(generated, n_states)
-    mix = 0.5 * (ref_pop + gen_pop)
+    return comparison(reference, generated, n_states=n_states, sets=sets, set_names=set_names, dt=dt).to_dict()
 
-    def _kl(p, q):
-        m = p > 0
-        return float(np.sum(p[m] * np.log(p[m] / q[m])))
 
-    out: dict = {
-        "n_states": int(n_states),
-        "dt": float(dt),
-        "state_pop_max_abs_err": float(np.abs(gen_pop - ref_pop).max()),
-        "state_pop_js_divergence": 0.5 * _kl(ref_pop, mix) + 0.5 * _kl(gen_pop, mix),
-    }
-    if sets is None:
-        return out
-    sl_ref = set_labels(reference, sets, n_states)
-    sl_gen = set_labels(generated, sets, n_states)
-    _, k = _set_mapping(sets, n_states)
-    names = set_names or [str(i) for i in range(k)]
+def rate_matrix(labels, n_states: int, *, dt: float = 1.0) -> np.ndarray:
+    """Transition rates between states from the time spent in each and the switches out of it.
 
-    def _set_pops(sl):
-        c = sum(np.bincount(s[s >= 0], minlength=k) for s in sl).astype(float)
-        return c / sum(len(s) for s in sl)
+    ``K[i, j] = N_ij / T_i`` (``i != j``): ``N_ij`` counts the frames where a
+    trajectory switches from ``i`` to ``j``, ``T_i`` is the time spent in
+    ``i``; rows sum to zero. On core-set labels (each frame labelled by the core
+    visited last) this is the milestoning estimate of the rates between
+    metastable states, and like the ``"transitions"`` MFPT estimator it uses
+    the unfinished stays at the trajectory ends, so it does not depend on
+    trajectory length.
+    """
+    dt = _check_dt(dt)
+    trajs = check_labels(labels, n_states)
+    n = np.zeros((n_states, n_states))
+    t = np.zeros(n_states)
+    for tr in trajs:
+        t += np.bincount(tr, minlength=n_states)
+        sw = np.flatnonzero(tr[1:] != tr[:-1])
+        np.add.at(n, (tr[sw], tr[sw + 1]), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(t[:, None] > 0, n / (t[:, None] * dt), 0.0)
+    k[np.diag_indices(n_states)] = -k.sum(axis=1)
+    return k
 
-    pr, pg = _set_pops(sl_ref), _set_pops(sl_gen)
-    pop_ci = {kind: population_interval(sl, k) for kind, sl in (("ref", sl_ref), ("gen", sl_gen))}
-    m_ref, _, n_ref = mfpt_matrix(reference, sets, n_states=n_states, dt=dt)
-    m_gen, _, n_gen = mfpt_matrix(generated, sets, n_states=n_states, dt=dt)
-    ratio = m_gen / m_ref
-    lo_ref, hi_ref = mfpt_interval(m_ref, n_ref)
-    lo_gen, hi_gen = mfpt_interval(m_gen, n_gen)
-    both = np.isfinite(lo_ref) & np.isfinite(lo_gen)
-    overlap = np.where(both, (lo_gen <= hi_ref) & (lo_ref <= hi_gen), False)
 
-    def _lists(a):
-        return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
-
-    out.update(
-        {
-            "set_names": names,
-            "set_pop_ref": pr.tolist(),
-            "set_pop_gen": pg.tolist(),
-            "set_pop_abs_err": np.abs(pg - pr).tolist(),
-            "set_pop_max_abs_err": float(np.abs(pg - pr).max()),
-            "set_pop_ref_low": pop_ci["ref"][0].tolist(),
-            "set_pop_ref_high": pop_ci["ref"][1].tolist(),
-            "set_pop_gen_low": pop_ci["gen"][0].tolist(),
-            "set_pop_gen_high": pop_ci["gen"][1].tolist(),
-            "mfpt_ref": _lists(m_ref),
-            "mfpt_gen": _lists(m_gen),
-            "mfpt_ratio": _lists(ratio),
-            "mfpt_n_ref": n_ref.tolist(),
-            "mfpt_n_gen": n_gen.tolist(),
-            "mfpt_ref_low": _lists(lo_ref),
-            "mfpt_ref_high": _lists(hi_ref),
-            "mfpt_gen_low": _lists(lo_gen),
-            "mfpt_gen_high": _lists(hi_gen),
-            "mfpt_overlap": [[bool(o) if b else None for o, b in zip(ro, rb)] for ro, rb in zip(overlap, both)],
-            "mfpt_max_rel_err": relative_error(m_gen, m_ref),
-        }
-    )
+def _relaxation(k: np.ndarray, n: int) -> np.ndarray:
+    visited = np.flatnonzero(np.abs(np.diag(k)) > 0)
+    w = np.sort(np.abs(np.linalg.eigvals(k[np.ix_(visited, visited)]).real))
+    out = np.full(n, np.nan)
+    w = w[1:][: n]  # the zero eigenvalue is the stationary distribution
+    with np.errstate(divide="ignore"):
+        out[: len(w)] = 1.0 / w
     return out
+
+
+def relaxation_timescales(labels, n_states: int, *, dt: float = 1.0, k: int = 1, level: float = 0.95,
+                          n_boot: int = 200, min_units: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` slowest relaxation times ``-1 / lambda`` of :func:`rate_matrix`, with a bootstrap interval.
+
+    Returns ``(value, low, high)``, arrays of length ``k`` in the unit of
+    ``dt``. For two metastable states the slowest is ``1 / (k_AB + k_BA)``:
+    the implied timescale of the slow process, without the lag-time bias of an
+    MSM estimated on non-Markovian core-set labels. The interval resamples
+    trajectories (or 10 blocks, as :func:`population_interval`) and is
+    Student-t with the same small-sample correction; ``nan`` where there are
+    too few units or ``n_boot=0``.
+    """
+    from scipy.stats import t as student_t
+
+    trajs = check_labels(labels, n_states)
+    value = _relaxation(rate_matrix(trajs, n_states, dt=dt), k)
+    units = _bootstrap_units(trajs, min_units)
+    m = len(units)
+    if m < 2 or n_boot == 0:
+        return value, np.full(k, np.nan), np.full(k, np.nan)
+    rng = np.random.default_rng(seed)
+    boot = np.array([_relaxation(rate_matrix([units[i] for i in rng.integers(0, m, m)], n_states, dt=dt), k)
+                     for _ in range(n_boot)])
+    with warnings.catch_warnings():  # resamples without a transition have no timescale: nan, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = np.nanstd(boot, axis=0, ddof=1)
+    half = student_t.ppf(0.5 + level / 2, m - 1) * sd * np.sqrt(m / (m - 1))
+    return value, np.maximum(value - half, 0.0), value + half
 
 
 def _bootstrap_units(trajs: list[np.ndarray], min_units: int) -> list[np.ndarray]:

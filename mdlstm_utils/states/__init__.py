@@ -4,6 +4,7 @@ A *partition* maps each frame of a trajectory to one of ``n_states`` integer
 labels. Grid bins over a low-dimensional coordinate are the simplest; bins (or
 any microstates) can then be lumped into metastable wells with a lookup table.
 
+* :mod:`~mdlstm_utils.states.space`       the state-space type (:class:`StateSpace`), time units, builders
 * :mod:`~mdlstm_utils.states.grids`       grid bins of low-dimensional coordinates, basins of a potential, per-state means
 * :mod:`~mdlstm_utils.states.clustering`  k-means microstates of high-dimensional features (CPU/GPU), TICA
 * :mod:`~mdlstm_utils.states.msm`         Markov state models of label trajectories (deeptime)
@@ -27,8 +28,26 @@ from .metastable import (
     pcca_lump,
 )
 from .msm import estimate_msm
+from .space import (
+    METASTABLE_KINDS,
+    TIME_UNITS,
+    StateSpace,
+    from_labels,
+    grid_space,
+    kmeans_space,
+    metastable_space,
+    parse_dt,
+)
 
 __all__ = [
+    "StateSpace",
+    "TIME_UNITS",
+    "METASTABLE_KINDS",
+    "parse_dt",
+    "from_labels",
+    "grid_space",
+    "kmeans_space",
+    "metastable_space",
     "Grid",
     "make_grid",
     "discretize_grid",
