@@ -117,6 +117,60 @@ def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None, 
     return ax
 
 
+def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, time_unit: str = "", axes=None):
+    """Reference vs several generators on three panels: set populations, MFPTs (log), slowest relaxation time.
+
+    ``comparisons``: ``{name: Comparison}`` (:func:`~mdlstm_utils.kinetics.comparison`, all against the same
+    reference, e.g. a language model and the MSM baseline); ``slowest``: ``{"reference" | "lm" | "msm": (value,
+    low, high)}``, the first name taking ``"lm"`` and a name ``"MSM"`` taking ``"msm"``. Bars carry the 95 %
+    intervals. Returns the three axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    first = next(iter(comparisons.values()))
+    names = list(first.set_names)
+    groups = [("reference", first.pop_ref, first.pop_ref_low, first.pop_ref_high, first.mfpt_ref, first.mfpt_ref_low,
+               first.mfpt_ref_high)]
+    groups += [(n, c.pop_gen, c.pop_gen_low, c.pop_gen_high, c.mfpt_gen, c.mfpt_gen_low, c.mfpt_gen_high)
+               for n, c in comparisons.items()]
+    colors = ["0.35", GEN_STYLE["color"], "tab:blue", "tab:green"]
+    w = 0.8 / len(groups)
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names)) if i != j]
+    for g, (label, p, plo, phi, m, mlo, mhi) in enumerate(groups):
+        x = np.arange(len(names)) + (g - (len(groups) - 1) / 2) * w
+        axes[0].bar(x, p, w, color=colors[g % 4], label=label,
+                    yerr=np.clip(np.vstack([p - plo, phi - p]), 0, None), capsize=2)
+        v = np.array([m[i, j] for i, j in pairs])
+        lo = np.array([mlo[i, j] for i, j in pairs])
+        hi = np.array([mhi[i, j] for i, j in pairs])
+        xp = np.arange(len(pairs)) + (g - (len(groups) - 1) / 2) * w
+        ok = np.isfinite(v)
+        axes[1].bar(xp[ok], v[ok], w, color=colors[g % 4], label=label,
+                    yerr=np.clip(np.nan_to_num(np.vstack([v - lo, hi - v])[:, ok]), 0, None), capsize=2)
+    axes[0].set_xticks(np.arange(len(names)), names)
+    axes[0].set_ylabel("population")
+    axes[0].legend(frameon=False, fontsize=8)
+    axes[1].set_xticks(np.arange(len(pairs)), [f"{names[i]}→{names[j]}" for i, j in pairs],
+                       rotation=45 if len(pairs) > 4 else 0, fontsize=8)
+    axes[1].set_yscale("log")
+    unit = f" ({time_unit})" if time_unit else ""
+    axes[1].set_ylabel(f"MFPT{unit}")
+    if slowest:
+        keys = ["reference"] + ["lm" if k == 0 else "msm" for k in range(len(comparisons))]
+        labels = ["reference"] + list(comparisons)
+        for g, (key, label) in enumerate(zip(keys, labels)):
+            if key not in slowest:
+                continue
+            v, lo, hi = slowest[key]
+            err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[max(v - lo, 0)], [max(hi - v, 0)]]
+            axes[2].bar(g, v, 0.6, color=colors[g % 4], yerr=err, capsize=3)
+        axes[2].set_xticks(range(len(labels)), labels)
+        axes[2].set_ylabel(f"slowest relaxation time{unit}")
+    else:
+        axes[2].set_visible(False)
+    return axes
+
+
 def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax=None):
     """Generated vs reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band.
 
