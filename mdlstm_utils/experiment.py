@@ -15,6 +15,7 @@ partition and the generated trajectories are from it.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +216,11 @@ def learn_and_compare(
     if isinstance(labels, np.ndarray) and labels.ndim != 2:
         raise ValueError(f"labels must be a 2-D array (n_traj, n_frames) or a list of trajectories, got shape {labels.shape}")
     trajs = check_labels(labels, n_states)
+    unused = np.flatnonzero(sum(np.bincount(t, minlength=n_states) for t in trajs) == 0)
+    if unused.size:
+        warnings.warn(f"{unused.size} of the {n_states} states never occur in labels (e.g. {unused[:5].tolist()}); "
+                      "the model will still learn to emit them with a small probability. Renumber the labels "
+                      "without gaps (states.from_labels does).", stacklevel=2)
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
     n_train = n_traj if n_train is None else int(n_train)
