@@ -46,6 +46,7 @@ import numpy as np
 from . import lag as lagmod
 from .kinetics import relaxation_timescales
 from .runtime import _jsonable, mfpt_tolerance, resolve_device, seed_everything
+from .train import TrainConfig
 from .states import StateSpace, from_labels, metastable_space, metastable_states, min_dwell_filter, parse_dt
 
 __all__ = ["PROFILES", "Inputs", "Choice", "Analysis", "read_inputs", "reduce_features", "cluster", "choose_lag",
@@ -56,11 +57,11 @@ __all__ = ["PROFILES", "Inputs", "Choice", "Analysis", "read_inputs", "reduce_fe
 #: in minutes on two CPU cores, ``full`` uses finer microstates and four times the training tokens (longer windows).
 PROFILES = {
     "smoke": dict(max_frames=3000, max_micro=20, n_lags=6, hidden=32,
-                  train=dict(seq_len=32, batch_size=16, steps=30)),
+                  train=TrainConfig(seq_len=32, batch_size=16, epochs=4, steps=30)),
     "quick": dict(max_frames=None, max_micro=100, n_lags=12, hidden=64,
-                  train=dict(seq_len=50, batch_size=32, steps=1000)),
+                  train=TrainConfig(seq_len=50, batch_size=32, epochs=4, steps=1000)),
     "full": dict(max_frames=None, max_micro=200, n_lags=16, hidden=64,
-                 train=dict(seq_len=100, batch_size=32, steps=2000)),
+                 train=TrainConfig(seq_len=100, batch_size=32, epochs=4, steps=2000)),
 }
 TRAJECTORY_SUFFIXES = (".xtc", ".dcd", ".h5", ".nc", ".trr", ".pdb", ".netcdf", ".lammpstrj", ".gro")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -430,10 +431,8 @@ def learn(space: StateSpace, lag: int, *, model: str = "lstm", profile: str = "q
 
     cfg = PROFILES[profile]
     prompt = int(min(100, max(1, space.lengths.min() // 10)))
-    res = learn_and_compare(space, model=model, prompt_len=prompt, lr_schedule="cosine", epochs=4,
-                            train_steps=cfg["train"]["steps"], seq_len=cfg["train"]["seq_len"],
-                            batch_size=cfg["train"]["batch_size"], hidden=cfg["hidden"], baseline_lag=lag, seed=seed,
-                            device=device, progress=progress)
+    res = learn_and_compare(space, model=model, prompt_len=prompt, train=cfg["train"], hidden=cfg["hidden"],
+                            baseline_lag=lag, seed=seed, device=device, progress=progress)
     gen = res.generated if isinstance(res.generated, list) else list(res.generated)
     slowest = {
         "reference": _slowest(space.trajs, space.n_states, space.dt),

@@ -26,7 +26,7 @@ from .kinetics import Comparison, comparison, msm_trajectories, relative_error
 from .models import LSTMLM, TransformerLM, count_parameters
 from .runtime import resolve_device, seed_everything
 from .states import StateSpace, check_labels, metastable_states, min_dwell_filter
-from .train import TrainResult, fit
+from .train import TrainConfig, TrainResult, fit
 
 __all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare"]
 
@@ -111,6 +111,32 @@ class LearnResult:
     baseline_comparison: Comparison | None = None
 
 
+def _reference(labels, n_states, sets, set_names, dt):
+    """The reference of :func:`learn_and_compare` as ``(trajs, n_states, sets, set_names, dt, unit)``, checked."""
+    unit = ""
+    if isinstance(labels, StateSpace):
+        space = labels
+        n_states = space.n_states if n_states is None else n_states
+        if sets is None and space.sets is not None:
+            sets, set_names = list(space.sets), list(space.set_names) if set_names is None else set_names
+        dt = space.dt if dt is None else dt
+        unit = space.dt_unit
+        labels = list(space.trajs)
+    if n_states is None:
+        raise ValueError("n_states is required unless labels is a StateSpace")
+    if isinstance(labels, np.ndarray) and labels.ndim != 2:
+        raise ValueError(f"labels must be a 2-D array (n_traj, n_frames) or a list of trajectories, got shape {labels.shape}")
+    trajs = check_labels(labels, n_states)
+    counts = sum(np.bincount(t, minlength=n_states) for t in trajs)
+    used = np.flatnonzero(counts)
+    gaps = np.flatnonzero(counts[used.min(): used.max() + 1] == 0) + used.min()
+    if gaps.size:  # e.g. states {0, 5, 9}: tokens between the data's labels that the data never visit
+        warnings.warn(f"{gaps.size} states between the smallest and the largest label never occur (e.g. "
+                      f"{gaps[:5].tolist()}); the model will still learn to emit them with a small probability. "
+                      "Renumber the labels without gaps (states.from_labels does).", stacklevel=3)
+    return trajs, n_states, sets, set_names, 1.0 if dt is None else dt, unit
+
+
 def learn_and_compare(
     labels,
     n_states: int | None = None,
@@ -122,14 +148,7 @@ def learn_and_compare(
     n_gen: int | None = None,
     gen_frames: int | None = None,
     prompt_len: int = 100,
-    seq_len: int = 100,
-    batch_size: int = 64,
-    epochs: int = 10,
-    max_batches_per_epoch: int | None = None,
-    train_steps: int | None = None,
-    lr: float = 2e-3,
-    lr_schedule: str = "constant",
-    patience: int | None = None,
+    train: TrainConfig | None = None,
     hidden: int = 128,
     d_model: int = 96,
     set_names: list[str] | None = None,
@@ -139,6 +158,7 @@ def learn_and_compare(
     seed: int = 0,
     device="auto",
     progress: bool = False,
+    **train_settings,
 ) -> LearnResult:
     """Train ``model`` on ``labels``, generate as many trajectories, compare their kinetics with ``labels``.
 
@@ -169,14 +189,13 @@ def learn_and_compare(
         its reference trajectory (trajectories of different lengths give a
         list), so that generated and reference data have the same number and
         length of trajectories.
-    seq_len, batch_size, epochs, max_batches_per_epoch, lr, lr_schedule, patience
-        Training settings (see :func:`~mdlstm_utils.train.fit`). ``patience=None``:
-        3 with the constant rate; no early stopping with ``lr_schedule="cosine"``,
-        so that the decay runs to the end.
-    train_steps
-        Optional budget of optimizer steps that does not depend on how much
-        data there is (e.g. the same for every saving interval of a sweep):
-        ``fit``'s ``steps``. Overrides ``max_batches_per_epoch``.
+    train, train_settings
+        A :class:`~mdlstm_utils.train.TrainConfig` (default: the recipe,
+        cosine decay without early stopping) with any field overridden by
+        keyword (``seq_len=50, steps=1000``; ``train_steps`` is a synonym of
+        ``steps``, a budget of optimizer steps that does not depend on how much
+        data there is). With ``lr_schedule="constant"`` and no ``patience``,
+        training stops after 3 epochs without improvement.
     truth_mfpt
         Optional true MFPT matrix between the same sets (same time unit as
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
@@ -201,26 +220,7 @@ def learn_and_compare(
         and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
         ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
     """
-    unit = ""
-    if isinstance(labels, StateSpace):
-        space = labels
-        n_states = space.n_states if n_states is None else n_states
-        if sets is None and space.sets is not None:
-            sets, set_names = list(space.sets), list(space.set_names) if set_names is None else set_names
-        dt = space.dt if dt is None else dt
-        unit = space.dt_unit
-        labels = list(space.trajs)
-    if n_states is None:
-        raise ValueError("n_states is required unless labels is a StateSpace")
-    dt = 1.0 if dt is None else dt
-    if isinstance(labels, np.ndarray) and labels.ndim != 2:
-        raise ValueError(f"labels must be a 2-D array (n_traj, n_frames) or a list of trajectories, got shape {labels.shape}")
-    trajs = check_labels(labels, n_states)
-    unused = np.flatnonzero(sum(np.bincount(t, minlength=n_states) for t in trajs) == 0)
-    if unused.size:
-        warnings.warn(f"{unused.size} of the {n_states} states never occur in labels (e.g. {unused[:5].tolist()}); "
-                      "the model will still learn to emit them with a small probability. Renumber the labels "
-                      "without gaps (states.from_labels does).", stacklevel=2)
+    trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
     n_train = n_traj if n_train is None else int(n_train)
@@ -234,17 +234,18 @@ def learn_and_compare(
     gen_frames = int(lengths.max()) if like_reference else int(gen_frames)
     if n_gen < 1 or gen_frames < 1:
         raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
-    if patience is None and lr_schedule != "cosine":
-        patience = 3
+    if "train_steps" in train_settings:
+        train_settings["steps"] = train_settings.pop("train_steps")
+    cfg = (train or TrainConfig()).replace(**train_settings)
+    if cfg.patience is None and cfg.lr_schedule != "cosine":
+        cfg = cfg.replace(patience=3)
     dev = resolve_device(device)
     train_data = np.stack(trajs[:n_train]) if len(set(lengths[:n_train].tolist())) == 1 else trajs[:n_train]
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
     t0 = time.perf_counter()
-    tr = fit(net, train_data, seq_len=seq_len, batch_size=batch_size, epochs=epochs, lr=lr, lr_schedule=lr_schedule,
-             patience=patience, max_batches_per_epoch=max_batches_per_epoch, steps=train_steps, seed=seed, device=dev,
-             progress=progress)
+    tr = fit(net, train_data, config=cfg, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
     src = np.arange(n_gen) % n_traj
     prompt = np.stack([trajs[i][:prompt_len] for i in src])

@@ -14,6 +14,7 @@ never interrupted (on the CPU).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -30,7 +31,7 @@ from .models import model_from_config
 from .runtime import resolve_device
 from .states import check_labels
 
-__all__ = ["TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
+__all__ = ["TrainConfig", "TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
 
 
 @dataclass
@@ -117,6 +118,57 @@ def step_budget(steps: int, epochs: int, n_windows: int, batch_size: int) -> tup
     return batches, max(epochs, -(-steps // batches))
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained. The defaults are the suite's recipe: AdamW at ``lr`` with a half-cosine decay
+    to 0 and no early stopping, so that the decay runs to the end (see :func:`fit` for why).
+
+    ``steps`` is a budget of optimizer steps that does not depend on how much data there is (a rare
+    transition needs steps more than tokens); ``None`` trains ``epochs`` full passes over the windows.
+    :meth:`replace` returns a copy with some fields changed.
+    """
+
+    seq_len: int = 100
+    batch_size: int = 64
+    epochs: int = 10
+    steps: int | None = None
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+    patience: int | None = None
+    min_delta: float = 1e-4
+    grad_clip: float = 1.0
+    max_batches_per_epoch: int | None = None
+    amp: str | bool = "auto"
+    deterministic: bool = False
+
+    def __post_init__(self):
+        checked = [("seq_len", self.seq_len), ("batch_size", self.batch_size), ("epochs", self.epochs)]
+        checked += [(n, v) for n, v in (("patience", self.patience), ("steps", self.steps)) if v is not None]
+        for name, value in checked:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.amp not in ("auto", True, False):
+            raise ValueError(f"amp must be 'auto', True or False, got {self.amp!r}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown training setting(s) {sorted(unknown)}; TrainConfig has {sorted(self.__dataclass_fields__)}")
+        return dataclasses.replace(self, **changes)
+
+    def lr_at(self, epoch: int, i: int, n_batches: int, epochs: int) -> float:
+        """The learning rate of batch ``i`` of ``n_batches`` in ``epoch`` (0-based) of ``epochs``."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch + i / n_batches) / epochs))
+
+
 def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype) -> torch.Tensor:
     x, y = batch[:, :-1], batch[:, 1:]
     with torch.autocast(device_type=batch.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -137,30 +189,134 @@ def _evaluate(model: nn.Module, windows: np.ndarray, batch_size: int, device, am
     return total / max(count, 1)
 
 
+@dataclass
+class _Plan:
+    """The data and the schedule of one training run, checked before the first step."""
+
+    train: list
+    val_windows: np.ndarray
+    epochs: int
+    max_batches: int | None
+
+
+def _plan(model: nn.Module, train, val, cfg: TrainConfig) -> _Plan:
+    n_states = model.config["n_states"]
+    train_trajs = check_labels(train, n_states, name="train")
+    if val is None:
+        train_trajs, val_trajs = split_trajectories(train_trajs, cfg.val_fraction)
+    else:
+        val_trajs = check_labels(val, n_states, name="val")
+    longest = max(len(t) for t in train_trajs)
+    if longest < cfg.seq_len + 1:
+        raise ValueError(
+            f"seq_len={cfg.seq_len} needs trajectories of at least {cfg.seq_len + 1} frames, "
+            f"but the longest training trajectory has {longest}"
+        )
+    val_windows = make_windows(val_trajs, cfg.seq_len)
+    if len(val_windows) == 0:
+        raise ValueError(
+            f"no validation window of {cfg.seq_len + 1} frames fits the validation data "
+            f"(longest {max(len(t) for t in val_trajs)} frames): lower seq_len or give longer/more val data"
+        )
+    epochs, max_batches = cfg.epochs, cfg.max_batches_per_epoch
+    if cfg.steps is not None:
+        n_windows = sum(len(t) // (cfg.seq_len + 1) for t in train_trajs)  # what make_windows cuts at offset 0
+        max_batches, epochs = step_budget(int(cfg.steps), cfg.epochs, n_windows, cfg.batch_size)
+    return _Plan(train_trajs, val_windows, epochs, max_batches)
+
+
+@dataclass
+class _State:
+    """What a checkpoint holds besides the weights, so that a resumed run continues exactly."""
+
+    result: TrainResult = field(default_factory=TrainResult)
+    best_state: dict | None = None
+    start_epoch: int = 0
+    bad_epochs: int = 0
+    stall_ref: float = math.inf  # the validation loss later epochs must beat by min_delta to reset the patience
+    finished: bool = False
+
+
+def _load_checkpoint(path: Path, model: nn.Module, opt, dev) -> _State:
+    ckpt = torch.load(path, map_location=dev, weights_only=False)
+    if ckpt.get("model_config") != model.config:
+        raise ValueError(f"checkpoint {path} was written for model {ckpt.get('model_config')}, not {model.config}")
+    model.load_state_dict(ckpt["model_state"])
+    opt.load_state_dict(ckpt["optimizer_state"])
+    result = TrainResult(**ckpt["result"])
+    return _State(result, ckpt["best_state"], ckpt["epoch"] + 1, ckpt["bad_epochs"],
+                  ckpt.get("stall_ref", result.best_val_loss), bool(ckpt.get("finished")))
+
+
+def _epoch_windows(trajs: list, seq_len: int, seed: int, epoch: int) -> np.ndarray:
+    """The epoch's training windows: a random start offset and order, both from ``(seed, epoch)``."""
+    rng = np.random.default_rng([int(seed), epoch])
+    torch.manual_seed(int(seed) * 100003 + epoch)
+    offset = int(rng.integers(0, seq_len + 1))
+    windows = make_windows(trajs, seq_len, offset)
+    if len(windows) == 0:
+        windows = make_windows(trajs, seq_len, 0)
+    return windows[rng.permutation(len(windows))]
+
+
+def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig, dev, amp_dtype, progress) -> tuple[float, int]:
+    """One pass over ``n_batches`` batches; returns the mean training loss and the windows seen."""
+    model.train()
+    running, seen = 0.0, 0
+    bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+    for i in bar:
+        if cfg.lr_schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(epoch, i, n_batches, epochs)
+        b = torch.as_tensor(windows[i * cfg.batch_size : (i + 1) * cfg.batch_size], device=dev)
+        loss = _batch_loss(model, b, amp_dtype)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        running += loss.item() * b.shape[0]
+        seen += b.shape[0]
+        if i % 20 == 0:
+            bar.set_postfix(loss=f"{running / seen:.4f}")
+    bar.close()
+    return running / max(seen, 1), seen
+
+
+def _record_epoch(st: _State, model, epoch: int, train_loss: float, val_loss: float, seconds: float,
+                  n_batches: int, epochs: int, cfg: TrainConfig) -> None:
+    """Keep the best weights, count epochs without improvement, decide whether training is finished."""
+    st.result.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
+                              "batches": n_batches})
+    if val_loss < st.result.best_val_loss:  # the weights kept are those of the lowest validation loss
+        st.result.best_val_loss = val_loss
+        st.result.best_epoch = epoch + 1
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if val_loss < st.stall_ref - cfg.min_delta:  # min_delta only decides when to stop
+        st.stall_ref = val_loss
+        st.bad_epochs = 0
+    else:
+        st.bad_epochs += 1
+    patience = math.inf if cfg.patience is None else cfg.patience
+    st.finished = st.bad_epochs >= patience or epoch + 1 == epochs
+    st.result.stopped_early = st.bad_epochs >= patience and epoch + 1 < epochs
+    st.result.train_seconds += seconds
+
+
 def fit(
     model: nn.Module,
     train,
     val=None,
+    config: TrainConfig | None = None,
     *,
-    seq_len: int = 100,
-    batch_size: int = 64,
-    epochs: int = 20,
-    lr: float = 2e-3,
-    lr_schedule: str = "constant",
-    weight_decay: float = 0.0,
-    val_fraction: float = 0.1,
-    patience: int | None = 3,
-    min_delta: float = 1e-4,
-    grad_clip: float = 1.0,
-    max_batches_per_epoch: int | None = None,
-    steps: int | None = None,
     device: str | torch.device = "auto",
-    amp: str | bool = "auto",
     seed: int = 0,
     checkpoint: str | Path | None = None,
     resume: bool = False,
-    deterministic: bool = False,
     progress: bool = True,
+    **settings,
 ) -> TrainResult:
     """Train a next-state model on label trajectories; the model ends with its best weights.
 
@@ -173,6 +329,9 @@ def fit(
     val
         Validation trajectories; if ``None`` the last ``val_fraction`` of each
         training trajectory is held out.
+    config, settings
+        A :class:`TrainConfig` (default: the recipe), with any of its fields
+        overridden by keyword (``fit(model, labels, steps=1000)``). The fields:
     seq_len, batch_size
         Window length (frames predicted per window) and windows per batch.
     epochs, lr, weight_decay, grad_clip
@@ -235,149 +394,48 @@ def fit(
     -------
     TrainResult
     """
-    n_states = model.config["n_states"]
-    train_trajs = check_labels(train, n_states, name="train")
-    if val is None:
-        train_trajs, val_trajs = split_trajectories(train_trajs, val_fraction)
-    else:
-        val_trajs = check_labels(val, n_states, name="val")
-    checked = [("seq_len", seq_len, 1), ("batch_size", batch_size, 1), ("epochs", epochs, 1)]
-    checked += [(n, v, 1) for n, v in (("patience", patience), ("steps", steps)) if v is not None]
-    for name, value, minimum in checked:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if patience is None:
-        patience = math.inf
-    longest = max(len(t) for t in train_trajs)
-    if longest < seq_len + 1:
-        raise ValueError(
-            f"seq_len={seq_len} needs trajectories of at least {seq_len + 1} frames, "
-            f"but the longest training trajectory has {longest}"
-        )
-    val_windows = make_windows(val_trajs, seq_len)
-    if len(val_windows) == 0:
-        raise ValueError(
-            f"no validation window of {seq_len + 1} frames fits the validation data "
-            f"(longest {max(len(t) for t in val_trajs)} frames): lower seq_len or give longer/more val data"
-        )
-
-    if steps is not None:
-        n_windows = sum(len(t) // (seq_len + 1) for t in train_trajs)  # what make_windows cuts at offset 0
-        max_batches_per_epoch, epochs = step_budget(int(steps), epochs, n_windows, batch_size)
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    cfg = (config or TrainConfig()).replace(**settings)
+    plan = _plan(model, train, val, cfg)
     dev = resolve_device(device)
-    if amp not in ("auto", True, False):
-        raise ValueError(f"amp must be 'auto', True or False, got {amp!r}")
-    use_amp = amp is True
-    amp_dtype = torch.bfloat16 if use_amp else None
+    amp_dtype = torch.bfloat16 if cfg.amp is True else None
     model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    result = TrainResult()
-    best_state = None
-    start_epoch = 0
-    bad_epochs = 0
-    stall_ref = math.inf  # the validation loss that later epochs must beat by min_delta to reset the patience
-
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    st = _State()
     if resume and ckpt_path is not None and ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        if ckpt.get("model_config") != model.config:
-            raise ValueError(
-                f"checkpoint {ckpt_path} was written for model {ckpt.get('model_config')}, not {model.config}"
-            )
-        model.load_state_dict(ckpt["model_state"])
-        opt.load_state_dict(ckpt["optimizer_state"])
-        result = TrainResult(**ckpt["result"])
-        best_state = ckpt["best_state"]
-        start_epoch = ckpt["epoch"] + 1
-        bad_epochs = ckpt["bad_epochs"]
-        stall_ref = ckpt.get("stall_ref", result.best_val_loss)
-        if ckpt.get("finished"):
-            model.load_state_dict(best_state)
-            return result
-
+        st = _load_checkpoint(ckpt_path, model, opt, dev)
+        if st.finished:
+            model.load_state_dict(st.best_state)
+            return st.result
     t_start = time.perf_counter()
-    with _determinism(deterministic):
-        tokens_done = 0
-        for epoch in range(start_epoch, epochs):
-            rng = np.random.default_rng([int(seed), epoch])
-            torch.manual_seed(int(seed) * 100003 + epoch)
-            offset = int(rng.integers(0, seq_len + 1))
-            windows = make_windows(train_trajs, seq_len, offset)
-            if len(windows) == 0:
-                windows = make_windows(train_trajs, seq_len, 0)
-            windows = windows[rng.permutation(len(windows))]
-            n_batches = math.ceil(len(windows) / batch_size)
-            if max_batches_per_epoch is not None:
-                n_batches = min(n_batches, int(max_batches_per_epoch))
-            model.train()
+    tokens_done = 0
+    with _determinism(cfg.deterministic):
+        for epoch in range(st.start_epoch, plan.epochs):
+            windows = _epoch_windows(plan.train, cfg.seq_len, seed, epoch)
+            n_batches = math.ceil(len(windows) / cfg.batch_size)
+            if plan.max_batches is not None:
+                n_batches = min(n_batches, int(plan.max_batches))
             t0 = time.perf_counter()
-            running, seen = 0.0, 0
-            bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-            for i in bar:
-                if lr_schedule == "cosine":
-                    for group in opt.param_groups:
-                        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * (epoch + i / n_batches) / epochs))
-                b = torch.as_tensor(windows[i * batch_size : (i + 1) * batch_size], device=dev)
-                loss = _batch_loss(model, b, amp_dtype)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                opt.step()
-                running += loss.item() * b.shape[0]
-                seen += b.shape[0]
-                if i % 20 == 0:
-                    bar.set_postfix(loss=f"{running / seen:.4f}")
-            bar.close()
-            tokens_done += seen * seq_len
-            val_loss = _evaluate(model, val_windows, max(batch_size, 256), dev, amp_dtype)
+            train_loss, seen = _train_epoch(model, opt, windows, n_batches, epoch, plan.epochs, cfg, dev, amp_dtype,
+                                            progress)
+            tokens_done += seen * cfg.seq_len
+            val_loss = _evaluate(model, plan.val_windows, max(cfg.batch_size, 256), dev, amp_dtype)
             seconds = time.perf_counter() - t0
-            result.history.append(
-                {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss, "seconds": seconds,
-                 "batches": n_batches}
-            )
-            if val_loss < result.best_val_loss:  # the weights kept are those of the lowest validation loss
-                result.best_val_loss = val_loss
-                result.best_epoch = epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if val_loss < stall_ref - min_delta:  # min_delta only decides when to stop
-                stall_ref = val_loss
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            finished = bad_epochs >= patience or epoch + 1 == epochs
-            result.stopped_early = bad_epochs >= patience and epoch + 1 < epochs
-            result.train_seconds += seconds
+            _record_epoch(st, model, epoch, train_loss, val_loss, seconds, n_batches, plan.epochs, cfg)
             if progress:
-                tqdm.write(
-                    f"epoch {epoch + 1}: train {running / max(seen, 1):.4f}  val {val_loss:.4f}  ({seconds:.1f} s)"
-                )
+                tqdm.write(f"epoch {epoch + 1}: train {train_loss:.4f}  val {val_loss:.4f}  ({seconds:.1f} s)")
             if ckpt_path is not None:
-                save_checkpoint(
-                    ckpt_path,
-                    model,
-                    optimizer_state=opt.state_dict(),
-                    epoch=epoch,
-                    bad_epochs=bad_epochs,
-                    stall_ref=stall_ref,
-                    best_state=best_state,
-                    result=result.as_dict(),
-                    finished=finished,
-                )
-            if finished:
+                save_checkpoint(ckpt_path, model, optimizer_state=opt.state_dict(), epoch=epoch, bad_epochs=st.bad_epochs,
+                                stall_ref=st.stall_ref, best_state=st.best_state, result=st.result.as_dict(),
+                                finished=st.finished)
+            if st.finished:
                 break
     wall = time.perf_counter() - t_start
-    result.tokens_per_second = tokens_done / wall if wall > 0 else 0.0
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    st.result.tokens_per_second = tokens_done / wall if wall > 0 else 0.0
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
     model.eval()
-    return result
+    return st.result
 
 
 @contextlib.contextmanager

@@ -78,7 +78,9 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
     # the exact MFPT between the wells is ~ 3 * (1 / 0.01) = 300 frames; the LSTM must learn the rare jump
     assert 150 < truth[0, 1] < 600
     assert m["gen_vs_truth_err"] < 0.3, m["mfpt_gen"]
-    assert 200 <= m["train_steps"] <= 400 and m["model"] == "lstm" and m["parameters"] > 0
+    # the recipe (cosine decay, no early stopping) takes the whole budget; epochs whose random window offset
+    # leaves one window fewer per trajectory take a batch less or more
+    assert 380 <= m["train_steps"] <= 420 and m["model"] == "lstm" and m["parameters"] > 0
     # the MSM baseline: same labels, same number and length of trajectories; on a lumped chain this fast
     # inside its wells the two-state MSM is close to exact (about 300 events: standard error about 6 %)
     assert m["msm_mfpt_max_rel_err"] < 0.2 and m["msm_vs_truth_err"] < 0.2
@@ -88,8 +90,8 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
 
 
 def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
-    # patience=None: 3 with the constant rate; no early stopping with the cosine schedule, so that the decay
-    # runs to the end of the step budget
+    # patience=None: 3 with the constant rate; no early stopping with the cosine schedule (the default), so
+    # that the decay runs to the end of the step budget
     from mdlstm_utils import experiment
 
     seen = []
@@ -100,11 +102,14 @@ def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
     kw = dict(model="lstm", hidden=8, epochs=5, n_gen=2, gen_frames=200, seq_len=20, prompt_len=20, seed=0,
               device="cpu")
     cos = learn_and_compare(macro, 2, [[0], [1]], lr_schedule="cosine", train_steps=30, **kw)
-    const = learn_and_compare(macro, 2, [[0], [1]], train_steps=30, **kw)
-    assert seen[0]["lr_schedule"] == "cosine" and seen[0]["patience"] is None and seen[0]["steps"] == 30
+    const = learn_and_compare(macro, 2, [[0], [1]], lr_schedule="constant", train_steps=30, **kw)
+    cfg = [s["config"] for s in seen]
+    assert cfg[0].lr_schedule == "cosine" and cfg[0].patience is None and cfg[0].steps == 30
     # 4 batches of 64 windows per epoch: the budget of 30 steps adds epochs (8 x 4 = 32 steps), all of them run
     assert cos.metrics["epochs_run"] == 8 and cos.metrics["train_steps"] == 32 and not cos.train.stopped_early
-    assert seen[1]["lr_schedule"] == "constant" and seen[1]["patience"] == 3 and const.metrics["epochs_run"] >= 1
+    assert cfg[1].lr_schedule == "constant" and cfg[1].patience == 3 and const.metrics["epochs_run"] >= 1
+    learn_and_compare(macro, 2, [[0], [1]], train_steps=30, **kw)
+    assert seen[2]["config"] == cfg[0]  # the recipe is the default
     with pytest.raises(ValueError, match="lr_schedule must be"):
         learn_and_compare(macro, 2, [[0], [1]], lr_schedule="step", **kw)
 

@@ -9,7 +9,7 @@ from mdlstm_utils.generate import generate
 from mdlstm_utils.kinetics import transition_counts
 from mdlstm_utils.models import LSTMLM, count_parameters, model_from_config
 from _lm_checks import empirical_transition_matrix, predicted_transition_matrix
-from mdlstm_utils.train import fit, load_model, make_windows
+from mdlstm_utils.train import TrainConfig, fit, load_model, make_windows
 
 P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
 
@@ -89,17 +89,18 @@ def test_lstm_learns_a_markov_chain():
 def test_checkpoint_round_trip_and_resume_gives_same_weights(tmp_path):
     data = MarkovStateModel(P3).simulate(20_000, seed=0).reshape(4, 5000)
     full = _small(3, seed=3)
-    fit(full, data, seq_len=20, batch_size=16, epochs=4, patience=10, seed=7, device="cpu", progress=False,
+    # a constant rate: the run killed after two epochs must have taken the same steps as the full one
+    fit(full, data, seq_len=20, batch_size=16, epochs=4, patience=10, lr_schedule="constant", seed=7, device="cpu", progress=False,
         checkpoint=tmp_path / "full.pt")
     # the same run, killed after two epochs, then resumed
     part = _small(3, seed=3)
-    fit(part, data, seq_len=20, batch_size=16, epochs=2, patience=10, seed=7, device="cpu", progress=False,
+    fit(part, data, seq_len=20, batch_size=16, epochs=2, patience=10, lr_schedule="constant", seed=7, device="cpu", progress=False,
         checkpoint=tmp_path / "part.pt")
     resumed = _small(3, seed=99)  # different init: the checkpoint must overwrite it
     ck = torch.load(tmp_path / "part.pt", weights_only=False)
     ck["finished"] = False  # a killed run never marked itself finished
     torch.save(ck, tmp_path / "part.pt")
-    fit(resumed, data, seq_len=20, batch_size=16, epochs=4, patience=10, seed=7, device="cpu", progress=False,
+    fit(resumed, data, seq_len=20, batch_size=16, epochs=4, patience=10, lr_schedule="constant", seed=7, device="cpu", progress=False,
         checkpoint=tmp_path / "part.pt", resume=True)
     for (k, v), v2 in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(v, v2), k
@@ -145,5 +146,7 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero(monkeypatch):
     lrs_const = []
     monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: (lrs_const.append(self.param_groups[0]["lr"]),
                                                                             step(self, *a, **k))[1])
-    fit(_small(3), data, seq_len=20, batch_size=32, epochs=2, patience=10, lr=1e-2, device="cpu", progress=False)
+    fit(_small(3), data, seq_len=20, batch_size=32, epochs=2, patience=10, lr=1e-2, lr_schedule="constant",
+        device="cpu", progress=False)
     assert set(lrs_const) == {1e-2}
+    assert TrainConfig().lr_schedule == "cosine" and TrainConfig().patience is None  # the recipe is the default

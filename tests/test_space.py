@@ -93,6 +93,6 @@ def test_learn_and_compare_takes_trajectories_of_different_lengths_and_a_state_s
 
 def test_learn_and_compare_warns_about_states_that_never_occur():
     lab = [np.array([0, 5, 9, 5, 0] * 40)]
-    with pytest.warns(UserWarning, match="7 of the 10 states never occur"):
+    with pytest.warns(UserWarning, match="7 states between the smallest and the largest label never occur"):
         learn_and_compare(lab, n_states=10, model="lstm", hidden=8, seq_len=10, batch_size=4, train_steps=2,
                           prompt_len=5, baseline=False, seed=0, device="cpu")
