@@ -15,9 +15,20 @@ from .kinetics import mfpt_matrix
 from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
 from .systems import FourWell1D, HiddenSlowND, langevin
 
-__all__ = ["FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt"]
+__all__ = ["HIDDEN_SLOW_MSM_LAG", "HIDDEN_SLOW_MIN_DWELL", "FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt"]
 
 DT = 1e-3
+
+#: MSM lag (frames of the base interval) for PCCA+ of the hidden-slow toy's k-means microstates: the lag at
+#: which :func:`mdlstm_utils.lag.suggest_lag` finds the slowest implied timescale levelled off on these
+#: microstates in notebook 05 (``full`` profile, seed 0). Used where a notebook builds the partition without
+#: running that scan (the sweep point of notebook 07).
+HIDDEN_SLOW_MSM_LAG = 50
+
+#: Dynamical coring of the hidden-slow toy's core-set labels, in base frames: the start of the plateau of the
+#: reference MFPT against the minimum dwell in notebook 05 (``full`` profile, seed 0; the first value that
+#: changes the MFPT by less than 10 % to the next).
+HIDDEN_SLOW_MIN_DWELL = 10
 
 
 @dataclass
