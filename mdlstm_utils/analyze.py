@@ -314,6 +314,11 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
     return its, Choice(int(best), f"slowest implied timescale changes < {rtol:.0%} over the next two lags")
 
 
+def _timescales_at(its, lag: int) -> np.ndarray:
+    """The implied timescales (time units) of ``its`` at the scanned lag ``lag`` (frames)."""
+    return np.asarray(its.timescales[int(np.flatnonzero(np.asarray(its.lags) == lag)[0])], dtype=float)
+
+
 def choose_n_macro(its, lag: int, *, n_macro: int | None = None, max_macro: int = 6) -> Choice:
     """The number of metastable states: one more than the number of timescales before the largest gap.
 
@@ -326,8 +331,7 @@ def choose_n_macro(its, lag: int, *, n_macro: int | None = None, max_macro: int 
         if int(n_macro) < 2:
             raise ValueError(f"n_macro={n_macro}: need at least 2 metastable states")
         return Choice(int(n_macro), "given")
-    row = int(np.flatnonzero(np.asarray(its.lags) == lag)[0])
-    t = np.asarray(its.timescales[row], dtype=float) / its.dt
+    t = _timescales_at(its, lag) / its.dt
     t = t[np.isfinite(t)]
     gaps = (t[:-1] / t[1:])[: max_macro - 1]
     ok = t[: len(gaps)] > lag
@@ -355,10 +359,7 @@ def find_metastable(micro: StateSpace, n_macro: int, lag: int, its=None, *, core
     if core_threshold is not None:
         return metastable_states(list(micro.trajs), micro.n_states, n_macro, lag,
                                  core_threshold=core_threshold), Choice(core_threshold, "given")
-    bound = None
-    if its is not None:
-        row = np.flatnonzero(np.asarray(its.lags) == lag)
-        bound = float(its.timescales[row[0], 0]) if len(row) else None
+    bound = None if its is None else float(_timescales_at(its, lag)[0])
     tried, fallback = [], None
     for th in CORE_THRESHOLDS if bound is not None else CORE_THRESHOLDS[:1]:
         try:
@@ -433,10 +434,9 @@ def learn(space: StateSpace, lag: int, *, model: str = "lstm", profile: str = "q
     prompt = int(min(100, max(1, space.lengths.min() // 10)))
     res = learn_and_compare(space, model=model, prompt_len=prompt, train=cfg["train"], hidden=cfg["hidden"],
                             baseline_lag=lag, seed=seed, device=device, progress=progress)
-    gen = res.generated if isinstance(res.generated, list) else list(res.generated)
     slowest = {
         "reference": _slowest(space.trajs, space.n_states, space.dt),
-        "lm": _slowest(gen, space.n_states, space.dt),
+        "lm": _slowest(res.generated, space.n_states, space.dt),
         "msm": _slowest(res.baseline, space.n_states, space.dt * lag),
     }
     return Learned(res, slowest)
@@ -469,10 +469,10 @@ class Analysis:
         dt = self.inputs.dt
         res = self.learned.result
         lm, msm = res.comparison, res.baseline_comparison
+        ld, bd = lm.to_dict(), msm.to_dict()  # JSON form: nested lists, None on the diagonal and for no event
 
-        def mat(a):
-            return [[None if (i == j or not np.isfinite(v)) else float(v) for j, v in enumerate(row)]
-                    for i, row in enumerate(np.asarray(a, dtype=float))]
+        def three(ref_key, gen_key):
+            return {"reference": ld[ref_key], "lm": ld[gen_key], "msm": bd[gen_key]}
 
         sl = self.learned.slowest
         tol = mfpt_tolerance(self.profile)
@@ -504,15 +504,13 @@ class Analysis:
             "n_micro": int(self.micro.n_states), "n_macro": int(self.space.n_states),
             "min_dwell": float(self.choices["min_dwell"].value * dt),
             "set_names": list(self.space.set_names),
-            "populations": {"reference": lm.pop_ref.tolist(), "lm": lm.pop_gen.tolist(), "msm": msm.pop_gen.tolist()},
-            "populations_low": {"reference": lm.pop_ref_low.tolist(), "lm": lm.pop_gen_low.tolist(),
-                                "msm": msm.pop_gen_low.tolist()},
-            "populations_high": {"reference": lm.pop_ref_high.tolist(), "lm": lm.pop_gen_high.tolist(),
-                                 "msm": msm.pop_gen_high.tolist()},
-            "mfpt": {"reference": mat(lm.mfpt_ref), "lm": mat(lm.mfpt_gen), "msm": mat(msm.mfpt_gen)},
-            "mfpt_low": {"reference": mat(lm.mfpt_ref_low), "lm": mat(lm.mfpt_gen_low), "msm": mat(msm.mfpt_gen_low)},
-            "mfpt_high": {"reference": mat(lm.mfpt_ref_high), "lm": mat(lm.mfpt_gen_high), "msm": mat(msm.mfpt_gen_high)},
-            "mfpt_events": {"reference": lm.mfpt_n_ref.tolist(), "lm": lm.mfpt_n_gen.tolist(), "msm": msm.mfpt_n_gen.tolist()},
+            "populations": three("set_pop_ref", "set_pop_gen"),
+            "populations_low": three("set_pop_ref_low", "set_pop_gen_low"),
+            "populations_high": three("set_pop_ref_high", "set_pop_gen_high"),
+            "mfpt": three("mfpt_ref", "mfpt_gen"),
+            "mfpt_low": three("mfpt_ref_low", "mfpt_gen_low"),
+            "mfpt_high": three("mfpt_ref_high", "mfpt_gen_high"),
+            "mfpt_events": three("mfpt_n_ref", "mfpt_n_gen"),
             "slowest_timescale": {k: v[0] for k, v in sl.items()},
             "slowest_timescale_low": {k: _finite_or_none(v[1]) for k, v in sl.items()},
             "slowest_timescale_high": {k: _finite_or_none(v[2]) for k, v in sl.items()},
@@ -602,17 +600,16 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
     space = metastable_space(micro, "coring", metastable=ms, lag=tau, min_dwell=choices["min_dwell"].value,
                              set_names=[f"S{k}" for k in range(ms.n_macro)])
     # the CK test's lag: 5 multiples of it reach the slowest timescale (the chosen lag if that is longer)
-    row = int(np.flatnonzero(np.asarray(its.lags) == tau)[0])
-    t1 = float(its.timescales[row, 0]) / micro.dt
-    ck_lag = int(max(tau, min(round(t1 / 4), int(micro.lengths.max()) // 10))) if np.isfinite(t1) else tau
+    slowest = _timescales_at(its, tau)[0] / micro.dt
+    ck_lag = int(max(tau, min(round(slowest / 4), int(micro.lengths.max()) // 10))) if np.isfinite(slowest) else tau
     ck = lagmod.ck_test(list(micro.trajs), ck_lag, ms.n_macro, n_states=micro.n_states, dt=micro.dt)
     seconds["msm"] = time.perf_counter() - t - seconds["states"]
     print("choices (override any of them; see --help):")
     for k, c in choices.items():
         _print_choice(k, c)
-    t1 = time.perf_counter()
+    t_learn = time.perf_counter()
     learned = learn(space, tau, model=model, profile=profile, seed=seed, device=device, progress=progress)
-    seconds["learn"] = time.perf_counter() - t1
+    seconds["learn"] = time.perf_counter() - t_learn
     a = Analysis(inputs, profile, model, seed, choices, red, micro, km, its, ms, scan, space, learned, ck, seconds)
     print(a.metrics()["verdict"]["summary"])
     return a
@@ -662,8 +659,10 @@ def figure(a: Analysis, name: str):
         return axes[0, 0].figure
     if name == "populations and kinetics":
         fig, axs = plt.subplots(1, 3, figsize=(12, 3.6))
+        sl = a.learned.slowest
         plots.plot_kinetics_comparison({a.model.upper(): res.comparison, "MSM": res.baseline_comparison},
-                                       a.learned.slowest, axes=axs, time_unit=unit)
+                                       {"reference": sl["reference"], a.model.upper(): sl["lm"], "MSM": sl["msm"]},
+                                       axes=axs, time_unit=unit)
         fig.tight_layout()
         return fig
     if name == "state trajectories":
@@ -728,9 +727,9 @@ def _g(x) -> str:
     return "–" if x is None else f"{x:.4g}"
 
 
-def report_html(a: Analysis) -> str:
-    """The report as one self-contained HTML page (figures embedded as PNG)."""
-    m = a.metrics()
+def report_html(a: Analysis, m: dict | None = None) -> str:
+    """The report as one self-contained HTML page (figures embedded as PNG); ``m``: ``a.metrics()`` if computed."""
+    m = a.metrics() if m is None else m
     unit = a.space.time_unit
     choice_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(c.value))}</td><td>{html.escape(c.rule)}</td></tr>"
                           for k, c in a.choices.items())
@@ -766,8 +765,9 @@ def write_report(a: Analysis, out) -> Path:
     """Write ``report.html`` and ``metrics.json`` into ``out``; both appear only when both are complete."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    page = report_html(a)
-    metrics = json.dumps(a.metrics(), indent=1, allow_nan=False, default=float)
+    m = a.metrics()
+    page = report_html(a, m)
+    metrics = json.dumps(m, indent=1, allow_nan=False, default=float)
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
         (Path(tmp) / "report.html").write_text(page, encoding="utf-8")
         (Path(tmp) / "metrics.json").write_text(metrics, encoding="utf-8")

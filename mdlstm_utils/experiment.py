@@ -240,7 +240,8 @@ def learn_and_compare(
     if cfg.patience is None and cfg.lr_schedule != "cosine":
         cfg = cfg.replace(patience=3)
     dev = resolve_device(device)
-    train_data = np.stack(trajs[:n_train]) if len(set(lengths[:n_train].tolist())) == 1 else trajs[:n_train]
+    train_data = trajs[:n_train]
+    ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
@@ -250,21 +251,20 @@ def learn_and_compare(
     src = np.arange(n_gen) % n_traj
     prompt = np.stack([trajs[i][:prompt_len] for i in src])
     gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
-    if like_reference and len(set(lengths.tolist())) > 1:
+    if ragged:
         gen = [g[: lengths[i]] for g, i in zip(gen, src)]
     t2 = time.perf_counter()
 
-    ref = np.stack(trajs) if len(set(lengths.tolist())) == 1 else trajs
-    cmp = comparison(ref, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
+    cmp = comparison(trajs, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
     m = cmp.to_dict()
     msm = bcmp = None
     if baseline:
         n_steps = -(-gen_frames // int(baseline_lag))
         msm = msm_trajectories(train_data, n_states=n_states, lag=int(baseline_lag), n_steps=n_steps,
                                start=prompt[:, -1], seed=seed + 2)
-        if like_reference and len(set(lengths.tolist())) > 1:
+        if ragged:
             msm = [b[: -(-lengths[i] // int(baseline_lag))] for b, i in zip(msm, src)]
-        bcmp = comparison(ref, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt,
+        bcmp = comparison(trajs, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt,
                           dt_gen=dt * int(baseline_lag), dt_unit=unit)
         b = bcmp.to_dict()
         if sets is not None:

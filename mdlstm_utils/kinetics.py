@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from deeptime.markov import TransitionCountEstimator
 
+from ._checks import check_positive
 from .states import check_labels
 
 __all__ = [
@@ -259,7 +260,7 @@ def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0, method: str 
     method
         ``"transitions"`` or ``"passages"``.
     """
-    dt = _check_dt(dt)
+    dt = check_positive("dt", dt)
     src = np.atleast_1d(np.asarray(source, dtype=np.int64))
     tgt = np.atleast_1d(np.asarray(target, dtype=np.int64))
     sl = set_labels(labels, [src, tgt], n_states)
@@ -276,7 +277,7 @@ def mfpt_matrix(
     (mean, sem, n_events)
         Three ``(k, k)`` arrays; the diagonal is ``nan`` / 0.
     """
-    dt = _check_dt(dt)
+    dt = check_positive("dt", dt)
     sl = set_labels(labels, sets, n_states)
     _, k = _set_mapping(sets, n_states)
     runs = [_runs(s) for s in sl]
@@ -437,14 +438,6 @@ class Comparison:
         return out
 
 
-def _check_dt(dt) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise TypeError(f"dt must be a number (the time between frames), got {type(dt).__name__} ({dt!r})")
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a finite time > 0 between frames, got {dt!r}")
-    return float(dt)
-
-
 def comparison(
     reference,
     generated,
@@ -465,8 +458,8 @@ def comparison(
     ``dt_gen`` that between generated frames when it differs (an MSM sampled at
     a lag of several frames), both in ``dt_unit``.
     """
-    dt = _check_dt(dt)
-    dt_gen = dt if dt_gen is None else _check_dt(dt_gen)
+    dt = check_positive("dt", dt)
+    dt_gen = dt if dt_gen is None else check_positive("dt", dt_gen)
     for name, lab in (("reference", reference), ("generated", generated)):
         if max(len(t) for t in check_labels(lab, n_states, name=name)) < 2:
             raise ValueError(f"the {name} trajectories have one frame each; kinetics needs at least two")
@@ -548,7 +541,7 @@ def rate_matrix(labels, n_states: int, *, dt: float = 1.0) -> np.ndarray:
     the unfinished stays at the trajectory ends, so it does not depend on
     trajectory length.
     """
-    dt = _check_dt(dt)
+    dt = check_positive("dt", dt)
     trajs = check_labels(labels, n_states)
     n = np.zeros((n_states, n_states))
     t = np.zeros(n_states)

@@ -121,9 +121,8 @@ def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, 
     """Reference vs several generators on three panels: set populations, MFPTs (log), slowest relaxation time.
 
     ``comparisons``: ``{name: Comparison}`` (:func:`~mdlstm_utils.kinetics.comparison`, all against the same
-    reference, e.g. a language model and the MSM baseline); ``slowest``: ``{"reference" | "lm" | "msm": (value,
-    low, high)}``, the first name taking ``"lm"`` and a name ``"MSM"`` taking ``"msm"``. Bars carry the 95 %
-    intervals. Returns the three axes.
+    reference, e.g. a language model and the MSM baseline); ``slowest``: ``{"reference" or a name of
+    comparisons: (value, low, high)}``, each drawn where given. Bars carry the 95 % intervals. Returns the three axes.
     """
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -156,12 +155,11 @@ def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, 
     unit = f" ({time_unit})" if time_unit else ""
     axes[1].set_ylabel(f"MFPT{unit}")
     if slowest:
-        keys = ["reference"] + ["lm" if k == 0 else "msm" for k in range(len(comparisons))]
         labels = ["reference"] + list(comparisons)
-        for g, (key, label) in enumerate(zip(keys, labels)):
-            if key not in slowest:
+        for g, label in enumerate(labels):
+            if label not in slowest:
                 continue
-            v, lo, hi = slowest[key]
+            v, lo, hi = slowest[label]
             err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[max(v - lo, 0)], [max(hi - v, 0)]]
             axes[2].bar(g, v, 0.6, color=colors[g % 4], yerr=err, capsize=3)
         axes[2].set_xticks(range(len(labels)), labels)

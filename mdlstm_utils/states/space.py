@@ -111,16 +111,10 @@ class StateSpace:
         object.__setattr__(self, "dt", dt)
         object.__setattr__(self, "dt_unit", unit)
         if self.sets is not None:
+            from ..kinetics import _set_mapping  # kinetics imports this package: import when needed
+
             sets = tuple(np.unique(np.asarray(s, dtype=np.int64).reshape(-1)) for s in self.sets)
-            seen = np.zeros(n, dtype=bool)
-            for k, s in enumerate(sets):
-                if s.size == 0:
-                    raise ValueError(f"set {k} is empty")
-                if s.min() < 0 or s.max() >= n:
-                    raise ValueError(f"set {k} holds states outside [0, {n - 1}]")
-                if seen[s].any():
-                    raise ValueError(f"set {k} overlaps an earlier set; sets must be disjoint")
-                seen[s] = True
+            _set_mapping(list(sets), n)  # empty, out-of-range and overlapping sets raise there
             names = tuple(str(i) for i in range(len(sets))) if self.set_names is None else tuple(map(str, self.set_names))
             if len(names) != len(sets):
                 raise ValueError(f"{len(names)} set names for {len(sets)} sets")
@@ -180,17 +174,17 @@ class StateSpace:
 
     def set_trajs(self) -> list[np.ndarray]:
         """Each frame's metastable set (``-1`` outside every set), one array per trajectory."""
+        from ..kinetics import set_labels
+
         if self.sets is None:
             raise ValueError("this state space has no metastable sets")
-        lookup = np.full(self.n_states, -1, dtype=np.int64)
-        for k, s in enumerate(self.sets):
-            lookup[s] = k
-        return [lookup[t] for t in self.trajs]
+        return set_labels(list(self.trajs), list(self.sets), self.n_states)
 
     def populations(self) -> np.ndarray:
         """Fraction of frames in each state, shape ``(n_states,)``."""
-        counts = sum(np.bincount(t, minlength=self.n_states) for t in self.trajs)
-        return counts / counts.sum()
+        from ..kinetics import populations
+
+        return populations(list(self.trajs), self.n_states)
 
     def __repr__(self) -> str:
         sets = f", sets={list(self.set_names)}" if self.sets is not None else ""
