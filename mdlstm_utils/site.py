@@ -17,7 +17,10 @@ with no network and no kernel:
   since their JavaScript cannot be shipped;
 * cells tagged ``solution`` show their input behind a "Show solution" toggle
   (a plain ``<details>`` element), ``remove-cell`` drops a cell, ``hide-input``
-  (or ``remove-input``) drops a cell's input, ``remove-output`` its outputs.
+  (or ``remove-input``) drops a cell's input, ``remove-output`` its outputs;
+* ``docs/GLOSSARY.md`` becomes ``runs/glossary.html``, linked from the index;
+  the notebooks' links to ``../docs/GLOSSARY.md`` (right in JupyterLab and on
+  GitHub) are pointed at that page.
 
 :func:`screenshot` renders a page with headless Chromium into a PNG (for tests
 and for the pictures in ``docs/``).
@@ -53,6 +56,9 @@ def remote_assets(page_html: str) -> list[str]:
 STATIC_DIR = "_static"
 THUMBS_DIR = "_thumbs"
 THUMB_WIDTH = 420
+GLOSSARY_MD = Path(__file__).resolve().parents[1] / "docs" / "GLOSSARY.md"
+# The notebooks' links to the glossary (relative to notebooks/), with an optional anchor.
+_GLOSSARY_LINK = re.compile(r"""href=(["'])\.\./docs/GLOSSARY\.md(#[^"']*)?\1""")
 
 # The parts of jupyter-server-mathjax's MathJax 2.7 that TeX input with HTML-CSS
 # output needs at run time (about 2.5 MB of its 12 MB): the combined config,
@@ -166,14 +172,18 @@ def _exporter(mathjax_url: str) -> HTMLExporter:
     return exporter
 
 
-def render_page(nb_path: Path, *, mathjax_url: str, index_href: str = "../index.html") -> Path:
+def render_page(
+    nb_path: Path, *, mathjax_url: str, index_href: str = "../index.html", glossary_href: str | None = "../glossary.html"
+) -> Path:
     """Render an executed notebook to HTML beside it (same name, ``.html``); return the page's path.
 
     Nothing is executed. ``mathjax_url`` is where the page loads MathJax from
     (relative to the page, for an offline site); ``index_href`` is the target
-    of the header bar's link. Saved widget state is dropped: without the
-    widgets' JavaScript it is dead weight, and nbconvert would otherwise add a
-    loader that fetches that JavaScript from a CDN.
+    of the header bar's link; links to ``../docs/GLOSSARY.md`` go to
+    ``glossary_href`` instead (anchor kept; None leaves them as they are).
+    Saved widget state is dropped: without the widgets' JavaScript it is dead
+    weight, and nbconvert would otherwise add a loader that fetches that
+    JavaScript from a CDN.
     """
     import nbformat
 
@@ -185,6 +195,8 @@ def render_page(nb_path: Path, *, mathjax_url: str, index_href: str = "../index.
         "site": {"index_href": index_href, "title": _notebook_title(nb) or nb_path.stem},
     }
     body, _ = _exporter(mathjax_url).from_notebook_node(nb, resources=resources)
+    if glossary_href:
+        body = _GLOSSARY_LINK.sub(lambda m: f'href="{html.escape(glossary_href)}{m.group(2) or ""}"', body)
     out = nb_path.with_suffix(".html")
     out.write_text(body, encoding="utf-8")
     return out
@@ -324,25 +336,61 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr
 .status.ok { background: #d9f2e1; color: #1d6b36; } .status.failed { background: #fbe0df; color: #a12622; }
 .seconds { color: var(--muted); }
 .error { margin: 0; color: #a12622; font: 0.8em ui-monospace, monospace; overflow-wrap: anywhere; }
+header nav { margin: 0 0 0.4em; } header nav a { color: #fff; font-weight: 600; text-decoration: none; }
+header nav a:hover { text-decoration: underline; }
+.doc { max-width: 60em; margin: 1.5em auto; background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 0.5em 2em 1em; }
+.doc li { margin: 0.3em 0; } .doc li p { margin: 0; }
+.doc code { font: 0.9em ui-monospace, monospace; background: #eef3f7; padding: 0 0.2em; border-radius: 3px; }
 """
 
 
-def _index_html(cards: list[str], info: dict[str, str]) -> str:
-    """The landing page: a header with the run's facts and a grid of cards."""
-    facts = "".join(
-        f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in info.items()
-    )
+def _standalone(title: str, header: str, body: str, head: str = "") -> str:
+    """A page of the site outside the notebooks, in the landing page's style."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>mdlstm: executed notebooks</title><style>{_INDEX_CSS}</style></head><body>"
-        f"<header><h1>mdlstm: executed notebooks</h1><dl>{facts}</dl></header>"
-        f"<main>{''.join(cards)}</main></body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{_INDEX_CSS}</style>{head}</head><body>"
+        f"<header>{header}</header>{body}</body></html>\n"
     )
+
+
+def _index_html(cards: list[str], info: dict[str, str], glossary: str | None = None) -> str:
+    """The landing page: a header with the run's facts (and a link to the ``glossary`` page) and a grid of cards."""
+    facts = "".join(
+        f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in info.items()
+    )
+    nav = f'<nav><a href="{html.escape(glossary)}">Glossary</a></nav>' if glossary else ""
+    title = "mdlstm: executed notebooks"
+    return _standalone(title, f"<h1>{title}</h1>{nav}<dl>{facts}</dl>", f"<main>{''.join(cards)}</main>")
+
+
+def _glossary_page(out_dir: Path, mathjax: Path) -> Path | None:
+    """Render ``docs/GLOSSARY.md`` to ``out_dir/glossary.html`` (formulas by the local MathJax); None without the file."""
+    import mistune
+
+    if not GLOSSARY_MD.is_file():
+        return None
+    # The math plugin keeps $...$ away from the markdown rules and hands it to MathJax as \(...\).
+    body = mistune.create_markdown(plugins=["math"])(GLOSSARY_MD.read_text(encoding="utf-8"))
+    url = f"{os.path.relpath(mathjax, out_dir)}?config={MATHJAX_CONFIG}".replace(os.sep, "/")
+    head = (  # the tex2jax delimiters of the notebook pages (nbconvert's mathjax macro)
+        '<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {'
+        'inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]], '
+        'processEscapes: true}, messageStyle: "none"});</script>'
+        f'<script src="{html.escape(url)}"></script>'
+    )
+    page = out_dir / "glossary.html"
+    nav = '<nav><a href="index.html">&larr; all notebooks</a></nav>'
+    page.write_text(_standalone("mdlstm: glossary", nav, f'<article class="doc">{body}</article>', head), "utf-8")
+    return page
 
 
 def build_site(out_dir: Path, summary: dict[str, dict], *, profile: str, device: str) -> Path:
     """Render every executed notebook listed in ``summary`` to HTML beside it and write ``out_dir/index.html``.
+
+    The glossary (``docs/GLOSSARY.md``, when the repository has one) becomes
+    ``out_dir/glossary.html``, and the pages' links to it point there.
 
     Parameters
     ----------
@@ -365,20 +413,23 @@ def build_site(out_dir: Path, summary: dict[str, dict], *, profile: str, device:
     """
     out_dir = Path(out_dir)
     mathjax = copy_mathjax(out_dir / STATIC_DIR)
+    glossary = _glossary_page(out_dir, mathjax)
     for stem, entry in summary.items():
         nb_path = out_dir / stem / f"{stem}.ipynb"
         if not nb_path.is_file():
             continue
         url = f"{os.path.relpath(mathjax, nb_path.parent)}?config={MATHJAX_CONFIG}".replace(os.sep, "/")
+        to_glossary = os.path.relpath(glossary, nb_path.parent).replace(os.sep, "/") if glossary else None
         try:
-            entry["html"] = render_page(nb_path, mathjax_url=url).relative_to(out_dir).as_posix()
+            page = render_page(nb_path, mathjax_url=url, glossary_href=to_glossary)
+            entry["html"] = page.relative_to(out_dir).as_posix()
         except Exception as exc:  # keep going: the other pages and the index are still worth having
             entry["render_error"] = f"page not rendered: {type(exc).__name__}: {exc}"
     env, date = _environment(out_dir, list(summary))
     info = {"profile": profile, "device": device, "date": date, **env}
     cards = [_card(stem, entry, out_dir) for stem, entry in summary.items()]
     index = out_dir / "index.html"
-    index.write_text(_index_html(cards, info), encoding="utf-8")
+    index.write_text(_index_html(cards, info, glossary.name if glossary else None), encoding="utf-8")
     return index
 
 

@@ -43,7 +43,8 @@ def _executed_notebook(png: bytes) -> nbformat.NotebookNode:
     widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "m1", "version_major": 2, "version_minor": 0},
               "text/plain": "NGLWidget()"}
     nb = new_notebook(cells=[
-        new_markdown_cell("# 00 · Fake quickstart\n\nEnergy: $E = mc^2$."),
+        new_markdown_cell("# 00 · Fake quickstart\n\nEnergy: $E = mc^2$. Terms: [glossary](../docs/GLOSSARY.md), "
+                          "[PCCA+](../docs/GLOSSARY.md#pcca)."),
         new_code_cell("plot()", execution_count=1, outputs=[new_output("display_data", data=image)]),
         new_code_cell("answer = 42", execution_count=2, metadata={"tags": ["solution"]},
                       outputs=[new_output("stream", name="stdout", text="printed by the solution\n")]),
@@ -161,6 +162,37 @@ def test_index_shows_failure(built):
     assert 'class="status failed"' in card
     assert "PapermillExecutionError: kernel died" in card
     assert "02_broken/02_broken.html" not in text
+
+
+def test_glossary_page(built):
+    out, _, _ = built
+    page = out / "glossary.html"
+    assert page.is_file()
+    text = page.read_text()
+    assert site.remote_assets(text) == []
+    assert "<strong>PCCA+</strong>" in text and "<li>" in text, "the markdown is rendered"
+    assert "**PCCA+**" not in text
+    assert r'<span class="math">\(\tau\)</span>' in text, "inline math is left to MathJax"
+    assert 'href="index.html"' in text
+    src = re.search(r'<script src="([^"]*MathJax\.js)\?config=([^"]+)"', text)
+    assert src and src.group(2) == site.MATHJAX_CONFIG
+    assert (out / src.group(1)).resolve() == (out / "_static" / "mathjax" / "MathJax.js").resolve()
+
+
+def test_notebook_links_go_to_glossary_page(built):
+    out, _, index = built
+    text = (out / "00_fake" / "00_fake.html").read_text()
+    assert "GLOSSARY.md" not in text
+    assert '<a href="../glossary.html">glossary</a>' in text
+    assert '<a href="../glossary.html#pcca">PCCA+</a>' in text, "the anchor is kept"
+    assert re.search(r'<header>.*<a href="glossary.html">Glossary</a>.*</header>', index.read_text(), re.DOTALL)
+
+
+def test_no_glossary_no_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(site, "GLOSSARY_MD", tmp_path / "missing.md")
+    index = site.build_site(tmp_path / "runs", {}, profile="smoke", device="cpu")
+    assert not (tmp_path / "runs" / "glossary.html").exists()
+    assert "glossary.html" not in index.read_text()
 
 
 def test_screenshot_needs_chromium(tmp_path, monkeypatch):
