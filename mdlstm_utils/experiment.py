@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from torch import nn
 
 from .generate import generate
 from .kinetics import Comparison, comparison, msm_trajectories, relative_error
-from .models import LSTMLM, TransformerLM, count_parameters
-from .runtime import resolve_device, seed_everything
+from .models import LSTMConfig, TransformerConfig, count_parameters
+from .runtime import fmt as runtime_fmt, resolve_device, seed_everything
 from .states import StateSpace, check_labels, metastable_states, min_dwell_filter
 from .train import TrainConfig, TrainResult, fit
 
-__all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare"]
+__all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare",
+           "learn_spaces"]
 
 MODELS = ("lstm", "transformer")
 PARTITIONS = ("micro", "macro", "macro+coring")
@@ -84,18 +85,21 @@ def metastable_partition(
     return Partition(kind, min_dwell_filter(ms.core_labels, min_dwell), n_macro, macro_sets)
 
 
-def build_model(kind: str, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:
-    """The suite's two models at the sizes used by notebooks 04-07.
+def build_model(kind, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:
+    """The suite's LSTM or Transformer for ``n_states`` tokens.
 
-    ``"lstm"``: :class:`LSTMLM` (embedding 32, one LSTM layer of ``hidden``
-    units). ``"transformer"``: :class:`TransformerLM` (``d_model``, 4 heads,
-    2 layers, attention window ``context``).
+    ``kind`` is an :class:`~mdlstm_utils.models.LSTMConfig` or
+    :class:`~mdlstm_utils.models.TransformerConfig` (built as it is), or the
+    name ``"lstm"`` / ``"transformer"``: the config's defaults with
+    ``hidden_dim=hidden`` or ``d_model=d_model, context=context``.
     """
+    if isinstance(kind, (LSTMConfig, TransformerConfig)):
+        return kind.build(n_states)
     if not isinstance(kind, str) or kind.lower() not in MODELS:
-        raise ValueError(f"model={kind!r}; expected one of {MODELS}")
+        raise ValueError(f"model={kind!r}; expected one of {MODELS}, an LSTMConfig or a TransformerConfig")
     if kind.lower() == "lstm":
-        return LSTMLM(n_states, embed_dim=32, hidden_dim=hidden)
-    return TransformerLM(n_states, d_model=d_model, n_heads=4, n_layers=2, context=context)
+        return LSTMConfig(hidden_dim=hidden).build(n_states)
+    return TransformerConfig(d_model=d_model, context=context).build(n_states)
 
 
 @dataclass
@@ -142,12 +146,13 @@ def learn_and_compare(
     n_states: int | None = None,
     sets=None,
     *,
-    model: str = "lstm",
+    model="lstm",
     dt: float | None = None,
     n_train: int | None = None,
     n_gen: int | None = None,
     gen_frames: int | None = None,
     prompt_len: int = 100,
+    prompt=None,
     train: TrainConfig | None = None,
     hidden: int = 128,
     d_model: int = 96,
@@ -155,6 +160,8 @@ def learn_and_compare(
     truth_mfpt=None,
     baseline: bool = True,
     baseline_lag: int = 1,
+    train_labels=None,
+    val_labels=None,
     seed: int = 0,
     device="auto",
     progress: bool = False,
@@ -175,8 +182,9 @@ def learn_and_compare(
         The metastable sets whose populations and MFPTs are compared (lists of
         state labels, e.g. ``[[0], [1]]`` for two macrostates).
     model
-        ``"lstm"`` or ``"transformer"`` (:func:`build_model`, sizes ``hidden``
-        and ``d_model``).
+        ``"lstm"`` or ``"transformer"`` (sizes ``hidden`` and ``d_model``), or
+        an :class:`~mdlstm_utils.models.LSTMConfig` /
+        :class:`~mdlstm_utils.models.TransformerConfig` (:func:`build_model`).
     dt
         Time between frames (MFPTs are reported in this unit; default 1).
     n_train
@@ -189,6 +197,11 @@ def learn_and_compare(
         its reference trajectory (trajectories of different lengths give a
         list), so that generated and reference data have the same number and
         length of trajectories.
+    prompt
+        Optional explicit prompts, an int array ``(n_gen, k)`` (for example
+        random windows of the reference): trajectory ``i`` continues
+        ``prompt[i]``. Replaces ``prompt_len`` and ``n_gen`` and needs
+        ``gen_frames``.
     train, train_settings
         A :class:`~mdlstm_utils.train.TrainConfig` (default: the recipe,
         cosine decay without early stopping) with any field overridden by
@@ -209,6 +222,13 @@ def learn_and_compare(
         ``msm_mfpt_gen``, ``msm_mfpt_gen_low``, ``msm_mfpt_gen_high``,
         ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err`` and, with
         ``truth_mfpt``, ``msm_vs_truth_err``.
+    train_labels, val_labels
+        Optional label trajectories to train on (and to estimate the MSM
+        baseline from) instead of the first ``n_train`` reference
+        trajectories, and to validate on instead of the last ``val_fraction``
+        of each training trajectory: for example separate walkers for
+        validation, or the first 90 % of each trajectory for training while the
+        reference is all of it. Same states as ``labels``.
     seed
         Seeds the model's initialisation and training (``seed``), the
         generation (``seed + 1``) and the MSM baseline (``seed + 2``).
@@ -223,10 +243,18 @@ def learn_and_compare(
     trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
+    if train_labels is not None and n_train is not None:
+        raise ValueError("give either n_train or train_labels, not both")
     n_train = n_traj if n_train is None else int(n_train)
     if not 1 <= n_train <= n_traj:
         raise ValueError(f"n_train={n_train} must be between 1 and the number of trajectories ({n_traj})")
-    if not 1 <= prompt_len < lengths.min():
+    if prompt is not None:
+        prompt = np.asarray(prompt)
+        if prompt.ndim != 2 or not np.issubdtype(prompt.dtype, np.integer) or gen_frames is None:
+            raise ValueError(f"prompt must be an int array (n_gen, k) and needs gen_frames, got shape {prompt.shape} "
+                             f"of {prompt.dtype} and gen_frames={gen_frames}")
+        n_gen, prompt_len = prompt.shape
+    elif not 1 <= prompt_len < lengths.min():
         raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the trajectories "
                          f"(the shortest has {lengths.min()} frames)")
     n_gen = n_traj if n_gen is None else int(n_gen)
@@ -240,16 +268,18 @@ def learn_and_compare(
     if cfg.patience is None and cfg.lr_schedule != "cosine":
         cfg = cfg.replace(patience=3)
     dev = resolve_device(device)
-    train_data = trajs[:n_train]
+    train_data = trajs[:n_train] if train_labels is None else check_labels(train_labels, n_states, name="train_labels")
+    val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
     ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
     t0 = time.perf_counter()
-    tr = fit(net, train_data, config=cfg, seed=seed, device=dev, progress=progress)
+    tr = fit(net, train_data, val_data, config=cfg, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
     src = np.arange(n_gen) % n_traj
-    prompt = np.stack([trajs[i][:prompt_len] for i in src])
+    if prompt is None:
+        prompt = np.stack([trajs[i][:prompt_len] for i in src])
     gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
     if ragged:
         gen = [g[: lengths[i]] for g, i in zip(gen, src)]
@@ -270,7 +300,8 @@ def learn_and_compare(
         if sets is not None:
             m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
                                                   "set_pop_max_abs_err")})
-    m.update(model=model.lower(), parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
+    name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
+    m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
     if truth_mfpt is not None:
@@ -282,3 +313,41 @@ def learn_and_compare(
             m["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
     return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
                        baseline_comparison=bcmp)
+
+
+def _same_space(a: StateSpace, b: StateSpace) -> bool:
+    """Whether two state spaces hold the same labels and the same metastable sets."""
+    return (a.n_states == b.n_states and len(a.trajs) == len(b.trajs) and (a.sets is None) == (b.sets is None)
+            and all(np.array_equal(x, y) for x, y in zip(a.trajs, b.trajs))
+            and (a.sets is None or (len(a.sets) == len(b.sets)
+                                    and all(np.array_equal(x, y) for x, y in zip(a.sets, b.sets)))))
+
+
+def learn_spaces(spaces: dict, *, prompt_of=None, verbose: bool = True, **settings) -> dict:
+    """:func:`learn_and_compare` on each of several state spaces: one model per partition, the same settings.
+
+    ``spaces`` maps a name to a :class:`~mdlstm_utils.states.StateSpace` (with
+    its metastable sets); ``prompt_of(space)``, when given, returns the
+    prompts of that space (``prompt=``); every other keyword goes to
+    :func:`learn_and_compare` unchanged. A space with the same labels and sets
+    as an earlier one is not learned again: it gets the earlier result, with
+    ``metrics["same_labels_as"]`` naming it (for example coring with a dwell
+    too short to change anything). Returns ``{name: LearnResult}`` in the
+    order of ``spaces``.
+    """
+    results = {}
+    for name, space in spaces.items():
+        if not isinstance(space, StateSpace):
+            raise TypeError(f"spaces[{name!r}] must be a StateSpace, got {type(space).__name__}")
+        same = next((k for k in results if _same_space(spaces[k], space)), None)
+        if same is not None:
+            results[name] = replace(results[same], metrics=dict(results[same].metrics, same_labels_as=same))
+        else:
+            prompt = None if prompt_of is None else prompt_of(space)
+            results[name] = learn_and_compare(space, prompt=prompt, **settings)
+        if verbose:
+            m = results[name].metrics
+            print(f"--- {name}: " + (f"the same labels as '{same}', result reused" if same else
+                  f"{space.n_states} tokens, {m['epochs_run']} epochs in {m['train_seconds']:.0f} s, "
+                  f"slow-process error {runtime_fmt(m.get('mfpt_max_rel_err'))}"))
+    return results

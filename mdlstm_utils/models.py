@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -29,7 +30,8 @@ from torch import nn
 
 from ._checks import check_int as _check_int
 
-__all__ = ["LSTMLM", "TransformerLM", "KVCache", "model_from_config", "count_parameters"]
+__all__ = ["LSTMLM", "TransformerLM", "KVCache", "LSTMConfig", "TransformerConfig", "model_from_config",
+           "count_parameters"]
 
 
 class LSTMLM(nn.Module):
@@ -469,6 +471,45 @@ class TransformerLM(nn.Module):
 
 
 _MODELS: dict[str, type[nn.Module]] = {"LSTMLM": LSTMLM, "TransformerLM": TransformerLM}
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The sizes of an :class:`LSTMLM`; the defaults are the suite's LSTM (embedding 32, one layer of 128 units).
+
+    ``build(n_states)`` makes the model for a vocabulary of ``n_states`` tokens, ``replace(...)`` a changed copy.
+    """
+
+    embed_dim: int = 32
+    hidden_dim: int = 128
+    n_layers: int = 1
+    dropout: float = 0.0
+
+    def build(self, n_states: int) -> LSTMLM:
+        return LSTMLM(n_states, **asdict(self))
+
+    def replace(self, **changes) -> "LSTMConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The sizes of a :class:`TransformerLM`; the defaults are the suite's Transformer (``d_model`` 96, 4 heads,
+    2 layers, attention window 128), about as many parameters as the default LSTM on a few states.
+    """
+
+    d_model: int = 96
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int | None = None
+    dropout: float = 0.0
+    context: int = 128
+
+    def build(self, n_states: int) -> TransformerLM:
+        return TransformerLM(n_states, **asdict(self))
+
+    def replace(self, **changes) -> "TransformerConfig":
+        return replace(self, **changes)
 
 
 def model_from_config(config: dict) -> nn.Module:
