@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ._checks import check_int, check_positive
 from .systems import Potential
 
 __all__ = [
@@ -410,3 +411,171 @@ def plot_structure(frame, *, ax=None, title: str = ""):
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     return ax
+
+
+__all__ += ["plot_transition_network"]
+
+#: Transitions with a stationary flux ``pi_i P_ij`` below this are not drawn (deeptime's default).
+_MIN_FLUX = 1e-6
+
+
+def _network_positions(n: int) -> np.ndarray:
+    """Node positions on the unit circle, state 0 at the top and the others clockwise.
+
+    Two states sit on a slightly tilted line: deeptime sizes the discs by the
+    smaller side of the layout's bounding box, which a flat line makes zero.
+    """
+    if n == 2:
+        return np.array([[-1.0, -0.15], [1.0, 0.15]])
+    a = np.pi / 2 - 2 * np.pi * np.arange(n) / n
+    return np.c_[np.cos(a), np.sin(a)]
+
+
+def _network_model(labels, n_states: int, lag: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Transition matrix ``P`` at ``lag`` and stationary populations on all ``n_states``, and whether an MSM was fitted.
+
+    The reversible maximum-likelihood MSM (:func:`mdlstm_utils.states.estimate_msm`)
+    lives on the largest strongly connected set; states outside it keep
+    ``P_ii = 1`` and population 0. Without any state pair visited both ways
+    there is no MSM: ``P`` is the identity and the populations are frame counts.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    from .kinetics import populations, transition_counts
+    from .states import estimate_msm
+
+    counts = transition_counts(labels, lag, n_states)  # checks the labels and the lag
+    _, component = connected_components(counts, directed=True, connection="strong")
+    if np.bincount(component).max() < 2:
+        return np.eye(n_states), populations(labels, n_states), False
+    msm = estimate_msm(labels, n_states, lag)
+    idx = np.asarray(msm.count_model.state_symbols)
+    P, pi = np.eye(n_states), np.zeros(n_states)
+    P[np.ix_(idx, idx)] = msm.transition_matrix
+    pi[idx] = msm.stationary_distribution
+    return P, pi, True
+
+
+def _without_small_flux(P: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    """``P`` without the transitions of stationary flux ``pi_i P_ij`` below :data:`_MIN_FLUX` (their probability
+    moves to the diagonal, which is not drawn), so that it stays a transition matrix for deeptime."""
+    keep = (pi[:, None] * P >= _MIN_FLUX) | np.eye(len(P), dtype=bool)
+    out = np.where(keep, P, 0.0)
+    out[np.diag_indices_from(out)] += 1.0 - out.sum(axis=1)
+    return out
+
+
+def _percent(p: float) -> str:
+    return f"{100 * p:.0f}%" if p >= 0.095 else f"{100 * p:.1g}%"
+
+
+def _draw_network(ax, P, pi, pos, *, names, colours, radius, top_pop, top_p, tau, rate_unit, note):
+    """One panel of :func:`plot_transition_network`: deeptime's network of ``P``, discs and arrows on shared scales.
+
+    ``top_pop`` and ``top_p`` are the largest population and transition probability
+    of both panels; the arrows are labelled with ``P_ij / tau`` (``tau`` = lag time).
+    """
+    from deeptime.plots import plot_markov_model
+
+    n = len(pi)
+    off = ~np.eye(n, dtype=bool)
+    gap = np.linalg.norm(pos[:, None] - pos[None], axis=-1)[off].min()
+    side = min(np.ptp(pos[:, 0]), np.ptp(pos[:, 1]))
+    # deeptime's disc radius is (side / 4) sqrt(state_scale pi_i / (n max pi)); this state_scale makes it
+    # radius sqrt(pi_i / top_pop), the same scale in both panels
+    state_scale = 16 * radius**2 * n * pi.max() / (top_pop * side**2)
+    peak = float(P[off].max())
+    rates = np.where(off & (P > 0), P, 0.0) / tau
+    edge_labels = np.array([[f"{k:.2g}{rate_unit}" for k in row] for row in rates], dtype=object)
+    n_before = len(ax.texts)
+    plot_markov_model(P, pos=pos, state_sizes=pi, state_scale=state_scale, state_colors=colours,
+                      state_labels=[f"{s}\n{_percent(p)}" for s, p in zip(names, pi)], minflux=0.0,
+                      edge_scale=peak / top_p if peak > 0 else 1.0, edge_curvature=0.35 * gap / 0.075,
+                      edge_labels=edge_labels, ax=ax, size=9, arrow_label_size=8)
+    for text in ax.texts[n_before:n_before + n]:  # the state names: above everything else
+        text.set_zorder(4)
+    for text in ax.texts[n_before + n:]:  # the arrow labels: on a white patch over their arrow
+        text.set_bbox(dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+    for i in np.flatnonzero(pi == 0):
+        ax.add_patch(plt.Circle(pos[i], 0.3 * radius, fill=False, ls="--", color="0.5", zorder=1))
+    ax.text(0.5, 0.0, note, transform=ax.transAxes, ha="center", va="top", fontsize=8, color="0.3")
+    margin = radius + 0.45
+    ax.set_xlim(pos[:, 0].min() - margin, pos[:, 0].max() + margin)
+    ax.set_ylim(pos[:, 1].min() - margin, pos[:, 1].max() + margin)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+
+def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1, dt: float = 1.0,
+                            time_unit: str = "", state_names: list[str] | None = None,
+                            titles: tuple[str, str] = ("reference", "generated"), axes=None):
+    """The metastable transition network of the reference beside the generated one, drawn alike.
+
+    Each panel is a reversible maximum-likelihood MSM at ``lag`` frames
+    (:func:`mdlstm_utils.states.estimate_msm`) drawn with
+    :func:`deeptime.plots.plot_markov_model`: one disc per state, at the same
+    place in both panels, its area proportional to the stationary population
+    (one scale for both panels); one arrow per transition ``i -> j``, labelled
+    with its rate ``P_ij(lag) / (lag dt)`` (e.g. ``0.012/ps``; close to the
+    rate constant while ``P_ij`` is small) and as wide as that rate relative
+    to the fastest in either panel. A state outside the largest connected set
+    of a data set has no disc there (population 0, dashed outline);
+    transitions with a stationary flux ``pi_i P_ij`` below 1e-6 are not drawn.
+
+    Parameters
+    ----------
+    reference, generated
+        Label trajectories on the states ``0 .. n_states - 1``: a 1-D array, a
+        2-D array (one trajectory per row) or a list of 1-D arrays.
+    n_states
+        Number of states, 2 to 6 (a network of a few metastable states).
+    lag
+        Lag time of the MSMs in frames.
+    dt, time_unit
+        Time between frames and its unit: the rates are per ``time_unit``.
+    state_names
+        A name per state, written in its disc with its population; default the state numbers.
+    titles
+        Titles of the two panels.
+    axes
+        Two matplotlib axes; default a new 1 x 2 figure, larger for more than 4 states.
+
+    Returns
+    -------
+    numpy.ndarray or sequence of matplotlib.axes.Axes
+        The two axes (reference, generated).
+    """
+    from matplotlib.colors import to_rgb
+
+    n_states = check_int("n_states", n_states, 2)
+    if n_states > 6:
+        raise ValueError(f"n_states={n_states}: a transition network is readable for 2 to 6 metastable states; "
+                         "lump microstates first (mdlstm_utils.states.metastable_states)")
+    lag, dt = check_int("lag", lag, 1), check_positive("dt", dt)
+    names = [str(i) for i in range(n_states)] if state_names is None else [str(s) for s in state_names]
+    if len(names) != n_states:
+        raise ValueError(f"state_names has {len(names)} names but n_states={n_states}")
+    if len(titles) != 2:
+        raise ValueError(f"titles must be two strings (reference, generated), got {titles!r}")
+    from .states import check_labels
+
+    trajs = [check_labels(labels, n_states, name=what) for what, labels in (("reference", reference), ("generated", generated))]
+    models = [_network_model(t, n_states, lag) for t in trajs]
+    off = ~np.eye(n_states, dtype=bool)
+    drawn = [_without_small_flux(P, pi) for P, pi, _ in models]
+    if axes is None:
+        grow = max(1.0, n_states / 4)
+        _, axes = plt.subplots(1, 2, figsize=(10 * grow, 4.4 * grow))
+    pos = _network_positions(n_states)
+    radius = 0.2 * np.linalg.norm(pos[:, None] - pos[None], axis=-1)[off].min()  # of the most populated disc
+    lag_text = f"{lag * dt:g} {time_unit}".strip()
+    style = dict(names=names, colours=[tuple(0.5 + 0.5 * np.array(to_rgb(f"C{i}"))) for i in range(n_states)],
+                 radius=radius, top_pop=max(float(pi.max()) for _, pi, _ in models),
+                 top_p=max(float(P[off].max()) for P in drawn), tau=lag * dt,
+                 rate_unit=f"/{time_unit}" if time_unit else "")
+    for ax, title, P, (_, pi, fitted) in zip(axes, titles, drawn, models):
+        note = (f"disc area ∝ population; arrow i→j: P_ij(τ)/τ, τ = {lag_text}" if fitted
+                else f"no two states visited both ways at τ = {lag_text}: no MSM, populations from frames")
+        _draw_network(ax, P, pi, pos, note=note, **style)
+        ax.set_title(title, fontsize=10)
+    return axes

@@ -1,6 +1,11 @@
 """Alanine dipeptide analysis: Ramachandran basins, phi-flip cores and counts, representative frames, and the shipped data."""
 
+import importlib.util
 import shutil
+import subprocess
+import sys
+import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -117,3 +122,83 @@ def test_flipped_byte_in_a_copy_of_the_shipped_data_is_caught(tmp_path):
     with pytest.raises(ValueError, match=r"traj\.xtc is corrupted: sha256 .* does not match") as info:
         datasets.load("alanine-dipeptide", data_dir=copy)
     assert entry.command in str(info.value)
+
+
+# ----------------------------------------------------------------------------- structure_view (nglview)
+
+_NGLVIEW = importlib.util.find_spec("nglview") is not None  # found without importing it
+
+
+def _three_frames():
+    """The starting structure and two rotated, shifted copies of it: three frames of one conformation."""
+    import mdtraj
+
+    start = mdtraj.load(str(md.alanine_dipeptide_pdb()))
+    c, s = np.cos(np.radians(60)), np.sin(np.radians(60))
+    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    xyz = np.concatenate([start.xyz, start.xyz @ turn.T + 1.0, start.xyz @ turn + 2.0])
+    return mdtraj.Trajectory(xyz, start.topology)
+
+
+@pytest.mark.skipif(not _NGLVIEW, reason="nglview is not installed")
+def test_structure_view_names_the_frame_on_show():
+    traj = _three_frames()
+    before = traj.xyz.copy()
+    names = ["beta/C7eq", "alphaR", "alphaL"]
+    box = md.structure_view(traj, names)
+    label, view = box.children
+    assert "beta/C7eq" in label.value and view.frame == 0
+    view.frame = 1  # what the viewer's frame slider does
+    assert "alphaR" in label.value and "beta" not in label.value
+    view.frame = 2
+    assert "alphaL" in label.value
+    assert (view.layout.width, view.layout.height) == ("500px", "400px")
+    np.testing.assert_array_equal(traj.xyz, before)  # the frames are superposed on a copy
+    with pytest.raises(ValueError, match="one name per frame"):
+        md.structure_view(traj, names[:2])
+
+
+@pytest.mark.skipif(not _NGLVIEW, reason="nglview is not installed")
+def test_structure_view_imports_nglview_without_any_warning():
+    # a fresh interpreter, so that nglview (and the pkg_resources it imports) are imported inside the call,
+    # with every warning turned into an error there
+    code = textwrap.dedent("""
+        import sys, warnings
+        import numpy as np, mdtraj
+        from mdlstm_utils import md
+        traj = mdtraj.load(str(md.alanine_dipeptide_pdb()))
+        assert "nglview" not in sys.modules and "pkg_resources" not in sys.modules, sorted(sys.modules)
+        warnings.simplefilter("error")
+        box = md.structure_view(traj, ["beta/C7eq"])
+        assert "nglview" in sys.modules and "beta/C7eq" in box.children[0].value
+        print("no warning")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "no warning" in run.stdout, run.stderr[-3000:]
+
+
+def test_nglview_import_hides_the_pkg_resources_warning_and_nothing_else(tmp_path, monkeypatch):
+    from mdlstm_utils.md.alanine import _import_nglview
+
+    fake = tmp_path / "nglview"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import warnings\n"
+        "warnings.warn('pkg_resources is deprecated as an API. See https://setuptools.pypa.io', UserWarning)\n"
+        "warnings.warn('another warning', UserWarning)\n"
+        "warnings.warn('pkg_resources is deprecated as an API', DeprecationWarning)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "nglview", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = _import_nglview()
+    assert module.__file__ == str(fake / "__init__.py")
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (UserWarning, "another warning"), (DeprecationWarning, "pkg_resources is deprecated as an API")]
+
+
+def test_structure_view_without_nglview_raises_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nglview", None)  # makes `import nglview` fail
+    with pytest.raises(ImportError, match=r"structure_view needs nglview .*pip install nglview==3\.1\.4"):
+        md.structure_view(_three_frames(), ["a", "b", "c"])

@@ -54,3 +54,79 @@ def test_population_bars_carry_the_bootstrap_intervals_of_compare():
     assert np.allclose([s[:, 1].min() for s in seg], m["set_pop_ref_low"])
     assert np.allclose([s[:, 1].max() for s in seg], m["set_pop_ref_high"])
     plt.close("all")
+
+
+def _arrow_rates(ax, unit="ps"):
+    """{(source, target): rate} read back from the arrow labels ``<rate>/<unit>`` and the state labels.
+
+    deeptime writes an arrow's label past the middle of the arrow, on the side of its target: the
+    state label nearest to it names the target, the other one the source (two states).
+    """
+    import re
+
+    nodes = {t.get_text().split("\n")[0]: np.array(t.get_position()) for t in ax.texts if "%" in t.get_text()}
+    out = {}
+    for t in ax.texts:
+        m = re.fullmatch(rf"([0-9.e+-]+)/{unit}", t.get_text())
+        if m is None:
+            continue
+        xy = np.array(t.get_position())
+        target = min(nodes, key=lambda n: np.linalg.norm(nodes[n] - xy))
+        (source,) = set(nodes) - {target}
+        out[(source, target)] = float(m.group(1))
+    return out
+
+
+def test_transition_network_arrows_carry_the_rates_of_the_chain():
+    import matplotlib.pyplot as plt
+    from deeptime.markov.msm import MarkovStateModel
+
+    P = np.array([[0.977, 0.023], [0.061, 0.939]])
+    dt = 0.5  # ps per frame: exact rates 0.046/ps (A -> B) and 0.122/ps (B -> A)
+    ref = np.stack([MarkovStateModel(P).simulate(40_000, seed=s) for s in (1, 2)])
+    gen = [MarkovStateModel(P).simulate(30_000, seed=s) for s in (3, 4, 5)]
+    axes = plots.plot_transition_network(ref, gen, 2, dt=dt, time_unit="ps", state_names=["A", "B"])
+    assert len(axes) == 2 and [a.get_title() for a in axes] == ["reference", "generated"]
+    exact = {("A", "B"): P[0, 1] / dt, ("B", "A"): P[1, 0] / dt}
+    for ax in axes:
+        rates = _arrow_rates(ax)
+        assert rates.keys() == exact.keys()
+        for edge, k in exact.items():
+            assert abs(rates[edge] / k - 1) < 0.1, (edge, rates[edge], k)
+        assert all(t.get_fontsize() >= 8 for t in ax.texts)
+    # the discs (and their names) sit at the same places in both panels
+    where = [{t.get_text().split("\n")[0]: t.get_position() for t in a.texts if "%" in t.get_text()} for a in axes]
+    assert where[0] == where[1]
+    # at a lag of 2 frames the label is P(2 dt)_ij / (2 dt), from the square of P
+    axes = plots.plot_transition_network(ref, gen, 2, lag=2, dt=dt, time_unit="ps", state_names=["A", "B"],
+                                         titles=("MD", "LSTM"))
+    assert [a.get_title() for a in axes] == ["MD", "LSTM"]
+    P2 = P @ P
+    assert _arrow_rates(axes[0])[("A", "B")] == pytest.approx(P2[0, 1] / (2 * dt), rel=0.1)
+    plt.close("all")
+
+
+def test_transition_network_rejects_labels_outside_the_states():
+    import matplotlib.pyplot as plt
+
+    ok = np.tile([0, 0, 1, 1], 50)
+    with pytest.raises(ValueError, match=r"generated\[0\] holds label 2 but n_states=2"):
+        plots.plot_transition_network(ok, np.r_[ok, 2], 2)
+    with pytest.raises(ValueError, match=r"reference\[1\] holds a negative label"):
+        plots.plot_transition_network([ok, ok - 1], ok, 2)
+    with pytest.raises(ValueError, match="state_names has 3 names"):
+        plots.plot_transition_network(ok, ok, 2, state_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="2 to 6 metastable states"):
+        plots.plot_transition_network(ok, ok, 20)
+    plt.close("all")
+
+
+def test_transition_network_draws_a_model_that_never_returns():
+    import matplotlib.pyplot as plt
+
+    ref = np.tile([0, 0, 1, 1, 2, 2], 100)
+    stuck = np.r_[np.zeros(50, int), np.ones(50, int)]  # one jump 0 -> 1 and never back: no MSM
+    axes = plots.plot_transition_network(ref, stuck, 3)
+    texts = [t.get_text() for t in axes[1].texts]
+    assert "2\n0%" in texts and any("no MSM" in t for t in texts)
+    plt.close("all")

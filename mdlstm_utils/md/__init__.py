@@ -22,6 +22,7 @@ from .alanine import (
     phi_psi,
     ramachandran_basins,
     representative_frames,
+    structure_view,
 )
 from .features import FEATURES, aligned_cartesian, feature_names, featurize, heavy_atom_distances, load_trajectory
 from .runner import (

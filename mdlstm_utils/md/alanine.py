@@ -7,6 +7,7 @@
 * :func:`phi_core`, :func:`phi_flip_cores`, :func:`count_phi_flips` (:data:`PHI_CORES`): the slow
   phi flip between the beta/alphaR and alphaL cores, counted with core sets (recrossings removed).
 * :func:`representative_frames`: one frame per basin, e.g. to draw its structure.
+* :func:`structure_view`: those frames in 3-D in Jupyter (nglview), with the basin of the frame shown.
 
 Generic features of any topology are in :mod:`mdlstm_utils.md.features`.
 """
@@ -14,6 +15,7 @@ Generic features of any topology are in :mod:`mdlstm_utils.md.features`.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import mdtraj as md
@@ -33,6 +35,7 @@ __all__ = [
     "phi_flip_cores",
     "count_phi_flips",
     "representative_frames",
+    "structure_view",
 ]
 
 
@@ -277,3 +280,86 @@ def representative_frames(phi_psi, basins=None, bin_deg: float = 10.0) -> np.nda
         d = (a[idx] - centre + 180.0) % 360.0 - 180.0  # periodic difference
         out[k] = idx[np.argmin((d**2).sum(axis=1))]
     return out
+
+
+# ----------------------------------------------------------------------------- 3-D view in Jupyter
+
+
+def _import_nglview():
+    """``nglview``, imported without the one warning its import always gives.
+
+    nglview 3.1.4 (the version that displays in JupyterLab) imports
+    ``pkg_resources``, which setuptools >= 80 marks with ``UserWarning:
+    pkg_resources is deprecated as an API``; only that message is ignored,
+    every other warning of the import is shown.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            import nglview
+    except ImportError as exc:
+        raise ImportError(
+            f"structure_view needs nglview ({exc}); install it with `pip install nglview==3.1.4` (listed in "
+            "requirements.txt), or draw the frames with mdlstm_utils.plots.plot_structure"
+        ) from exc
+    return nglview
+
+
+def structure_view(traj: md.Trajectory, names, *, width: str = "500px", height: str = "400px"):
+    """An interactive 3-D view of the frames of ``traj`` (nglview, ball and stick) that names the frame shown.
+
+    The frames are superposed on the first one (heavy atoms, on a copy), so
+    stepping through them with the viewer's frame slider shows how the
+    conformations differ rather than how the molecule tumbled. Above the
+    viewer a label gives ``names[frame]`` (e.g. the basin of each
+    :func:`representative_frames` frame) and follows the slider.
+
+    Parameters
+    ----------
+    traj
+        The frames to show (any topology).
+    names
+        One name per frame.
+    width, height
+        Size of the viewer (CSS lengths); the molecule is centred to fill it.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The label and the ``nglview.NGLWidget`` (``children[1]``; its ``frame`` is the frame shown).
+
+    Raises
+    ------
+    ImportError
+        When nglview is not installed (a notebook can catch it and show static pictures instead).
+    """
+    traj = _check_traj(traj)
+    names = [str(n) for n in names]
+    if len(names) != traj.n_frames:
+        raise ValueError(f"names has {len(names)} entries but traj has {traj.n_frames} frames (one name per frame)")
+    nglview = _import_nglview()
+    import ipywidgets
+
+    frames = traj.slice(np.arange(traj.n_frames), copy=True)
+    heavy = traj.topology.select("element != H")
+    frames.superpose(frames, 0, atom_indices=heavy if len(heavy) >= 3 else None)
+    view = nglview.show_mdtraj(frames)
+    view.clear_representations()
+    view.add_representation("ball+stick")
+    # nglview sends each layout change to the canvas as setSize(w, h) with the other side empty: the width goes
+    # first, so the height is the one that sticks and the canvas (width unset) fills the widget's width
+    view.layout.width = width
+    view.layout.height = height
+    view.center()  # fit the molecule to the canvas
+
+    def title(frame: int) -> str:
+        frame = min(max(int(frame), 0), len(names) - 1)
+        return f"{names[frame]}  (frame {frame} of {len(names) - 1})"
+
+    label = ipywidgets.Label(title(view.frame), style={"font_size": "14px", "font_weight": "bold"})
+
+    def follow(change):
+        label.value = title(change["new"])
+
+    view.observe(follow, names="frame")
+    return ipywidgets.VBox([label, view])
