@@ -250,6 +250,32 @@ def plot_mfpt_bars(metrics: dict, *, truth=None, truth_label: str = "exact", tim
     return ax
 
 
+__all__ += ["plot_error_grid"]
+
+
+def plot_error_grid(table, *, vmax: float = 1.0, xlabel: str = "", title: str = "", ylabels: bool = True, ax=None):
+    """A table of relative errors (a ``pandas.DataFrame``, e.g. partition × saving interval) as a heat map.
+
+    Each cell shows its value; colours are clipped at ``vmax``. An infinite
+    error (a passage never generated) reads ``inf`` on a hatched cell, a
+    missing one ``–``. Returns the image, for a shared colour bar.
+    """
+    ax = _ax(ax, figsize=(4.2, 3.3))
+    vals = table.to_numpy(dtype=float)
+    im = ax.imshow(np.clip(np.where(np.isfinite(vals), vals, vmax), 0, vmax), cmap="viridis_r", vmin=0, vmax=vmax,
+                   aspect="auto")
+    for (i, j), v in np.ndenumerate(vals):
+        if not np.isfinite(v):
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", edgecolor="w", lw=0))
+        ax.text(j, i, "–" if np.isnan(v) else ("inf" if np.isinf(v) else f"{v:.2f}"), ha="center", va="center",
+                color="w" if (not np.isfinite(v) or v > 0.5 * vmax) else "k", fontsize=8)
+    ax.set_xticks(range(table.shape[1]), [f"{c:g}" for c in table.columns])
+    ax.set_yticks(range(table.shape[0]), table.index if ylabels else [])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=9)
+    return im
+
+
 def plot_model_comparison(summary, column: str, *, order: list[str] | None = None,
                           models: tuple[str, ...] = ("LSTM", "Transformer"), ylabel: str = "",
                           tolerance: float | None = None, ax=None):

@@ -130,3 +130,18 @@ def test_transition_network_draws_a_model_that_never_returns():
     texts = [t.get_text() for t in axes[1].texts]
     assert "2\n0%" in texts and any("no MSM" in t for t in texts)
     plt.close("all")
+
+
+def test_plot_error_grid_labels_every_cell_and_marks_missing_passages():
+    import pandas as pd
+
+    from mdlstm_utils.plots import plot_error_grid
+
+    table = pd.DataFrame([[0.1, np.inf], [np.nan, 2.0]], index=["micro", "cored"], columns=[1, 10])
+    im = plot_error_grid(table, vmax=1.0, xlabel="saving interval")
+    ax = im.axes
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["0.10", "2.00", "inf", "–"]
+    assert np.allclose(im.get_array(), [[0.1, 1.0], [1.0, 1.0]])  # clipped at vmax; inf and nan drawn as the worst
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["micro", "cored"] and ax.get_xlabel() == "saving interval"
+    matplotlib.pyplot.close(ax.figure)
