@@ -59,7 +59,7 @@ def free_energy(pops: np.ndarray, kT: float = 1.0) -> np.ndarray:
     return f - f[np.isfinite(f)].min()
 
 
-def transition_counts(labels, lag: int, n_states: int) -> np.ndarray:
+def transition_counts(labels, n_states: int, lag: int = 1) -> np.ndarray:
     """Sliding-window transition counts ``C[i, j]`` of ``i -> j`` at ``lag`` frames (deeptime)."""
     trajs = check_labels(labels, n_states)
     if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 1:
@@ -96,8 +96,8 @@ def unseen_transitions(reference, generated, n_states: int, lag: int = 1) -> dic
         ``n_moves``: their number and the number of generated ``i != j``
         transitions; ``rate_per_frame``: ``n_unseen`` per generated frame pair.
     """
-    c_ref = transition_counts(reference, lag, n_states)
-    c_gen = transition_counts(generated, lag, n_states)
+    c_ref = transition_counts(reference, n_states, lag)
+    c_gen = transition_counts(generated, n_states, lag)
     off = ~np.eye(n_states, dtype=bool)
     moves = float(c_gen[off].sum())
     unseen = float(c_gen[off & (c_ref == 0)].sum())

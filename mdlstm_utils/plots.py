@@ -470,7 +470,7 @@ def _network_model(labels, n_states: int, lag: int) -> tuple[np.ndarray, np.ndar
     from .kinetics import populations, transition_counts
     from .states import estimate_msm
 
-    counts = transition_counts(labels, lag, n_states)  # checks the labels and the lag
+    counts = transition_counts(labels, n_states, lag)  # checks the labels and the lag
     _, component = connected_components(counts, directed=True, connection="strong")
     if np.bincount(component).max() < 2:
         return np.eye(n_states), populations(labels, n_states), False

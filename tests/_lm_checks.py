@@ -25,5 +25,5 @@ def predicted_transition_matrix(model, data: np.ndarray, window: int) -> np.ndar
 
 def empirical_transition_matrix(data: np.ndarray, n_states: int) -> np.ndarray:
     """Row-normalized transition counts at lag 1: what the data let a model learn."""
-    c = transition_counts(data, 1, n_states)
+    c = transition_counts(data, n_states, 1)
     return c / c.sum(1, keepdims=True)

@@ -168,7 +168,7 @@ def test_transformer_learns_a_markov_chain():
     h = -(pi[:, None] * P3 * np.log(P3)).sum()  # entropy rate: the best possible loss
     assert res.best_val_loss == pytest.approx(h, abs=0.03)
     g = generate(m, 4000, start=np.tile(data[:, 0], 6), seed=0, device="cpu", progress=False)
-    c = transition_counts(g, 1, 3)
+    c = transition_counts(g, 3, 1)
     np.testing.assert_allclose(c / c.sum(1, keepdims=True), P3, atol=0.02)
     # the learned matrix, read from the predictions: every entry, the rare 0.01-0.05 transitions
     # included, within 10 % of what the training data show (checked once in a scratch copy: the learned
@@ -209,5 +209,5 @@ def test_subsample_keeps_every_kth_frame_and_the_container():
 def test_subsample_of_a_markov_chain_has_transition_matrix_p_to_the_k():
     k = 3
     data = MarkovStateModel(P3).simulate(300_000, seed=5)
-    c = transition_counts(subsample(data, k), 1, 3)
+    c = transition_counts(subsample(data, k), 3, 1)
     np.testing.assert_allclose(c / c.sum(1, keepdims=True), np.linalg.matrix_power(P3, k), atol=0.01)
