@@ -122,3 +122,31 @@ def test_learn_and_compare_rejects_bad_input():
         learn_and_compare(labels, 2, [[0], [1]], n_train=5)
     with pytest.raises(ValueError, match="prompt_len=300"):
         learn_and_compare(labels, 2, [[0], [1]], prompt_len=300)
+
+
+def test_learn_and_compare_trains_on_given_labels(monkeypatch):
+    # train_labels / val_labels: train (and estimate the MSM baseline) on other trajectories than the reference's
+    # first n_train, and validate on given ones, e.g. separate walkers or the first 90 % of each trajectory
+    from mdlstm_utils import experiment
+
+    fits, msms = [], []
+    real_fit, real_msm = experiment.fit, experiment.msm_trajectories
+    monkeypatch.setattr(experiment, "fit", lambda *a, **k: fits.append(a) or real_fit(*a, **k))
+    monkeypatch.setattr(experiment, "msm_trajectories", lambda *a, **k: msms.append(a) or real_msm(*a, **k))
+    macro = (_two_well_chain(1_000, 4, seed=3) >= 3).astype(np.int64)
+    kw = dict(model="lstm", hidden=8, epochs=1, steps=3, gen_frames=200, seq_len=20, prompt_len=20, seed=0, device="cpu")
+    by_n = learn_and_compare(macro, 2, [[0], [1]], n_train=2, **kw)
+    by_labels = learn_and_compare(macro, 2, [[0], [1]], train_labels=macro[:2], **kw)
+    np.testing.assert_array_equal(by_n.generated, by_labels.generated)  # the same training data: the same model
+    np.testing.assert_array_equal(by_n.baseline, by_labels.baseline)
+    split = learn_and_compare(macro, 2, [[0], [1]], train_labels=macro[:2, :900], val_labels=macro[2:], **kw)
+    train, val = fits[-1][1], fits[-1][2]
+    assert [len(t) for t in train] == [900, 900] and [len(t) for t in val] == [1_000, 1_000]
+    np.testing.assert_array_equal(val[0], macro[2])
+    assert [len(t) for t in msms[-1][0]] == [900, 900]  # the MSM baseline learns from the training labels too
+    assert split.generated.shape == (4, 200)  # the reference is still all four trajectories
+    assert split.metrics["mfpt_ref"] == by_n.metrics["mfpt_ref"]
+    with pytest.raises(ValueError, match="either n_train or train_labels"):
+        learn_and_compare(macro, 2, [[0], [1]], n_train=2, train_labels=macro[:2], **kw)
+    with pytest.raises(ValueError, match="val_labels"):
+        learn_and_compare(macro, 2, [[0], [1]], val_labels=macro[:, :10] + 5, **kw)
