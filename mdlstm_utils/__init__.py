@@ -6,8 +6,8 @@ dynamics from trajectories discretized into states. One concept per module:
 * :mod:`~mdlstm_utils.systems`   toy potentials (1-D four-well, 2-D three-well, slow mode hidden in N-D) and a batched Langevin integrator
 * :mod:`~mdlstm_utils.md`        OpenMM simulation of alanine dipeptide (seeded, checkpointed, resumable) and mdtraj features
 * :mod:`~mdlstm_utils.datasets`  shipped data sets by name, sha256-checked against data/MANIFEST
-* :mod:`~mdlstm_utils.states`    discretization (grid bins, k-means on CPU/GPU, TICA), PCCA+ lumping, core sets / recrossing removal
-* :mod:`~mdlstm_utils.lag`       implied timescales, lag selection rule, Chapman-Kolmogorov test
+* :mod:`~mdlstm_utils.states`    the state-space type and its builders: grid bins, k-means (CPU/GPU), TICA, MSMs, implied
+  timescales and the lag rule, the CK test, PCCA+, core sets, dynamical coring
 * :mod:`~mdlstm_utils.models`    next-state language models (``LSTMLM``, ``TransformerLM``)
 * :mod:`~mdlstm_utils.train`     the training loop (device, mixed precision, early stopping, checkpoints, resume)
 * :mod:`~mdlstm_utils.generate`  batched generation of long trajectories (recurrent state / KV cache)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lag as lagmod
+from .states import lag as lagmod
 from .kinetics import relaxation_timescales
 from .runtime import _jsonable, mfpt_tolerance, resolve_device, seed_everything
 from .train import TrainConfig
@@ -294,7 +294,7 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
     changes by at most ``rtol`` over the next two scanned lags (a 3-4 times
     longer lag on the geometric grid; one step is too short to see a timescale
     that still creeps up by a few per cent per step),
-    :func:`~mdlstm_utils.lag.suggest_lag`; when it never levels off, the
+    :func:`~mdlstm_utils.states.lag.suggest_lag`; when it never levels off, the
     longest scanned lag, with a warning.
     """
     lags = _lag_grid(int(micro.lengths.min()), n_lags)

@@ -2,12 +2,14 @@
 
 This is the loop every notebook runs once per partition, model or seed::
 
-    labels --fit--> model --generate--> trajectories --kinetics.compare--> metrics
+    state space --fit--> model --generate--> trajectories --kinetics.comparison--> Comparison
+                                 (and an MSM of the same labels, sampled alike: the baseline)
 
-:func:`learn_and_compare` does it in one call with the suite's standard
-settings (the same window, optimiser and early stopping as notebooks 04-06),
-so a sweep point, a notebook cell and a user's own script all run exactly the
-same experiment. Give ``truth_mfpt`` when the true slow kinetics are known
+:func:`learn_and_compare` does it in one call with the suite's recipe
+(:class:`~mdlstm_utils.train.TrainConfig`, the models of
+:class:`~mdlstm_utils.models.LSTMConfig` / ``TransformerConfig``), so a
+sweep point, a notebook cell and a user's own script all run exactly the same
+experiment; :func:`learn_spaces` runs it on several partitions. Give ``truth_mfpt`` when the true slow kinetics are known
 (toy systems, or a better reference) to also measure how far the reference
 partition and the generated trajectories are from it.
 """
@@ -25,64 +27,12 @@ from .generate import generate
 from .kinetics import Comparison, comparison, msm_trajectories, relative_error
 from .models import LSTMConfig, TransformerConfig, count_parameters
 from .runtime import fmt as runtime_fmt, resolve_device, seed_everything
-from .states import StateSpace, check_labels, metastable_states, min_dwell_filter
+from .states import StateSpace, check_labels
 from .train import TrainConfig, TrainResult, fit
 
-__all__ = ["MODELS", "PARTITIONS", "Partition", "metastable_partition", "build_model", "LearnResult", "learn_and_compare",
-           "learn_spaces"]
+__all__ = ["MODELS", "build_model", "LearnResult", "learn_and_compare", "learn_spaces"]
 
 MODELS = ("lstm", "transformer")
-PARTITIONS = ("micro", "macro", "macro+coring")
-
-
-@dataclass
-class Partition:
-    """Label trajectories of one state partition and the two metastable sets to judge kinetics on."""
-
-    kind: str
-    labels: np.ndarray  # same layout as the microstate input
-    n_states: int
-    sets: list  # list of arrays of state labels, one per metastable set
-
-
-def metastable_partition(
-    kind: str,
-    micro,
-    n_micro: int,
-    *,
-    lag: int,
-    n_macro: int = 2,
-    min_dwell: int = 1,
-    core_threshold: float = 0.9,
-    order_by=None,
-) -> Partition:
-    """One of the three partitions of the notebooks 05 and 07, built from microstate trajectories.
-
-    * ``"micro"``: the microstates themselves; the sets are the PCCA+ core
-      sets (microstates with membership >= ``core_threshold``);
-    * ``"macro"``: crisp PCCA+ macrostates (every microstate to its most
-      likely macrostate), sets ``[[0], [1], ...]``;
-    * ``"macro+coring"``: the core-set trajectories (a frame outside every
-      core keeps the core visited last) with dynamical coring on top (a visit
-      shorter than ``min_dwell`` frames goes back to the state before,
-      :func:`~mdlstm_utils.states.min_dwell_filter`): recrossing removed.
-
-    PCCA+ uses a reversible MSM of the microstates at ``lag`` frames; the
-    macrostates are numbered by ``order_by`` (see
-    :func:`~mdlstm_utils.states.metastable_states`). Build the partition at the
-    data's own saving interval and subsample afterwards
-    (:func:`~mdlstm_utils.kinetics.subsample`): the partition is a property of
-    the state space, recrossing removal needs the fine time resolution.
-    """
-    if not isinstance(kind, str) or kind not in PARTITIONS:
-        raise ValueError(f"partition kind={kind!r}; expected one of {PARTITIONS}")
-    ms = metastable_states(micro, n_micro, n_macro, lag, core_threshold=core_threshold, order_by=order_by)
-    macro_sets = [np.array([k]) for k in range(n_macro)]
-    if kind == "micro":
-        return Partition(kind, micro, int(n_micro), ms.core_sets())
-    if kind == "macro":
-        return Partition(kind, ms.macro_labels, n_macro, macro_sets)
-    return Partition(kind, min_dwell_filter(ms.core_labels, min_dwell), n_macro, macro_sets)
 
 
 def build_model(kind, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:

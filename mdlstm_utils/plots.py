@@ -318,12 +318,12 @@ __all__ += ["plot_implied_timescales", "plot_ck_test"]
 
 
 def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: int | None = None, ax=None):
-    """Implied timescales vs lag time (log y), from an :class:`mdlstm_utils.lag.ImpliedTimescalesResult`.
+    """Implied timescales vs lag time (log y), from an :class:`mdlstm_utils.states.lag.ImpliedTimescalesResult`.
 
     The grey area below the diagonal ``t = lag`` marks timescales faster than
     the lag time, which the MSM cannot resolve; shaded bands around the curves
     are the 95 % intervals when ``its`` carries them; ``lag`` (in frames, e.g. from
-    :func:`mdlstm_utils.lag.suggest_lag`) is marked with a dashed line.
+    :func:`mdlstm_utils.states.lag.suggest_lag`) is marked with a dashed line.
     """
     ax = _ax(ax)
     lag_t = np.asarray(its.lags, dtype=float) * its.dt
@@ -351,7 +351,7 @@ def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: 
 
 
 def plot_ck_test(ck, *, time_unit: str = "", axes=None):
-    """Chapman–Kolmogorov test grid from an :class:`mdlstm_utils.lag.CKTestResult`.
+    """Chapman–Kolmogorov test grid from an :class:`mdlstm_utils.states.lag.CKTestResult`.
 
     Panel ``(i, j)``: probability to be in set ``j`` after time ``t`` when
     starting in set ``i``; estimated at each lag (black) vs predicted by the

@@ -20,7 +20,7 @@ __all__ = ["HIDDEN_SLOW_MSM_LAG", "HIDDEN_SLOW_MIN_DWELL", "FourWellData", "four
 DT = 1e-3
 
 #: MSM lag (frames of the base interval) for PCCA+ of the hidden-slow toy's k-means microstates: the lag at
-#: which :func:`mdlstm_utils.lag.suggest_lag` finds the slowest implied timescale levelled off on these
+#: which :func:`mdlstm_utils.states.lag.suggest_lag` finds the slowest implied timescale levelled off on these
 #: microstates in notebook 05 (``full`` profile, seed 0). Used where a notebook builds the partition without
 #: running that scan (the sweep point of notebook 07).
 HIDDEN_SLOW_MSM_LAG = 50

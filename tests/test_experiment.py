@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.experiment import build_model, learn_and_compare, metastable_partition
+from mdlstm_utils.experiment import build_model, learn_and_compare
 from mdlstm_utils.kinetics import mfpt_matrix
 from mdlstm_utils.models import LSTMLM, TransformerLM
 from mdlstm_utils.train import fit, step_budget
@@ -22,23 +22,6 @@ def _two_well_chain(n_steps, n_traj, seed):
     P[3, 3] -= eps; P[3, 2] += eps
     msm = MarkovStateModel(P)
     return np.stack([msm.simulate(n_steps, seed=seed + k) for k in range(n_traj)])
-
-
-def test_metastable_partition_kinds():
-    micro = _two_well_chain(20_000, 4, seed=0)
-    order = np.array([-1, -1, -1, 1, 1, 1], dtype=float)
-    macro = metastable_partition("macro", micro, 6, lag=5, order_by=order)
-    np.testing.assert_array_equal(macro.labels, (micro >= 3).astype(int))  # the wells, numbered by order_by
-    assert macro.n_states == 2 and [list(s) for s in macro.sets] == [[0], [1]]
-    mic = metastable_partition("micro", micro, 6, lag=5, order_by=order)
-    assert mic.labels is micro and mic.n_states == 6
-    assert sorted(map(int, mic.sets[0])) == [0, 1, 2] and sorted(map(int, mic.sets[1])) == [3, 4, 5]
-    cored = metastable_partition("macro+coring", micro, 6, lag=5, order_by=order, min_dwell=50)
-    # dynamical coring removes short visits: fewer well changes than the crisp macrostates, none shorter than 50 frames
-    changes = lambda l: int(np.sum(l[:, 1:] != l[:, :-1]))  # noqa: E731
-    assert 0 < changes(cored.labels) < changes(macro.labels)
-    with pytest.raises(ValueError, match="partition kind='cores'"):
-        metastable_partition("cores", micro, 6, lag=5)
 
 
 def test_step_budget_gives_the_same_number_of_steps_for_little_data():

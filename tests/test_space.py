@@ -96,3 +96,16 @@ def test_learn_and_compare_warns_about_states_that_never_occur():
     with pytest.warns(UserWarning, match="7 states between the smallest and the largest label never occur"):
         learn_and_compare(lab, n_states=10, model="lstm", hidden=8, seq_len=10, batch_size=4, train_steps=2,
                           prompt_len=5, baseline=False, seed=0, device="cpu")
+
+
+def test_grid_space_bins_each_trajectory_and_records_the_grid():
+    from mdlstm_utils.states import discretize_grid, grid_space, make_grid
+
+    grid = make_grid(-2.0, 2.0, 4)  # edges -2, -1, 0, 1, 2
+    x = [np.array([-1.5, -0.5, 0.5, 1.5, 3.0]), np.array([0.2, -0.2])]
+    space = grid_space(x, grid, dt="2ps", sets=[[0, 1], [2, 3]], set_names=["left", "right"])
+    assert [t.tolist() for t in space.trajs] == [[0, 1, 2, 3, 3], [2, 1]]  # outside the grid: the edge bin
+    assert space.n_states == 4 and space.dt == 2.0 and space.dt_unit == "ps" and space.kind == "grid"
+    assert space.made_by == {"lo": [-2.0], "hi": [2.0], "shape": [4]}
+    assert space.set_names == ("left", "right")
+    np.testing.assert_array_equal(grid_space(x[0], grid).trajs[0], discretize_grid(x[0], grid))  # one trajectory alone

@@ -156,7 +156,7 @@ def metastable_basins(metastable, phi_psi, alpha_l_state: int = 1) -> np.ndarray
     Parameters
     ----------
     metastable
-        Labels in {0, 1} per frame (e.g. ``experiment.metastable_partition(...).labels``),
+        Labels in {0, 1} per frame (e.g. ``states.metastable_space(...).trajs``),
         one array or a list of arrays (one per trajectory).
     phi_psi
         The frames' (phi, psi) in degrees, shape ``(n_frames, 2)``, or a list matching ``metastable``.

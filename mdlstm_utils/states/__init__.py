@@ -8,12 +8,13 @@ any microstates) can then be lumped into metastable wells with a lookup table.
 * :mod:`~mdlstm_utils.states.grids`       grid bins of low-dimensional coordinates, basins of a potential, per-state means
 * :mod:`~mdlstm_utils.states.clustering`  k-means microstates of high-dimensional features (CPU/GPU), TICA
 * :mod:`~mdlstm_utils.states.msm`         Markov state models of label trajectories (deeptime)
+* :mod:`~mdlstm_utils.states.lag`         implied timescales, the lag-selection rule, the Chapman-Kolmogorov test
 * :mod:`~mdlstm_utils.states.metastable`  lumping (lookup, PCCA+), core sets, dynamical coring, metastable states in one call
 
 Every name is importable from here: ``from mdlstm_utils.states import kmeans``.
 """
 
-from .._checks import check_int as _check_int  # noqa: F401  (imported from here by mdlstm_utils.lag)
+from . import lag
 from ._labels import check_labels
 from .clustering import KMeansResult, assign_to_centers, kmeans, tica
 from .grids import Grid, assign_basins, discretize_grid, make_grid, state_means
@@ -27,6 +28,7 @@ from .metastable import (
     min_dwell_filter,
     pcca_lump,
 )
+from .lag import CKTestResult, ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
 from .msm import estimate_msm
 from .space import (
     METASTABLE_KINDS,
@@ -64,6 +66,12 @@ __all__ = [
     "cores_from_memberships",
     "min_dwell_filter",
     "estimate_msm",
+    "lag",
+    "ImpliedTimescalesResult",
+    "CKTestResult",
+    "implied_timescales",
+    "suggest_lag",
+    "ck_test",
     "state_means",
     "MetastableStates",
     "metastable_states",

@@ -247,7 +247,7 @@ def grid_space(x, grid, *, dt=1.0, dt_unit: str | None = None, sets=None, set_na
     labels = [np.asarray(discretize_grid(np.asarray(xi), grid)) for xi in xs]
     value, unit = parse_dt(dt, dt_unit)
     return StateSpace(tuple(labels), grid.n_states, value, unit, sets, set_names, "grid",
-                      {"lo": np.atleast_1d(grid.lo).tolist(), "hi": np.atleast_1d(grid.hi).tolist(),
+                      {"lo": [float(e[0]) for e in grid.edges], "hi": [float(e[-1]) for e in grid.edges],
                        "shape": list(grid.shape)})
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .states import _check_int, check_labels, estimate_msm
+from .._checks import check_int as _check_int
+from ._labels import check_labels
+from .msm import estimate_msm
 
 __all__ = [
     "ImpliedTimescalesResult",
