@@ -223,8 +223,8 @@ def verdict(profile: str, checks: dict[str, bool | None]) -> str:
     """
     if profile == "smoke":
         return "not judged: the smoke profile only checks that the notebook runs"
-    met = [k for k, v in checks.items() if v is True]
-    missed = [k for k, v in checks.items() if v is False]
+    met = [k for k, v in checks.items() if v is not None and bool(v)]  # numpy booleans count as booleans
+    missed = [k for k, v in checks.items() if v is not None and not bool(v)]
     parts = ([f"met: {', '.join(met)}"] if met else []) + ([f"not met: {', '.join(missed)}"] if missed else [])
     return "; ".join(parts) or "no target answered"
 

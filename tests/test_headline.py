@@ -1,5 +1,6 @@
 """The summary every notebook writes for the landing page: verdict per profile, headline, number format."""
 
+import numpy as np
 import pytest
 
 from mdlstm_utils import runtime
@@ -10,6 +11,8 @@ def test_verdict_per_profile():
     assert runtime.verdict("quick", checks) == "met: populations within 0.02; not met: MFPTs within 25 %"
     assert runtime.verdict("full", {"a": True}) == "met: a"
     assert runtime.verdict("full", {"a": None}) == "no target answered"
+    # numpy booleans (a comparison of numpy numbers) are judged like Python ones
+    assert runtime.verdict("quick", {"a": np.float64(0.01) <= 0.02, "b": np.mean([0.7]) <= 0.5}) == "met: a; not met: b"
     assert runtime.verdict("smoke", checks).startswith("not judged")
 
 
