@@ -9,9 +9,10 @@ This is the loop every notebook runs once per partition, model or seed::
 (:class:`~mdlstm_utils.train.TrainConfig`, the models of
 :class:`~mdlstm_utils.models.LSTMConfig` / ``TransformerConfig``), so a
 sweep point, a notebook cell and a user's own script all run exactly the same
-experiment; :func:`learn_spaces` runs it on several partitions. Give ``truth_mfpt`` when the true slow kinetics are known
-(toy systems, or a better reference) to also measure how far the reference
-partition and the generated trajectories are from it.
+experiment; :func:`learn_spaces` runs it on several partitions. Give
+``truth_mfpt`` when the true slow kinetics are known (toy systems, or a better
+reference) to also measure how far the reference partition and the generated
+trajectories are from it.
 """
 
 from __future__ import annotations

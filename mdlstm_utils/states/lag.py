@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_int as _check_int
+from .._checks import check_int as _check_int, check_positive
 from ._labels import check_labels
 from .msm import estimate_msm
 
@@ -24,12 +24,6 @@ __all__ = [
     "CKTestResult",
     "ck_test",
 ]
-
-
-def _check_dt(dt) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a finite number > 0 (time between frames), got {dt!r}")
-    return float(dt)
 
 
 def _n_states(trajs: list[np.ndarray], n_states: int | None) -> int:
@@ -137,7 +131,7 @@ def implied_timescales(
     trajs = check_labels(dtrajs, n_states, name="dtrajs")
     n = _n_states(trajs, n_states)
     k = _check_int("k", k, 1)
-    dt = _check_dt(dt)
+    dt = check_positive("dt", dt)
     lag_arr = _check_lags(lags, trajs)
     ts = np.full((len(lag_arr), k), np.nan)
     lo, hi = np.full_like(ts, np.nan), np.full_like(ts, np.nan)
@@ -323,7 +317,7 @@ def ck_test(
     lag = _check_int("lag", lag, 1)
     n_sets = _check_int("n_sets", n_sets, 2)
     mlags = _check_int("mlags", mlags, 2)
-    dt = _check_dt(dt)
+    dt = check_positive("dt", dt)
     longest = max(len(t) for t in trajs)
     if mlags * lag >= longest:
         raise ValueError(
