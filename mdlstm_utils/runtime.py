@@ -18,7 +18,7 @@ import torch
 
 __all__ = [
     "resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters",
-    "save_metrics", "save_figure", "verdict", "headline", "fmt",
+    "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "mean_sd",
 ]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -247,3 +247,25 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
     """A number for a headline: ``format(value, spec)``; ``None`` (an error that is infinite because a
     passage was never generated, as the comparisons report it) reads ``"inf"``."""
     return "inf" if value is None else format(float(value), spec)
+
+
+def seed_values(values) -> np.ndarray:
+    """Errors over seeds (a sequence, or one number) as a float array; ``None`` (a passage never generated) becomes ``inf``."""
+    values = np.atleast_1d(np.asarray(values, dtype=object))
+    return np.array([np.inf if v is None else float(v) for v in values], dtype=float)
+
+
+def mean_sd(values, spec: str = ".2f", *, what: str = "seeds") -> str:
+    """The mean over seeds with its spread, for a headline: ``"23% ± 4% (sd, 3 seeds)"``.
+
+    One value is written alone (there is no spread to show); ``None`` or ``inf`` among
+    the values makes the mean ``"inf"``, and its spread is then not written. The sample
+    standard deviation (``ddof=1``) is the spread.
+    """
+    v = seed_values(values)
+    if v.size == 0:
+        raise ValueError("mean_sd needs at least one value")
+    mean = float(v.mean())
+    if v.size == 1 or not np.isfinite(mean):
+        return fmt(None if not np.isfinite(mean) else mean, spec)
+    return f"{fmt(mean, spec)} ± {fmt(v.std(ddof=1), spec)} (sd, {v.size} {what})"
