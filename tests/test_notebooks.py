@@ -55,6 +55,14 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
     elif "lstm_slow_error_by_interval" in m:  # the temporal-resolution scan: one error per interval and model
         errors = [*m["lstm_slow_error_by_interval"].values(), *m["msm_slow_error_by_interval"].values()]
         assert len(errors) >= 2 and all(e is None or e >= 0 for e in errors)
+        # the table is the mean over seeds of the per-seed runs (smoke trains 2 seeds per interval)
+        assert m["n_seeds"] == 2 and len(m["runs"]) == 2 * len(m["table"])
+        for row in m["table"]:
+            runs = [r["slow-process error"] for r in m["runs"] if (r["model"], r["k"]) == (row["model"], row["k"])]
+            assert len(runs) == 2 and row["seeds"] == 2
+            if None not in runs:
+                assert math.isclose(row["slow-process error"], np.mean(runs), rel_tol=1e-9)
+                assert math.isclose(row["slow-process error sd"], np.std(runs, ddof=1), rel_tol=1e-9, abs_tol=1e-12)
     else:  # the model comparison: every (data set, model) pair over n_seeds seeds, the MSM baseline beside them
         pairs = {(r["data"], r["model"]) for r in m["runs"]}
         assert len(pairs) == 6 and {p[1] for p in pairs} == {"LSTM", "Transformer", "MSM"}
