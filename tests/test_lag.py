@@ -167,3 +167,13 @@ def test_bayesian_timescale_interval_covers_the_exact_timescale_with_the_replica
     # calibrated: the interval's width matches the spread of the estimate over 60 independent data sets
     # (that spread is itself known to about 9 %, so 20 % is as tight as this check can be; 25 % off fails)
     assert np.mean((hi - lo) / 2 / 1.96) == pytest.approx(est.std(ddof=1), rel=0.2)
+
+
+def test_slowest_interval_reads_the_samples_at_one_lag():
+    rng = np.random.default_rng(0)
+    trajs = (rng.random((4, 3000)) < 0.5).astype(np.int64)
+    plain = implied_timescales(trajs, [1, 2], 2, k=1)
+    assert plain.slowest_interval(0) is None
+    its = implied_timescales(trajs, [1, 2], 2, k=1, n_samples=20)
+    assert its.slowest_interval(1) == (its.timescales_low[1, 0], its.timescales_high[1, 0])
+    assert all(isinstance(v, float) for v in its.slowest_interval(0))

@@ -69,6 +69,12 @@ class ImpliedTimescalesResult:
         """The slowest implied timescale at each lag, ``timescales[:, 0]``."""
         return self.timescales[:, 0]
 
+    def slowest_interval(self, i: int) -> tuple[float, float] | None:
+        """The 95 % interval ``(low, high)`` of the slowest timescale at lag index ``i``; ``None`` without samples."""
+        if self.timescales_low is None:
+            return None
+        return float(self.timescales_low[i, 0]), float(self.timescales_high[i, 0])
+
 
 def _check_lags(lags, trajs: list[np.ndarray]) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(lags))
@@ -122,7 +128,10 @@ def implied_timescales(
         its width matches the spread of the estimate over independent data
         sets at lags 1 and 5 (test); deeptime's "effective" counts gave
         intervals 40 % too narrow at lag 5. The sampling is deeptime's own and
-        not seeded.
+        not seeded. Where a timescale is much shorter than the lag, its
+        eigenvalue is near 0 and both the estimate and the interval measure
+        count noise (the interval, from fewer counts, can then lie above the
+        estimate); read them only where the timescale exceeds the lag.
 
     Returns
     -------
