@@ -269,6 +269,15 @@ def _sizes_line(items: list[tuple[str, object]]) -> list[str]:
 
 
 SINGLE = "- **Spread:** single run; the file holds no interval or seed spread, so none is shown."
+INTERVALS_03 = ("- **Spread:** single training run (seed above); `95 %` intervals in brackets: MFPTs Poisson in the number "
+                "of passages, implied timescales from Bayesian MSM samples (none for the many-state grid).")
+
+
+def _ci(value, low, high) -> str:
+    """``value [low, high]`` (each by :func:`fmt`); just the value where the interval is missing."""
+    if low is None or high is None:
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
 def _pair(m, i, j):
@@ -357,12 +366,19 @@ def _scan(out: list[str], s: dict, unit: str) -> None:
             f"largest LSTM population error over the intervals: {fmt(s.get('lstm_max_population_error'))}.", ""]
 
 
+def _spread_02(d: dict) -> str:
+    n = d.get("n_seeds") or 1
+    if n > 1:
+        return f"- **Spread:** {fmt(n)} training seeds per interval and model; the table gives their mean and sd."
+    return "- **Spread:** one run per interval and model; no interval recorded."
+
+
 def _section_02(name: str, d: dict) -> list[str]:
     out: list[str] = []
     if d.get("table"):
         out += [f"### Four-well potential ({_code(name)})", ""]
         out += _run_line(d, name) + _sizes_line([("base interval (reduced time)", d.get("base_interval"))])
-        out += _environment_lines(d) + ["- **Spread:** one run per interval and model; no interval recorded.", ""]
+        out += _environment_lines(d) + [_spread_02(d), ""]
         out += ["Intervals in reduced time; MFPTs between the well pairs {A,B} and {C,D}; the slow-process error is the "
                 "largest relative MFPT error of the two directions; MSM: a Markov model at a lag of one frame of the "
                 "same labels.", ""]
@@ -370,7 +386,7 @@ def _section_02(name: str, d: dict) -> list[str]:
     if d.get("alanine"):
         out += [f"### Alanine dipeptide, φ states ({_code(name)})", ""]
         out += _run_line(d, name) + _environment_lines(d)
-        out += ["- **Spread:** one run per interval and model; no interval recorded.", ""]
+        out += [_spread_02(d), ""]
         out += ["Intervals in ps; MFPTs in ps between the φ core sets (β/αR and αL).", ""]
         _scan(out, d["alanine"], "ps")
     return out
@@ -382,14 +398,22 @@ def _section_03(name: str, d: dict) -> list[str]:
         ("temperature (K)", d.get("temperature_K")), ("MD length (ns)", d.get("total_ns")),
         ("frames", fl.get("n_frames")), ("φ-flip round trips", fl.get("round_trips")),
         ("MSM lag (ps)", d.get("msm_lag_ps")), ("core membership threshold", d.get("core_threshold")),
-    ]) + _environment_lines(d) + [SINGLE, ""]
+    ]) + _environment_lines(d)
     states = d.get("states") or {}
+    with_ci = any("mfpt_ref_low" in s for s in states.values())
+    out += [INTERVALS_03 if with_ci else SINGLE, ""]
     out += ["Kinetics of the φ flip per state space (MFPTs and slowest implied timescale in ps):", ""]
     rows = []
     for sp, s in states.items():
-        rows.append([sp, fmt(s.get("n_states")), *_mfpt_cells(s)[:4],
+        if with_ci:
+            mf = [_ci(_pair(s.get(f"mfpt_{w}"), i, j), _pair(s.get(f"mfpt_{w}_low"), i, j), _pair(s.get(f"mfpt_{w}_high"), i, j))
+                  for w in ("ref", "gen") for i, j in ((0, 1), (1, 0))]
+            its = [_ci(s.get(f"its_{w}"), *(s.get(f"its_{w}_interval") or (None, None))) for w in ("ref", "gen")]
+        else:
+            mf, its = _mfpt_cells(s)[:4], [fmt(s.get("its_ref")), fmt(s.get("its_gen"))]
+        rows.append([sp, fmt(s.get("n_states")), *mf,
                      f"{fmt(_pair(s.get('mfpt_n_ref'), 0, 1))} / {fmt(_pair(s.get('mfpt_n_gen'), 0, 1))}",
-                     fmt(s.get("its_ref")), fmt(s.get("its_gen")), fmt((d.get("unseen_jump_fraction") or {}).get(sp))])
+                     *its, fmt((d.get("unseen_jump_fraction") or {}).get(sp))])
     out += _table(["state space", "states", "MFPT →αL MD", "MFPT αL→ MD", "MFPT →αL LSTM", "MFPT αL→ LSTM",
                    "flips MD / LSTM", "ITS MD", "ITS LSTM", "unseen jumps"], rows)
     out += ["Relative errors of the LSTM (target met in brackets; unseen jumps: fraction of generated state changes "
@@ -454,13 +478,17 @@ def _section_04(name: str, d: dict) -> list[str]:
 
 def _section_05(name: str, d: dict) -> list[str]:
     out = _run_line(d, name) + _sizes_line([("core membership threshold", d.get("core_threshold"))])
-    out += _environment_lines(d) + [SINGLE, ""]
-    spe = d.get("slow_process_error") or {}
+    n = d.get("n_seeds") or 1
+    spread = (f"- **Spread:** mean ± std over {fmt(n)} training seeds per partition (sample standard deviation); "
+              "the per-partition tables below are the first seed's." if n > 1 else SINGLE)
+    out += _environment_lines(d) + [spread, ""]
+    spe, sd = d.get("slow_process_error") or {}, d.get("slow_process_error_sd") or {}
     if spe:
         parts = list(next(iter(spe.values())))
         out += ["Slow-process error (largest relative MFPT error between the two metastable sets, generated vs "
                 "the reference labels of the same partition):", ""]
-        out += _table(["system", *parts], [[sysname, *[fmt(v.get(p)) for p in parts]] for sysname, v in spe.items()])
+        out += _table(["system", *parts], [[sysname, *[pm(v.get(p), (sd.get(sysname) or {}).get(p) if n > 1 else None)
+                                                       for p in parts]] for sysname, v in spe.items()])
     for key, title, names in (("toy", "Toy (hidden slow double well)", ("A", "B")), ("alanine", "Alanine dipeptide", ("β/αR", "αL"))):
         s = d.get(key)
         if not s:
@@ -640,14 +668,17 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
             continue
         s = d if key is None else d["alanine"]
         lstm = {float(k): v for k, v in (s.get("lstm_slow_error_by_interval") or {}).items()}
+        sd = {float(k): v for k, v in (s.get("lstm_slow_error_sd_by_interval") or {}).items()}
         msm = list((s.get("msm_slow_error_by_interval") or {}).values())
         if not lstm or not msm:
             continue
         best, worst = min(lstm, key=lstm.get), max(lstm, key=lstm.get)
+        n = d.get("n_seeds") or 1
         rows.append(("02", f"saving interval Δt decides ({system})",
-                     f"LSTM slow-process error {fmt(lstm[best])} at Δt {fmt(best)}{unit} (best) to {fmt(lstm[worst])} "
-                     f"at Δt {fmt(worst)}{unit}; MSM ≤ {fmt(max(msm))}",
-                     f"one run per Δt, seed {fmt(d.get('seed'))}, {_env_words(d)}"))
+                     f"LSTM slow-process error {pm(lstm[best], sd.get(best))} at Δt {fmt(best)}{unit} (best) to "
+                     f"{pm(lstm[worst], sd.get(worst))} at Δt {fmt(worst)}{unit}; MSM ≤ {fmt(max(msm))}",
+                     (f"mean ± std over {fmt(n)} seeds per Δt" if n > 1 else f"one run per Δt, seed {fmt(d.get('seed'))}")
+                     + f", {_env_words(d)}"))
     _, d = _json(groups.get("03"), lambda d: "errors" in d and "states" in d)
     if d and "metastable" in d["errors"]:
         e, grid = d["errors"]["metastable"], d["errors"].get("(φ, ψ)")
@@ -670,14 +701,16 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
                      f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}"))
     _, d = _json(groups.get("05"), lambda d: "slow_process_error" in d)
     if d:
-        cells = []
+        cells, n = [], d.get("n_seeds") or 1
         for sysname, v in d["slow_process_error"].items():
-            vals = [fmt(x) for k, x in v.items() if "core sets" not in k]
+            sd = (d.get("slow_process_error_sd") or {}).get(sysname) or {}
+            vals = [pm(x, sd.get(k) if n > 1 else None) for k, x in v.items() if "core sets" not in k]
             cells.append(f"{sysname.split(' ')[0]} " + " → ".join(vals))
         steps = " → ".join(k for k in next(iter(d["slow_process_error"].values())) if "core sets" not in k)
         rows.append(("05", "metastable states and recrossing removal restore it",
                      f"slow-process error, {steps}: " + "; ".join(cells),
-                     f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}"))
+                     (f"mean ± std over {fmt(n)} seeds" if n > 1 else f"single run, seed {fmt(d.get('seed'))}")
+                     + f", {_env_words(d)}"))
     _, d = _json(groups.get("06"), lambda d: "summary" in d)
     if d:
         cells = []

@@ -185,3 +185,48 @@ def test_no_hand_written_numbers_in_the_readme_outside_the_block():
     # the numbers that may appear: Python version, install time and size, notebook numbers, the references' years and pages
     tokens = set(R.number_tokens(re.sub(r"^```.*?^```", "", outside, flags=re.S | re.M)))
     assert not {t for t in tokens if re.fullmatch(r"0\.\d+", t)}, f"result-like numbers outside the block: {sorted(tokens)}"
+
+
+def test_seeded_interval_scan_is_written_as_mean_and_sd(tmp_path):
+    # notebook 02 with 3 seeds: the mean and sd over seeds per interval, and the conditions say so
+    res = tmp_path / "results"
+    res.mkdir()
+    row = {"interval": 0.1, "k": 10, "model": "LSTM", "slow-process error": 0.42, "slow-process error sd": 0.07, "seeds": 3}
+    d = {"notebook": "02_temporal_resolution", "profile": "full", "seed": 0, "n_seeds": 3, "base_interval": 0.01,
+         "table": [row, dict(row, model="MSM", **{"slow-process error": 0.05, "slow-process error sd": 0.01})],
+         "best_interval_lstm": 0.1, "lstm_max_population_error": 0.03,
+         "lstm_slow_error_by_interval": {"0.01": 0.9, "0.1": 0.42}, "lstm_slow_error_sd_by_interval": {"0.01": 0.02, "0.1": 0.07},
+         "msm_slow_error_by_interval": {"0.01": 0.08, "0.1": 0.05}, "environment": {}}
+    (res / "02_temporal_resolution_full.json").write_text(json.dumps(d))
+    block = R.render_readme_block(res)
+    assert "LSTM slow-process error 0.42 ± 0.07 at Δt 0.1 (best) to 0.9 ± 0.02 at Δt 0.01" in block
+    assert "mean ± std over 3 seeds per Δt" in block
+    md = R.render_results(res)
+    assert "3 training seeds per interval and model" in md and R.check_numbers(md, res) == []
+    assert R.check_readme_block(block, res) == []
+
+
+def test_seeded_partitions_and_intervals_are_written(tmp_path):
+    # notebook 05 with 3 seeds (mean ± sd), notebook 03 with 95 % intervals of MFPTs and implied timescales
+    res = tmp_path / "results"
+    res.mkdir()
+    d05 = {"notebook": "05_metastable_states", "profile": "full", "seed": 0, "n_seeds": 3, "environment": {},
+           "slow_process_error": {"toy (30-D)": {"microstates": 0.9, "+ dynamical coring": 0.1}},
+           "slow_process_error_sd": {"toy (30-D)": {"microstates": 0.05, "+ dynamical coring": 0.02}}}
+    pair = lambda a, b: [[None, a], [b, None]]  # noqa: E731
+    d03 = {"notebook": "03_alanine_dipeptide", "profile": "full", "seed": 0, "environment": {},
+           "states": {"metastable": {"n_states": 2, "mfpt_ref": pair(1500.0, 110.0), "mfpt_gen": pair(1450.0, 120.0),
+                                     "mfpt_ref_low": pair(1300.0, 95.0), "mfpt_ref_high": pair(1700.0, 125.0),
+                                     "mfpt_gen_low": pair(1250.0, 105.0), "mfpt_gen_high": pair(1650.0, 135.0),
+                                     "mfpt_n_ref": pair(70, 70), "mfpt_n_gen": pair(80, 80),
+                                     "its_ref": 104.0, "its_gen": 99.0, "its_ref_interval": [90.0, 118.0],
+                                     "its_gen_interval": None}}}
+    (res / "05_metastable_states_full.json").write_text(json.dumps(d05))
+    (res / "03_alanine_dipeptide_full.json").write_text(json.dumps(d03))
+    block = R.render_readme_block(res)
+    assert "toy 0.9 ± 0.05 → 0.1 ± 0.02" in block and "mean ± std over 3 seeds" in block
+    md = R.render_results(res)
+    assert "| 0.9 ± 0.05 | 0.1 ± 0.02 |" in md
+    assert "| 1500 [1300, 1700] | 110 [95, 125] | 1450 [1250, 1650] | 120 [105, 135] |" in md
+    assert "| 104 [90, 118] | 99 |" in md  # no interval recorded for the generated timescale: the value alone
+    assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
