@@ -25,7 +25,7 @@ import numpy as np
 from torch import nn
 
 from .generate import generate
-from .kinetics import Comparison, comparison, msm_trajectories, relative_error
+from .kinetics import Comparison, NoiseFloor, comparison, msm_trajectories, noise_floor, relative_error
 from .models import LSTMConfig, TransformerConfig, count_parameters
 from .runtime import fmt as runtime_fmt, resolve_device, seed_everything
 from .states import StateSpace, check_labels
@@ -64,6 +64,7 @@ class LearnResult:
     comparison: Comparison | None = None  # generated vs reference, typed
     baseline: np.ndarray | None = None  # MSM baseline trajectories (frames baseline_lag reference frames apart)
     baseline_comparison: Comparison | None = None
+    noise_floor: NoiseFloor | None = None  # the errors of a model that reproduced the reference dynamics exactly
 
 
 def _reference(labels, n_states, sets, set_names, dt):
@@ -111,6 +112,7 @@ def learn_and_compare(
     truth_mfpt=None,
     baseline: bool = True,
     baseline_lag: int = 1,
+    noise_pairs: int = 20,
     train_labels=None,
     val_labels=None,
     seed: int = 0,
@@ -173,6 +175,13 @@ def learn_and_compare(
         ``msm_mfpt_gen``, ``msm_mfpt_gen_low``, ``msm_mfpt_gen_high``,
         ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err`` and, with
         ``truth_mfpt``, ``msm_vs_truth_err``.
+    noise_pairs
+        With ``sets``, also the noise floor (:func:`~mdlstm_utils.kinetics.noise_floor`):
+        ``noise_pairs`` pairs of bootstrap replicates of ``labels``, one as
+        large as the reference and one as large as the generated data, compared
+        the same way. Adds ``noise_floor_mfpt_err`` (median),
+        ``noise_floor_mfpt_err_high`` (95 % quantile) and the same for set
+        populations: the errors a perfect model would show. ``0`` skips it.
     train_labels, val_labels
         Optional label trajectories to train on (and to estimate the MSM
         baseline from) instead of the first ``n_train`` reference
@@ -182,7 +191,7 @@ def learn_and_compare(
         reference is all of it. Same states as ``labels``.
     seed
         Seeds the model's initialisation and training (``seed``), the
-        generation (``seed + 1``) and the MSM baseline (``seed + 2``).
+        generation (``seed + 1``), the MSM baseline (``seed + 2``) and the noise floor (``seed + 3``).
 
     Returns
     -------
@@ -251,6 +260,11 @@ def learn_and_compare(
         if sets is not None:
             m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
                                                   "set_pop_max_abs_err")})
+    floor = None
+    if sets is not None and noise_pairs:
+        floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
+                            n_pairs=int(noise_pairs), seed=seed + 3)
+        m.update(floor.to_dict())
     name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
     m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              train_steps=int(sum(h["batches"] for h in tr.history)),
@@ -263,7 +277,7 @@ def learn_and_compare(
         if baseline:
             m["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
     return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
-                       baseline_comparison=bcmp)
+                       baseline_comparison=bcmp, noise_floor=floor)
 
 
 def _same_space(a: StateSpace, b: StateSpace) -> bool:

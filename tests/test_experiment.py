@@ -70,6 +70,11 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
     assert np.isfinite(np.array(m["msm_mfpt_gen"], dtype=float)[[0, 1], [1, 0]]).all()
     low, high = (np.array(m[k], dtype=float)[0, 1] for k in ("msm_mfpt_gen_low", "msm_mfpt_gen_high"))
     assert low < m["msm_mfpt_gen"][0][1] < high
+    # the noise floor: pairs of bootstrap replicates of the 8 reference walkers, one of them as large as the
+    # 16 x 6000 generated frames; about 300 passages each way put the typical error near 10 %
+    assert res.noise_floor.mfpt_errors.shape == (20,)
+    assert m["noise_floor_mfpt_err"] == res.noise_floor.mfpt_err and 0.02 < m["noise_floor_mfpt_err"] < 0.3
+    assert m["noise_floor_mfpt_err"] <= m["noise_floor_mfpt_err_high"] and m["noise_floor_pairs"] == 20
 
 
 def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
