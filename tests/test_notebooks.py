@@ -63,11 +63,11 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
             if None not in runs:
                 assert math.isclose(row["slow-process error"], np.mean(runs), rel_tol=1e-9)
                 assert math.isclose(row["slow-process error sd"], np.std(runs, ddof=1), rel_tol=1e-9, abs_tol=1e-12)
-    else:  # the model comparison: every (data set, model) pair over n_seeds seeds, the MSM baseline beside them
+    else:  # the model comparison: every (data set, model) pair over n_seeds seeds, the MSM baseline and noise floor beside them
         pairs = {(r["data"], r["model"]) for r in m["runs"]}
-        assert len(pairs) == 6 and {p[1] for p in pairs} == {"LSTM", "Transformer", "MSM"}
-        assert len(m["runs"]) == 6 * m["n_seeds"]
-        assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"] if r["model"] != "MSM")
+        assert len(pairs) == 8 and {p[1] for p in pairs} == {"LSTM", "Transformer", "MSM", "noise floor"}
+        assert len(m["runs"]) == 8 * m["n_seeds"]
+        assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"] if r["model"] in ("LSTM", "Transformer"))
         assert all(r["slow-process error"] is None or r["slow-process error"] >= 0 for r in m["runs"])
     assert len(list(tmp_path.glob("*.png"))) >= 1
     # what the landing page shows: the question, key numbers, a verdict (none in smoke) and a saved figure
