@@ -436,13 +436,16 @@ def _section_03(name: str, d: dict) -> list[str]:
 
 def _partition_table(parts: dict, names=("A", "B"), unit: str = "") -> list[str]:
     a, b = names
+    # the MSM baseline and the noise floor, where the files record them (runs from 2026-11-26 on)
+    extra = [(key, label) for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"), ("noise_floor_mfpt_err", "noise floor"))
+             if any(key in p for p in parts.values())]
     rows = []
     for k, p in parts.items():
         rows.append([k, fmt(p.get("state_pop_max_abs_err")), fmt(p.get("set_pop_max_abs_err")), *_mfpt_cells(p),
-                     fmt(p.get("mfpt_max_rel_err")), fmt(p.get("train_val_loss"))])
+                     fmt(p.get("mfpt_max_rel_err")), *[fmt(p.get(key)) for key, _ in extra], fmt(p.get("train_val_loss"))])
     return _table(["partition", "state-pop. error", "set-pop. error", f"MFPT {a}→{b} ref{unit}", f"MFPT {b}→{a} ref{unit}",
                    f"MFPT {a}→{b} gen{unit}", f"MFPT {b}→{a} gen{unit}", f"passages {a}→{b} ref / gen",
-                   "slow-process error", "validation loss"], rows)
+                   "slow-process error", *[label for _, label in extra], "validation loss"], rows)
 
 
 def _section_04(name: str, d: dict) -> list[str]:

@@ -221,12 +221,17 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
                                      "mfpt_n_ref": pair(70, 70), "mfpt_n_gen": pair(80, 80),
                                      "its_ref": 104.0, "its_gen": 99.0, "its_ref_interval": [90.0, 118.0],
                                      "its_gen_interval": None}}}
+    d05["toy"] = {"partitions": {"microstates": {"mfpt_ref": pair(30.0, 31.0), "mfpt_gen": pair(3.0, 3.1),
+                                                 "mfpt_n_ref": pair(50, 50), "mfpt_n_gen": pair(400, 400),
+                                                 "mfpt_max_rel_err": 0.9, "msm_mfpt_max_rel_err": 0.55,
+                                                 "noise_floor_mfpt_err": 0.16}}}
     (res / "05_metastable_states_full.json").write_text(json.dumps(d05))
     (res / "03_alanine_dipeptide_full.json").write_text(json.dumps(d03))
     block = R.render_readme_block(res)
     assert "toy 0.9 ± 0.05 → 0.1 ± 0.02" in block and "mean ± std over 3 seeds" in block
     md = R.render_results(res)
     assert "| 0.9 ± 0.05 | 0.1 ± 0.02 |" in md
+    assert "| slow-process error | MSM baseline | noise floor | validation loss |" in md and "| 0.9 | 0.55 | 0.16 | – |" in md
     assert "| 1500 [1300, 1700] | 110 [95, 125] | 1450 [1250, 1650] | 120 [105, 135] |" in md
     assert "| 104 [90, 118] | 99 |" in md  # no interval recorded for the generated timescale: the value alone
     assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
