@@ -745,7 +745,7 @@ def noise_floor(reference, *, n_states: int, sets, gen_frames: int | None = None
         mfpt = lambda x: np.where(n[x].sum(0) > 0, time[x].sum(0) * dt / n[x].sum(0), np.nan)  # noqa: E731
         pops = lambda x: frames[x].sum(0) / lengths[x].sum()  # noqa: E731
         everything = np.arange(len(units))
-        m0, p0 = mfpt(everything), pops(everything)
+        m0 = mfpt(everything)
         mfpt_err, pop_err = np.empty(n_pairs), np.empty(n_pairs)
         for i in range(n_pairs):
             a, b = _draw_units(lengths, total, rng), _draw_units(lengths, gen_frames, rng)

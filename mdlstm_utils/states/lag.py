@@ -70,7 +70,8 @@ class ImpliedTimescalesResult:
         return self.timescales[:, 0]
 
     def slowest_interval(self, i: int) -> tuple[float, float] | None:
-        """The 95 % interval ``(low, high)`` of the slowest timescale at lag index ``i``; ``None`` without samples."""
+        """The credible interval ``(low, high)`` of the slowest timescale at lag index ``i`` (at the ``level`` of
+        :func:`implied_timescales`, 95 % by default); ``None`` without samples."""
         if self.timescales_low is None:
             return None
         return float(self.timescales_low[i, 0]), float(self.timescales_high[i, 0])
