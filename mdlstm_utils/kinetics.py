@@ -207,24 +207,30 @@ def _mfpt_from_times(times: np.ndarray, dt: float) -> MFPT:
     return MFPT(float(t.mean()), sem, n)
 
 
-def _mfpt_from_history(time_frames: int, n: int, dt: float) -> MFPT:
-    if n == 0:
-        return MFPT(float("nan"), float("nan"), 0)
-    mean = time_frames * dt / n
-    # waiting times of a rare event are close to exponential: relative error 1/sqrt(n)
-    return MFPT(float(mean), float(mean / np.sqrt(n)), int(n))
+def _mfpt_from_sums(time_frames, n, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """MFPTs and standard errors from summed history frames and switch counts (arrays): ``nan`` without a switch."""
+    time_frames, n = np.asarray(time_frames, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, time_frames * dt / n, np.nan)
+        # waiting times of a rare event are close to exponential: relative error 1/sqrt(n)
+        return mean, mean / np.sqrt(n)
+
+
+def _history_counts(set_trajs: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per trajectory of set labels: the frames with each set last visited before each other one, and the
+    switches between them, both ``(n_trajs, k, k)``. Summed over trajectories they give the
+    ``"transitions"`` estimate of :func:`mfpt_matrix`; :func:`noise_floor` sums them over bootstrap draws."""
+    time, n = np.zeros((len(set_trajs), k, k)), np.zeros((len(set_trajs), k, k))
+    for u, s in enumerate(set_trajs):
+        runs = _runs(s)
+        for a in range(k):
+            for b in range(k):
+                if a != b:
+                    time[u, a, b], n[u, a, b] = _history_time_and_transitions(runs, len(s), a, b)
+    return time, n
 
 
 MFPT_METHODS = ("transitions", "passages")
-
-
-def _pair_mfpt(runs: list, lengths: list[int], a: int, b: int, dt: float, method: str) -> MFPT:
-    if method == "transitions":
-        tn = [_history_time_and_transitions(r, n, a, b) for r, n in zip(runs, lengths)]
-        return _mfpt_from_history(sum(t for t, _ in tn), sum(k for _, k in tn), dt)
-    if method == "passages":
-        return _mfpt_from_times(np.concatenate([_passage_times(r, a, b) for r in runs]), dt)
-    raise ValueError(f"unknown MFPT method {method!r}; choose one of {MFPT_METHODS}")
 
 
 def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0, method: str = "transitions") -> MFPT:
@@ -262,11 +268,10 @@ def mfpt(labels, source, target, *, n_states: int, dt: float = 1.0, method: str 
     method
         ``"transitions"`` or ``"passages"``.
     """
-    dt = check_positive("dt", dt)
     src = np.atleast_1d(np.asarray(source, dtype=np.int64))
     tgt = np.atleast_1d(np.asarray(target, dtype=np.int64))
-    sl = set_labels(labels, [src, tgt], n_states)
-    return _pair_mfpt([_runs(s) for s in sl], [len(s) for s in sl], 0, 1, dt, method)
+    mean, sem, n = mfpt_matrix(labels, [src, tgt], n_states=n_states, dt=dt, method=method)
+    return MFPT(float(mean[0, 1]), float(sem[0, 1]), int(n[0, 1]))
 
 
 def mfpt_matrix(
@@ -280,19 +285,22 @@ def mfpt_matrix(
         Three ``(k, k)`` arrays; the diagonal is ``nan`` / 0.
     """
     dt = check_positive("dt", dt)
+    if method not in MFPT_METHODS:
+        raise ValueError(f"unknown MFPT method {method!r}; choose one of {MFPT_METHODS}")
     sl = set_labels(labels, sets, n_states)
     _, k = _set_mapping(sets, n_states)
+    if method == "transitions":
+        time, n = (x.sum(0) for x in _history_counts(sl, k))
+        return (*_mfpt_from_sums(time, n, dt), n.astype(np.int64))
     runs = [_runs(s) for s in sl]
-    lengths = [len(s) for s in sl]
     mean = np.full((k, k), np.nan)
     sem = np.full((k, k), np.nan)
     n = np.zeros((k, k), dtype=np.int64)
     for a in range(k):
         for b in range(k):
-            if a == b:
-                continue
-            res = _pair_mfpt(runs, lengths, a, b, dt, method)
-            mean[a, b], sem[a, b], n[a, b] = res.mean, res.sem, res.n_events
+            if a != b:
+                res = _mfpt_from_times(np.concatenate([_passage_times(r, a, b) for r in runs]), dt)
+                mean[a, b], sem[a, b], n[a, b] = res.mean, res.sem, res.n_events
     return mean, sem, n
 
 
@@ -685,21 +693,6 @@ def _draw_units(lengths: np.ndarray, n_frames: int, rng: np.random.Generator) ->
     return idx[: int(np.searchsorted(np.cumsum(lengths[idx]), n_frames)) + 1]
 
 
-def _unit_statistics(units: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per unit of set labels: the frames with each set last visited before each other one, the switches
-    between them (both ``(n_units, k, k)``; summed over units they give :func:`mfpt_matrix`'s
-    ``"transitions"`` estimate), and the frames in each set ``(n_units, k)``."""
-    time, n = np.zeros((len(units), k, k)), np.zeros((len(units), k, k))
-    for u, s in enumerate(units):
-        runs = _runs(s)
-        for a in range(k):
-            for b in range(k):
-                if a != b:
-                    time[u, a, b], n[u, a, b] = _history_time_and_transitions(runs, len(s), a, b)
-    frames = np.array([np.bincount(s[s >= 0], minlength=k)[:k] for s in units], dtype=float)
-    return time, n, frames
-
-
 def noise_floor(reference, *, n_states: int, sets, gen_frames: int | None = None, dt: float = 1.0,
                 n_pairs: int = 20, min_units: int = 10, level: float = 0.95, seed: int = 0) -> NoiseFloor:
     """The slow-process and population errors of a model that reproduces the reference dynamics exactly.
@@ -736,13 +729,15 @@ def noise_floor(reference, *, n_states: int, sets, gen_frames: int | None = None
     gen_frames = total if gen_frames is None else int(gen_frames)
     if gen_frames < 2:
         raise ValueError(f"gen_frames must be >= 2, got {gen_frames}")
-    time, n, frames = _unit_statistics(units, _set_mapping(sets, n_states)[1])
+    k = _set_mapping(sets, n_states)[1]
+    time, n = _history_counts(units, k)
+    frames = np.array([np.bincount(u[u >= 0], minlength=k)[:k] for u in units], dtype=float)
     rng = np.random.default_rng(seed)
     # a bootstrap over u units spreads sqrt((u - 1) / u) too little: each replicate's distance from the
     # full-data estimate is widened by the inverse (as in population_interval)
     widen = np.sqrt(len(units) / (len(units) - 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mfpt = lambda x: np.where(n[x].sum(0) > 0, time[x].sum(0) * dt / n[x].sum(0), np.nan)  # noqa: E731
+    with np.errstate(invalid="ignore"):
+        mfpt = lambda x: _mfpt_from_sums(time[x].sum(0), n[x].sum(0), dt)[0]  # noqa: E731
         pops = lambda x: frames[x].sum(0) / lengths[x].sum()  # noqa: E731
         everything = np.arange(len(units))
         m0 = mfpt(everything)
