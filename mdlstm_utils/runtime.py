@@ -18,7 +18,7 @@ import torch
 
 __all__ = [
     "resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters",
-    "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "mean_sd",
+    "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "seed_stats", "mean_sd",
 ]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -263,9 +263,17 @@ def mean_sd(values, spec: str = ".2f", *, what: str = "seeds") -> str:
     standard deviation (``ddof=1``) is the spread.
     """
     v = seed_values(values)
+    mean, sd = seed_stats(v)
+    if not np.isfinite(mean):
+        return fmt(None, spec)
+    return fmt(mean, spec) if v.size == 1 else f"{fmt(mean, spec)} ± {fmt(sd, spec)} (sd, {v.size} {what})"
+
+
+def seed_stats(values) -> tuple[float, float]:
+    """Mean over seeds and the sample sd (``ddof=1``) of errors, as in :func:`mean_sd`: the mean is ``inf``
+    when a seed's error is ``None`` or ``inf``; the sd is ``nan`` then, and for a single value."""
+    v = seed_values(values)
     if v.size == 0:
-        raise ValueError("mean_sd needs at least one value")
+        raise ValueError("needs at least one value")
     mean = float(v.mean())
-    if v.size == 1 or not np.isfinite(mean):
-        return fmt(None if not np.isfinite(mean) else mean, spec)
-    return f"{fmt(mean, spec)} ± {fmt(v.std(ddof=1), spec)} (sd, {v.size} {what})"
+    return mean, float(v.std(ddof=1)) if v.size > 1 and np.isfinite(mean) else float("nan")

@@ -43,3 +43,11 @@ def test_mean_sd_over_seeds():
     with pytest.raises(ValueError, match="at least one"):
         runtime.mean_sd([])
     assert runtime.mean_sd(0.25, ".0%") == "25%"                  # one seed may come as a bare number
+
+
+def test_seed_stats():
+    mean, sd = runtime.seed_stats([0.1, 0.2, 0.3])
+    assert mean == pytest.approx(0.2) and sd == pytest.approx(0.1)     # sample sd, as mean_sd writes it
+    assert np.isnan(runtime.seed_stats([0.4])[1])                       # one seed: no spread
+    mean, sd = runtime.seed_stats([0.1, None])
+    assert mean == np.inf and np.isnan(sd)                              # a passage never generated: inf, no spread
