@@ -402,7 +402,8 @@ def _section_03(name: str, d: dict) -> list[str]:
     states = d.get("states") or {}
     with_ci = any("mfpt_ref_low" in s for s in states.values())
     out += [INTERVALS_03 if with_ci else SINGLE, ""]
-    out += ["Kinetics of the φ flip per state space (MFPTs and slowest implied timescale in ps):", ""]
+    out += ["Kinetics of the φ flip per state space (MFPTs and slowest implied timescale in ps; unseen jumps: fraction "
+            "of generated state changes the MD never makes):", ""]
     rows = []
     for sp, s in states.items():
         if with_ci:
@@ -416,12 +417,17 @@ def _section_03(name: str, d: dict) -> list[str]:
                      *its, fmt((d.get("unseen_jump_fraction") or {}).get(sp))])
     out += _table(["state space", "states", "MFPT →αL MD", "MFPT αL→ MD", "MFPT →αL LSTM", "MFPT αL→ LSTM",
                    "flips MD / LSTM", "ITS MD", "ITS LSTM", "unseen jumps"], rows)
-    out += ["Relative errors of the LSTM (target met in brackets; unseen jumps: fraction of generated state changes "
-            "the MD never makes):", ""]
+    # beside the LSTM: the largest MFPT error of the MSM baseline and of the noise floor, where the file records them
+    # (runs from 2026-11-26 on)
+    extra = [(key, label) for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"), ("noise_floor_mfpt_err", "noise floor"))
+             if any(key in s for s in states.values())]
+    beside = f"; {' and '.join(label for _, label in extra)}: largest MFPT error" if extra else ""
+    out += [f"Relative errors of the LSTM (target met in brackets{beside}):", ""]
     errs, tm = d.get("errors") or {}, d.get("targets_met") or {}
     keys = ["populations", "mfpt_to_alphaL", "mfpt_from_alphaL", "slowest_its"]
-    rows = [[sp, *[f"{fmt(e.get(k))} ({fmt((tm.get(sp) or {}).get(k))})" for k in keys]] for sp, e in errs.items()]
-    out += _table(["state space", "populations", "MFPT →αL", "MFPT αL→", "slowest ITS"], rows)
+    rows = [[sp, *[f"{fmt(e.get(k))} ({fmt((tm.get(sp) or {}).get(k))})" for k in keys],
+             *[fmt((states.get(sp) or {}).get(key)) for key, _ in extra]] for sp, e in errs.items()]
+    out += _table(["state space", "populations", "MFPT →αL", "MFPT αL→", "slowest ITS", *[label for _, label in extra]], rows)
     pops = d.get("populations") or {}
     if pops:
         out += ["Populations (MD / LSTM):", ""]

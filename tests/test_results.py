@@ -220,7 +220,10 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
                                      "mfpt_gen_low": pair(1250.0, 105.0), "mfpt_gen_high": pair(1650.0, 135.0),
                                      "mfpt_n_ref": pair(70, 70), "mfpt_n_gen": pair(80, 80),
                                      "its_ref": 104.0, "its_gen": 99.0, "its_ref_interval": [90.0, 118.0],
-                                     "its_gen_interval": None}}}
+                                     "its_gen_interval": None, "msm_mfpt_max_rel_err": 0.04, "noise_floor_mfpt_err": 0.15}},
+           "errors": {"metastable": {"populations": 0.05, "mfpt_to_alphaL": 0.033, "mfpt_from_alphaL": 0.09, "slowest_its": 0.048}},
+           "targets_met": {"metastable": {"populations": True, "mfpt_to_alphaL": True, "mfpt_from_alphaL": True,
+                                          "slowest_its": True}}}
     d05["toy"] = {"partitions": {"microstates": {"mfpt_ref": pair(30.0, 31.0), "mfpt_gen": pair(3.0, 3.1),
                                                  "mfpt_n_ref": pair(50, 50), "mfpt_n_gen": pair(400, 400),
                                                  "mfpt_max_rel_err": 0.9, "msm_mfpt_max_rel_err": 0.55,
@@ -234,4 +237,6 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
     assert "| slow-process error | MSM baseline | noise floor | validation loss |" in md and "| 0.9 | 0.55 | 0.16 | – |" in md
     assert "| 1500 [1300, 1700] | 110 [95, 125] | 1450 [1250, 1650] | 120 [105, 135] |" in md
     assert "| 104 [90, 118] | 99 |" in md  # no interval recorded for the generated timescale: the value alone
+    # 03's errors beside the MSM baseline and the noise floor
+    assert "| slowest ITS | MSM baseline | noise floor |" in md and "| 0.048 (yes) | 0.04 | 0.15 |" in md
     assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
