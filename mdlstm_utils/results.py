@@ -693,6 +693,11 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
         e, grid = d["errors"]["metastable"], d["errors"].get("(φ, ψ)")
         txt = (f"metastable states: MFPT errors {fmt(e['mfpt_to_alphaL'])} / {fmt(e['mfpt_from_alphaL'])} (into / out of αL), "
                f"slowest ITS {fmt(e['slowest_its'])}, populations {fmt(e['populations'])}")
+        meta = d["states"].get("metastable") or {}
+        base = [f"{label} {fmt(meta[key])}" for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"),
+                                                               ("noise_floor_mfpt_err", "noise floor")) if key in meta]
+        if base:  # the largest MFPT error of each, where the file records them
+            txt += f" (largest MFPT error: {', '.join(base)})"
         if grid:
             n = (d["states"].get("(φ, ψ)") or {}).get("n_states")
             txt += f"; {fmt(n)}-state (φ, ψ) grid: {fmt(grid['mfpt_to_alphaL'])} / {fmt(grid['mfpt_from_alphaL'])}"

@@ -239,4 +239,5 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
     assert "| 104 [90, 118] | 99 |" in md  # no interval recorded for the generated timescale: the value alone
     # 03's errors beside the MSM baseline and the noise floor
     assert "| slowest ITS | MSM baseline | noise floor |" in md and "| 0.048 (yes) | 0.04 | 0.15 |" in md
+    assert "populations 0.05 (largest MFPT error: MSM baseline 0.04, noise floor 0.15)" in block
     assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
