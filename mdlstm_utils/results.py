@@ -392,6 +392,16 @@ def _section_02(name: str, d: dict) -> list[str]:
     return out
 
 
+# the baselines beside a language model's largest MFPT error: (metrics key, label)
+BASELINES = (("msm_mfpt_max_rel_err", "MSM baseline"), ("noise_floor_mfpt_err", "noise floor"))
+
+
+def _baselines(records) -> list[tuple[str, str]]:
+    """The :data:`BASELINES` that any of ``records`` (dicts of metrics) holds: files from 2026-11-26 on record them."""
+    records = list(records)
+    return [(key, label) for key, label in BASELINES if any(key in r for r in records)]
+
+
 def _section_03(name: str, d: dict) -> list[str]:
     fl = d.get("phi_flips") or {}
     out = _run_line(d, name) + _sizes_line([
@@ -417,10 +427,7 @@ def _section_03(name: str, d: dict) -> list[str]:
                      *its, fmt((d.get("unseen_jump_fraction") or {}).get(sp))])
     out += _table(["state space", "states", "MFPT →αL MD", "MFPT αL→ MD", "MFPT →αL LSTM", "MFPT αL→ LSTM",
                    "flips MD / LSTM", "ITS MD", "ITS LSTM", "unseen jumps"], rows)
-    # beside the LSTM: the largest MFPT error of the MSM baseline and of the noise floor, where the file records them
-    # (runs from 2026-11-26 on)
-    extra = [(key, label) for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"), ("noise_floor_mfpt_err", "noise floor"))
-             if any(key in s for s in states.values())]
+    extra = _baselines(states.values())  # beside the LSTM, where the file records them
     beside = f"; {' and '.join(label for _, label in extra)}: largest MFPT error" if extra else ""
     out += [f"Relative errors of the LSTM (target met in brackets{beside}):", ""]
     errs, tm = d.get("errors") or {}, d.get("targets_met") or {}
@@ -442,9 +449,7 @@ def _section_03(name: str, d: dict) -> list[str]:
 
 def _partition_table(parts: dict, names=("A", "B"), unit: str = "") -> list[str]:
     a, b = names
-    # the MSM baseline and the noise floor, where the files record them (runs from 2026-11-26 on)
-    extra = [(key, label) for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"), ("noise_floor_mfpt_err", "noise floor"))
-             if any(key in p for p in parts.values())]
+    extra = _baselines(parts.values())
     rows = []
     for k, p in parts.items():
         rows.append([k, fmt(p.get("state_pop_max_abs_err")), fmt(p.get("set_pop_max_abs_err")), *_mfpt_cells(p),
@@ -694,8 +699,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
         txt = (f"metastable states: MFPT errors {fmt(e['mfpt_to_alphaL'])} / {fmt(e['mfpt_from_alphaL'])} (into / out of αL), "
                f"slowest ITS {fmt(e['slowest_its'])}, populations {fmt(e['populations'])}")
         meta = d["states"].get("metastable") or {}
-        base = [f"{label} {fmt(meta[key])}" for key, label in (("msm_mfpt_max_rel_err", "MSM baseline"),
-                                                               ("noise_floor_mfpt_err", "noise floor")) if key in meta]
+        base = [f"{label} {fmt(meta[key])}" for key, label in _baselines([meta])]
         if base:  # the largest MFPT error of each, where the file records them
             txt += f" (largest MFPT error: {', '.join(base)})"
         if grid:
