@@ -51,11 +51,13 @@ def volatile(key: str) -> bool:
 
 def rel_diff(a, b) -> float:
     """Relative difference of two numbers; ``inf`` for different non-numbers or a number against ``None``."""
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        if a == b or (math.isnan(a) and math.isnan(b)):
-            return 0.0
-        return abs(a - b) / max(abs(a), abs(b), 1e-300)
-    return 0.0 if a == b else math.inf
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+        return 0.0 if type(a) is type(b) and a == b else math.inf  # strings, booleans, None (true is not 1)
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf  # a number against nan or inf
+    return abs(a - b) / max(abs(a), abs(b))
 
 
 def compare(before: dict, after: dict) -> list[dict]:
@@ -98,7 +100,12 @@ def main(argv=None) -> int:
     a, b = metrics_files(args.before), metrics_files(args.after)
     if not a or not b:
         ap.error("no metrics.json found")
-    pairs = [(name, a[name], b[name]) for name in a if name in b] or [("run", *next(iter(zip(a.values(), b.values()))))]
+    if args.before.is_file() and args.after.is_file():  # two files: compared whatever their folders are called
+        pairs = [(args.after.parent.name, args.before, args.after)]
+    else:  # folders of runs: the runs of the same name
+        pairs = [(name, a[name], b[name]) for name in a if name in b]
+        if not pairs:
+            ap.error(f"no run name in both: {sorted(a)} and {sorted(b)}")
     record, failed = {}, False
     for name, pa, pb in pairs:
         rows = compare(json.loads(pa.read_text()), json.loads(pb.read_text()))

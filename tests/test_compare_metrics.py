@@ -37,6 +37,8 @@ def test_a_changed_value_and_a_missing_key_are_reported():
     assert rows["mfpt_gen"]["different"] == 2 and math.isinf(rows["mfpt_gen"]["max_rel_diff"])
     assert rows["mfpt_gen"]["first_difference"].startswith("mfpt_gen.0.1: 12.5 ->")
     assert cm.rel_diff(12.5, 12.5 * 1.001) == pytest.approx(0.001 / 1.001)
+    assert cm.rel_diff(float("inf"), 1.0) == math.inf and cm.rel_diff(float("nan"), 1.0) == math.inf
+    assert cm.rel_diff(True, 1) == math.inf and cm.rel_diff(float("inf"), float("inf")) == 0.0
     assert rows["pop"]["only_before"] == 2 and rows["new"]["only_after"] == 1
 
 
@@ -47,3 +49,10 @@ def test_main_exit_status(tmp_path):
     assert cm.main([str(tmp_path / "a"), str(tmp_path / "a"), "--json", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["00_x"]["totals"]["different"] == 0
     assert cm.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    # two files are compared whatever their folders are called
+    assert cm.main([str(tmp_path / "a" / "00_x" / "metrics.json"), str(tmp_path / "b" / "00_x" / "metrics.json")]) == 1
+    (tmp_path / "c" / "other").mkdir(parents=True)
+    (tmp_path / "c" / "other" / "metrics.json").write_text(json.dumps(RUN))
+    assert cm.main([str(tmp_path / "a" / "00_x" / "metrics.json"), str(tmp_path / "c" / "other" / "metrics.json")]) == 0
+    with pytest.raises(SystemExit):  # two folders without a run of the same name
+        cm.main([str(tmp_path / "a"), str(tmp_path / "c")])
