@@ -26,12 +26,13 @@ from torch import nn
 
 from .generate import generate
 from .kinetics import Comparison, NoiseFloor, comparison, msm_trajectories, noise_floor, relative_error
+from .markov import fit_markov
 from .models import LSTMConfig, TransformerConfig, count_parameters
 from .runtime import fmt as runtime_fmt, resolve_device, seed_everything
 from .states import StateSpace, check_labels
-from .train import TrainConfig, TrainResult, fit
+from .train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
 
-__all__ = ["MODELS", "build_model", "LearnResult", "learn_and_compare", "learn_spaces"]
+__all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "learn_and_compare", "learn_spaces"]
 
 MODELS = ("lstm", "transformer")
 
@@ -54,6 +55,45 @@ def build_model(kind, n_states: int, *, hidden: int = 128, d_model: int = 96, co
 
 
 @dataclass
+class LearningRecord:
+    """How a model learned: its learning curve, and its validation loss beside a lag-1 MSM's on the same frames.
+
+    ``loss_gap = val_loss - msm_val_loss`` (nats per predicted frame): negative where the model predicts the
+    held-out next states better than a first-order Markov model counted from the same training frames. The
+    gap says nothing about the slow kinetics by itself: rare transitions weigh little in the loss, so a model
+    can beat the MSM on it and still get the slow process wrong (compare with the slow-process error).
+    """
+
+    steps: np.ndarray  # optimizer steps at the end of each epoch
+    train_loss: np.ndarray  # mean training loss of each epoch
+    val_loss_curve: np.ndarray  # validation loss after each epoch
+    val_loss: float  # the kept (best) weights' validation loss
+    msm_val_loss: float  # a lag-1 MSM (first-order chain counted on the training frames) on the same held-out windows
+
+    @property
+    def loss_gap(self) -> float:
+        return float(self.val_loss - self.msm_val_loss)
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps.tolist(), "train_loss": self.train_loss.tolist(),
+                "val_loss_curve": self.val_loss_curve.tolist(), "val_loss": self.val_loss,
+                "msm_val_loss": self.msm_val_loss, "loss_gap": self.loss_gap}
+
+
+def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: TrainConfig) -> LearningRecord:
+    """The :class:`LearningRecord` of a :func:`~mdlstm_utils.train.fit` run on ``train_data`` (validated on
+    ``val_data``, or on the last ``cfg.val_fraction`` of each training trajectory as ``fit`` does)."""
+    if val_data is None:
+        train_data, val_data = split_trajectories(list(train_data), cfg.val_fraction)
+    msm = fit_markov(train_data, n_states, 1)
+    windows = make_windows(list(val_data), cfg.seq_len)
+    steps = np.cumsum([h["batches"] for h in tr.history])
+    return LearningRecord(steps, np.array([h["train_loss"] for h in tr.history]),
+                          np.array([h["val_loss"] for h in tr.history]), float(tr.best_val_loss),
+                          msm.log_loss(windows))
+
+
+@dataclass
 class LearnResult:
     """What :func:`learn_and_compare` returns."""
 
@@ -65,6 +105,7 @@ class LearnResult:
     baseline: np.ndarray | None = None  # MSM baseline trajectories (frames baseline_lag reference frames apart)
     baseline_comparison: Comparison | None = None
     noise_floor: NoiseFloor | None = None  # the errors of a model that reproduced the reference dynamics exactly
+    learning: LearningRecord | None = None  # learning curve and validation loss beside a lag-1 MSM's
 
 
 def _reference(labels, n_states, sets, set_names, dt):
@@ -234,6 +275,9 @@ def learn_and_compare(
 
     seed_everything(seed)
     net = build_model(model, n_states, hidden=hidden, d_model=d_model)
+    if getattr(net, "msm_prior", False):  # the logits start from a lag-1 MSM of the training frames
+        fit_part = train_data if val_data is not None else split_trajectories(list(train_data), cfg.val_fraction)[0]
+        net.set_prior(fit_markov(fit_part, n_states, 1).transition_matrix())
     t0 = time.perf_counter()
     tr = fit(net, train_data, val_data, config=cfg, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
@@ -266,7 +310,9 @@ def learn_and_compare(
                             n_pairs=int(noise_pairs), seed=seed + 3)
         m.update(floor.to_dict())
     name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
+    rec = learning_record(tr, train_data, val_data, n_states, cfg)
     m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
+             msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
     if truth_mfpt is not None:
@@ -277,7 +323,7 @@ def learn_and_compare(
         if baseline:
             m["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
     return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
-                       baseline_comparison=bcmp, noise_floor=floor)
+                       baseline_comparison=bcmp, noise_floor=floor, learning=rec)
 
 
 def _same_space(a: StateSpace, b: StateSpace) -> bool:

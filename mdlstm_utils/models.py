@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +46,15 @@ class LSTMLM(nn.Module):
         Embedding width, LSTM hidden size and number of stacked LSTM layers.
     dropout
         Dropout between LSTM layers and before the output layer (training only).
+    msm_prior
+        Start from a Markov state model: the logits of the next state are
+        ``log T[s_t] + head(h_t)``, where ``T`` is a transition matrix given by
+        :meth:`set_prior` (a lag-1 MSM of the training labels, set by
+        :func:`~mdlstm_utils.experiment.learn_and_compare`) and the output layer
+        starts at zero. An untrained model is then exactly the MSM; training
+        learns only the correction that the history adds. A remedy for the rare
+        transitions that the next-token loss barely sees: the model no longer
+        has to learn them from scratch.
     """
 
     #: ``step`` keeps a state of fixed shape and no Python-side counters, so a
@@ -58,6 +68,7 @@ class LSTMLM(nn.Module):
         hidden_dim: int = 128,
         n_layers: int = 1,
         dropout: float = 0.0,
+        msm_prior: bool = False,
     ) -> None:
         super().__init__()
         _check_int("n_states", n_states, 2)
@@ -74,6 +85,9 @@ class LSTMLM(nn.Module):
             "n_layers": n_layers,
             "dropout": float(dropout),
         }
+        if msm_prior:
+            self.config["msm_prior"] = True  # only when on, so that older configs and checkpoints stay the same
+        self.msm_prior = bool(msm_prior)
         self.n_states = n_states
         self.hidden_dim = hidden_dim
         self.n_layers = n_layers
@@ -83,6 +97,25 @@ class LSTMLM(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_dim, n_states)
+        if self.msm_prior:
+            self.register_buffer("prior_logits", torch.zeros(n_states, n_states))
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    def set_prior(self, transition_matrix) -> None:
+        """Set the MSM the logits start from (``msm_prior=True`` only): a row-stochastic ``(n_states, n_states)``
+        matrix with no zero entries (smooth the counts, as :meth:`~mdlstm_utils.markov.MarkovChain.transition_matrix` does)."""
+        if not self.msm_prior:
+            raise ValueError("set_prior needs a model built with msm_prior=True")
+        t = torch.as_tensor(np.asarray(transition_matrix, dtype=np.float64))
+        if t.shape != (self.n_states, self.n_states):
+            raise ValueError(f"transition_matrix must be ({self.n_states}, {self.n_states}), got {tuple(t.shape)}")
+        if not bool(torch.all(t > 0)) or not torch.allclose(t.sum(1), torch.ones(self.n_states, dtype=t.dtype), atol=1e-6):
+            raise ValueError("transition_matrix must have positive entries and rows that sum to 1")
+        self.prior_logits.copy_(torch.log(t).to(self.prior_logits))
+
+    def _prior(self, tokens: torch.Tensor) -> torch.Tensor | float:
+        return self.prior_logits[tokens.long()] if self.msm_prior else 0.0
 
     def _check_tokens(self, tokens: torch.Tensor) -> None:
         if tokens.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
@@ -94,7 +127,7 @@ class LSTMLM(nn.Module):
         """Logits for every position: ``(batch, time)`` tokens -> ``(batch, time, n_states)``."""
         self._check_tokens(tokens)
         h, state = self.lstm(self.embed(tokens.long()), state)
-        return self.head(self.drop(h)), state
+        return self.head(self.drop(h)) + self._prior(tokens), state
 
     def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """Zero ``(h, c)``, each of shape ``(n_layers, batch, hidden_dim)``."""
@@ -125,7 +158,7 @@ class LSTMLM(nn.Module):
             hs.append(h)
             cs.append(c)
             x = h
-        return self.head(x), (torch.stack(hs), torch.stack(cs))
+        return self.head(x) + self._prior(tokens), (torch.stack(hs), torch.stack(cs))
 
     @torch.no_grad()
     def step_function(self) -> Callable[[torch.Tensor, tuple[torch.Tensor, torch.Tensor]],
@@ -151,6 +184,7 @@ class LSTMLM(nn.Module):
             for k in range(1, self.n_layers)
         ]
         head_w, head_b = self.head.weight.detach().clone(), self.head.bias.detach().clone()
+        prior = self.prior_logits.detach().clone() if self.msm_prior else None
         fused = torch.ops.aten._thnn_fused_lstm_cell if table.is_cuda else None
 
         def first_cell(tokens, h0, c0):
@@ -172,6 +206,8 @@ class LSTMLM(nn.Module):
                 hs.append(h)
                 cs.append(c)
             logits = torch.addmm(head_b, h, head_w.T)
+            if prior is not None:
+                logits = logits + prior.index_select(0, tokens.long())
             if len(hs) == 1:
                 return logits, (h.unsqueeze(0), c.unsqueeze(0))
             return logits, (torch.stack(hs), torch.stack(cs))
@@ -484,6 +520,7 @@ class LSTMConfig:
     hidden_dim: int = 128
     n_layers: int = 1
     dropout: float = 0.0
+    msm_prior: bool = False  # logits start from a lag-1 MSM's (see LSTMLM)
 
     def build(self, n_states: int) -> LSTMLM:
         return LSTMLM(n_states, **asdict(self))

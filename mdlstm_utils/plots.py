@@ -605,3 +605,62 @@ def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1
         _draw_network(ax, P, pi, pos, note=note, **style)
         ax.set_title(title, fontsize=10)
     return axes
+
+
+__all__ += ["plot_learning", "plot_transition_errors", "plot_loss_sensitivity"]
+
+
+def plot_learning(record, ax=None, *, label: str = ""):
+    """A :class:`~mdlstm_utils.experiment.LearningRecord`: training and validation loss against optimizer steps,
+    with the lag-1 MSM's validation loss on the same held-out frames as a dashed line."""
+    ax = _ax(ax)
+    tag = f"{label}: " if label else ""
+    line, = ax.plot(record.steps, record.val_loss_curve, "s-", ms=3, label=f"{tag}validation")
+    ax.plot(record.steps, record.train_loss, "o:", ms=3, color=line.get_color(), alpha=0.6, label=f"{tag}train")
+    ax.axhline(record.msm_val_loss, color=line.get_color() if label else "0.3", ls="--", lw=1,
+               label=f"{tag}lag-1 MSM (validation)")
+    ax.set_xlabel("optimizer steps")
+    ax.set_ylabel("cross-entropy (nats/frame)")
+    ax.legend(frameon=False, fontsize=7)
+    return ax
+
+
+def plot_transition_errors(te, ax=None, *, title: str = ""):
+    """Transition probabilities of generated trajectories against the reference's (a
+    :class:`~mdlstm_utils.diagnostics.TransitionErrors`), log-log; the transitions between metastable sets in red."""
+    ax = _ax(ax, (4.5, 4))
+    lo = max(min(te.p_ref.min(), te.p_gen[te.p_gen > 0].min() if np.any(te.p_gen > 0) else 1.0) / 2, 1e-7)
+    lim = [lo, 1.0]
+    ax.loglog(lim, lim, color="0.5", lw=1)
+    ax.fill_between(lim, [lo / 2, 0.5], [2 * lo, 2.0], color="0.9", lw=0, label="within a factor 2")
+    pg = np.maximum(te.p_gen, lo)
+    ax.scatter(te.p_ref[~te.crossing], pg[~te.crossing], s=6, color="0.45", label="within a set")
+    ax.scatter(te.p_ref[te.crossing], pg[te.crossing], s=12, color="tab:red", label="between sets (slow)")
+    ax.set_xlim(lim); ax.set_ylim(lim)
+    ax.set_xlabel("transition probability, reference")
+    ax.set_ylabel("transition probability, generated")
+    expl = "" if not np.isfinite(te.explained) else f"; between-set transitions explain {te.explained:.0%} of it"
+    ax.set_title(title or f"slowest ITS {te.timescale_gen:.3g} vs {te.timescale_ref:.3g}{expl}", fontsize=8, loc="left")
+    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    return ax
+
+
+def plot_loss_sensitivity(ls, *, seed_spread: float | None = None, ax=None):
+    """A :class:`~mdlstm_utils.diagnostics.LossSensitivity` as bars: the change of the held-out loss when the slow
+    (between-set) or the fast (within-set) transitions are scaled, labelled with the slowest timescale that results;
+    ``seed_spread``: the sd of the model's validation loss between training seeds, as a dashed line."""
+    ax = _ax(ax, (6, 3.2))
+    labels, vals, colours, notes = [], [], [], []
+    for kind, delta, ts, colour in (("slow", ls.slow_delta, ls.slow_timescale, "tab:red"),
+                                    ("fast", ls.fast_delta, ls.fast_timescale, "0.5")):
+        for f, d, t in zip(ls.factors, delta, ts):
+            labels.append(f"{kind} x{f:g}"); vals.append(d); colours.append(colour)
+            notes.append(f"ITS {t / ls.base_timescale:.2f}x")
+    bars = ax.bar(labels, vals, color=colours)
+    ax.bar_label(bars, notes, fontsize=7)
+    if seed_spread is not None:
+        ax.axhline(seed_spread, color="tab:blue", ls="--", lw=1, label="model's loss: sd between seeds")
+        ax.legend(frameon=False, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("held-out loss increase (nats/frame)")
+    return ax

@@ -142,6 +142,8 @@ class TrainConfig:
     max_batches_per_epoch: int | None = None
     amp: str | bool = "auto"
     deterministic: bool = False
+    change_weight: float = 1.0
+    warmup: float = 0.0
 
     def __post_init__(self):
         checked = [("seq_len", self.seq_len), ("batch_size", self.batch_size), ("epochs", self.epochs)]
@@ -155,6 +157,13 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.amp not in ("auto", True, False):
             raise ValueError(f"amp must be 'auto', True or False, got {self.amp!r}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
+            raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction of training in [0, 1), got {self.warmup!r}")
+        if isinstance(self.change_weight, bool) or not isinstance(self.change_weight, (int, float)) \
+                or not 0 < self.change_weight <= 1000:
+            raise ValueError(f"change_weight must be a number in (0, 1000], got {self.change_weight!r}")
 
     def replace(self, **changes) -> "TrainConfig":
         unknown = set(changes) - set(self.__dataclass_fields__)
@@ -163,17 +172,27 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def lr_at(self, epoch: int, i: int, n_batches: int, epochs: int) -> float:
-        """The learning rate of batch ``i`` of ``n_batches`` in ``epoch`` (0-based) of ``epochs``."""
+        """The learning rate of batch ``i`` of ``n_batches`` in ``epoch`` (0-based) of ``epochs``: a linear
+        warm-up over the first ``warmup`` of training, then ``lr`` (constant) or a half cosine down to 0."""
+        frac = (epoch + i / n_batches) / epochs
+        if frac < self.warmup:
+            return self.lr * (frac + 1.0 / (n_batches * epochs)) / self.warmup
         if self.lr_schedule == "constant":
             return self.lr
-        return self.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch + i / n_batches) / epochs))
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * (frac - self.warmup) / (1.0 - self.warmup)))
 
 
-def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype) -> torch.Tensor:
+def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype, change_weight: float = 1.0) -> torch.Tensor:
+    """Mean cross-entropy of the next state; with ``change_weight != 1`` the frames where the state changes
+    weigh ``change_weight`` times more than those where it stays (a weighted mean)."""
     x, y = batch[:, :-1], batch[:, 1:]
     with torch.autocast(device_type=batch.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         logits, _ = model(x)
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    if change_weight == 1.0:
+        return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
+    ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
+    w = 1.0 + (change_weight - 1.0) * (y != x).reshape(-1).float()
+    return (ce * w).sum() / w.sum()
 
 
 def _evaluate(model: nn.Module, windows: np.ndarray, batch_size: int, device, amp_dtype) -> float:
@@ -265,11 +284,11 @@ def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig
     running, seen = 0.0, 0
     bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
     for i in bar:
-        if cfg.lr_schedule == "cosine":
+        if cfg.lr_schedule == "cosine" or cfg.warmup:
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch, i, n_batches, epochs)
         b = torch.as_tensor(windows[i * cfg.batch_size : (i + 1) * cfg.batch_size], device=dev)
-        loss = _batch_loss(model, b, amp_dtype)
+        loss = _batch_loss(model, b, amp_dtype, cfg.change_weight)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
         opt.zero_grad(set_to_none=True)
@@ -336,6 +355,9 @@ def fit(
         Window length (frames predicted per window) and windows per batch.
     epochs, lr, weight_decay, grad_clip
         AdamW optimisation settings.
+    warmup
+        Fraction of training over which the learning rate rises linearly from
+        near 0 to ``lr`` before the schedule starts (``0``: none).
     lr_schedule
         ``"constant"``: ``lr`` throughout. ``"cosine"``: ``lr`` decays along a
         half cosine to 0 over the ``epochs`` (updated every batch), so the
@@ -376,6 +398,11 @@ def fit(
         trained the LSTM 14 % faster there (``bench/bench_train.py``).
     seed
         Seeds window offsets, shuffling and dropout.
+    change_weight
+        Weight of the frames where the state changes in the training loss,
+        relative to frames where it stays (``1``: plain cross-entropy). A
+        remedy for rare transitions that the loss barely sees; the validation
+        loss stays the plain cross-entropy, comparable between runs.
     checkpoint, resume
         Path where a checkpoint is written (atomically) after every epoch;
         with ``resume=True`` training continues from it when it exists.
