@@ -48,18 +48,18 @@ from mdlstm_utils.states import StateSpace, discretize_grid, make_grid, metastab
 from mdlstm_utils.train import make_windows
 
 LRS = (2e-3, 6e-3, 2e-2)
-BUDGETS = (125, 250, 500, 1000, 2000, 4000)
+BUDGETS = (125, 250, 500, 1000, 4000)
 DATASETS = ("four-well", "toy micro", "toy cores", "alanine meta")
 CACHE = RESULTS / "convergence-runs.jsonl"
 BASE = dict(lr_schedule="cosine", warmup=0.0)
-VARIANTS = {  # phase "recipe": changes to the current recipe
-    "cosine (current)": {},
+VARIANTS = {  # phase "recipe": changes to the current recipe (the current one is the grid run at that rate and budget)
+    "cosine (current)": None,
     "cosine, 5 % warm-up": dict(warmup=0.05),
     "constant, 5 % warm-up": dict(lr_schedule="constant", warmup=0.05, patience=None),
     "cosine, batch x2": dict(batch_x=2),
 }
-REMEDIES = {
-    "plain": ({}, {}),
+REMEDIES = {  # the plain LSTM is the grid run at the chosen rate and budget
+    "plain": None,
     "MSM prior": (dict(msm_prior=True), {}),
     "change weight 5": ({}, dict(change_weight=5.0)),
     "MSM prior + change weight 5": (dict(msm_prior=True), dict(change_weight=5.0)),
@@ -112,15 +112,18 @@ def _cache() -> dict:
 
 def run_one(d: str, phase: str, variant: str, lr: float, budget: int, seed: int, *, model_changes=None,
             train_changes=None) -> dict:
-    """One learn_and_compare run (cached)."""
+    """One learn_and_compare run (cached); a variant of ``None`` settings is the grid run at ``lr`` and ``budget``."""
     key = _key(d, phase, variant, lr, budget, seed)
+    if model_changes is None and train_changes is None and phase != "grid":
+        grid = _cache().get(_key(d, "grid", "grid", lr, budget, seed)) or run_one(d, "grid", "grid", lr, budget, seed)
+        return dict(grid, key=key, phase=phase, variant=variant)
     cached = _cache().get(key)
     if cached is not None:
         return cached
     D = data(d)
     tc = dict(BASE, **(train_changes or {}))
     batch = D["batch"] * tc.pop("batch_x", 1)
-    with_baseline = phase == "grid" and budget == BUDGETS[0]  # MSM baseline and noise floor: once per data set and seed
+    with_baseline = phase == "grid" and budget == BUDGETS[0] and lr == LRS[0]  # MSM baseline and noise floor: once per data set and seed
     t0 = time.perf_counter()
     r = experiment.learn_and_compare(D["space"], model=D["model"].replace(**(model_changes or {})), seq_len=50,
                                      batch_size=batch, steps=budget, epochs=4, lr=lr, seed=seed, device="cpu",
@@ -131,12 +134,18 @@ def run_one(d: str, phase: str, variant: str, lr: float, budget: int, seed: int,
            "msm_val_loss": m["msm_val_loss"], "loss_gap": m["loss_gap"], "train_seconds": m["train_seconds"],
            "wall_seconds": time.perf_counter() - t0,
            "msm_error": m.get("msm_mfpt_max_rel_err"), "noise_floor": m.get("noise_floor_mfpt_err")}
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    with CACHE.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    _append(row)
     print(f"{key}: error {row['error']}, val loss {row['val_loss']:.5f} (MSM {row['msm_val_loss']:.5f}), "
           f"{row['train_seconds']:.0f} s", flush=True)
     return row
+
+
+def _append(row: dict) -> None:
+    if row["key"] in _cache():
+        return
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with CACHE.open("a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def _err(x) -> float:
@@ -213,12 +222,17 @@ def main() -> None:
             for d in a.data:
                 for seed in seeds:
                     for v, ch in VARIANTS.items():
-                        run_one(d, "recipe", v, lr, budget, seed, train_changes=ch)
+                        row = run_one(d, "recipe", v, lr, budget, seed, train_changes=ch)
+                        if ch is None:
+                            _append(row)
         if not a.table_only and a.phase in ("remedies", "all"):
             for d in a.data:
                 for seed in seeds:
-                    for v, (mc, tc) in REMEDIES.items():
-                        run_one(d, "remedies", v, lr, budget, seed, model_changes=mc, train_changes=tc)
+                    for v, changes in REMEDIES.items():
+                        mc, tc = changes or (None, None)
+                        row = run_one(d, "remedies", v, lr, budget, seed, model_changes=mc, train_changes=tc)
+                        if changes is None:
+                            _append(row)
         rows = list(_cache().values())
         if all(any(r["phase"] == "recipe" and r["data"] == d for r in rows) for d in DATASETS):
             summary["variant"] = choose_variant(rows, seeds, summary["baselines"])

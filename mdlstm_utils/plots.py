@@ -661,6 +661,7 @@ def plot_loss_sensitivity(ls, *, seed_spread: float | None = None, ax=None):
     if seed_spread is not None:
         ax.axhline(seed_spread, color="tab:blue", ls="--", lw=1, label="model's loss: sd between seeds")
         ax.legend(frameon=False, fontsize=7)
-    ax.set_yscale("log")
+    if all(v > 0 for v in vals):
+        ax.set_yscale("log")
     ax.set_ylabel("held-out loss increase (nats/frame)")
     return ax
