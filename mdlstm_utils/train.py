@@ -100,10 +100,7 @@ def load_model(path: str | Path, device: str | torch.device = "auto") -> nn.Modu
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several kinds for a file that is not a checkpoint
-        raise ValueError(f"{path} is not a mdlstm checkpoint (torch.load failed: {exc})") from exc
+    ckpt = _read_checkpoint(path, "cpu")
     if not isinstance(ckpt, dict) or "model_config" not in ckpt:
         raise ValueError(f"{path} is not a mdlstm checkpoint (no 'model_config' entry)")
     model = model_from_config(ckpt["model_config"])
@@ -256,8 +253,19 @@ class _State:
     finished: bool = False
 
 
+def _read_checkpoint(path: Path, map_location) -> dict:
+    """A checkpoint's contents, read with ``weights_only=True``: tensors and plain data only, so that loading a
+    file never runs code from it (a mdlstm checkpoint holds nothing else: the model's config is a dict)."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several kinds for a file that is not a checkpoint
+        raise ValueError(f"{path} is not a mdlstm checkpoint, or holds more than tensors and plain data "
+                         f"(torch.load with weights_only=True failed: {exc}). A checkpoint from a trusted source can "
+                         "be converted once with torch.load(path, weights_only=False) and save_checkpoint.") from exc
+
+
 def _load_checkpoint(path: Path, model: nn.Module, opt, dev) -> _State:
-    ckpt = torch.load(path, map_location=dev, weights_only=False)
+    ckpt = _read_checkpoint(path, dev)
     if ckpt.get("model_config") != model.config:
         raise ValueError(f"checkpoint {path} was written for model {ckpt.get('model_config')}, not {model.config}")
     model.load_state_dict(ckpt["model_state"])

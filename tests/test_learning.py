@@ -179,3 +179,19 @@ def test_learn_and_compare_records_the_learning_beside_the_msm():
                               device="cpu")
     # one step at a negligible rate: the model is still the MSM, and so is its validation loss
     assert prior.learning.loss_gap == pytest.approx(0.0, abs=1e-5)
+
+
+class _NotData:
+    pass
+
+
+def test_checkpoints_load_without_running_code(tmp_path):
+    from mdlstm_utils.train import load_model, save_checkpoint
+    net = LSTMLM(3, embed_dim=4, hidden_dim=8, msm_prior=True)
+    net.set_prior(T3 * 0.97 + 0.01)
+    save_checkpoint(tmp_path / "ok.pt", net)
+    back = load_model(tmp_path / "ok.pt", device="cpu")
+    assert back.msm_prior and torch.equal(back.prior_logits, net.prior_logits)
+    torch.save({"model_config": net.config, "model_state": net.state_dict(), "extra": _NotData()}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_model(tmp_path / "bad.pt", device="cpu")
