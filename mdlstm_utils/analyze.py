@@ -9,11 +9,20 @@ step chosen by a rule that is printed and can be overridden:
 1. TICA of the features (lag: 1 % of the shortest trajectory; dimension:
    95 % of the kinetic variance, between 2 and 10);
 2. k-means microstates (``sqrt(frames)``, capped by the profile);
-3. the MSM lag where the slowest implied timescale levels off;
-4. the number of metastable states at the largest gap between timescales;
-5. PCCA+ and core sets (a frame between cores keeps the last core);
-6. dynamical coring with the shortest minimum dwell at which the number of
-   transitions stops falling;
+3. the MSM lag where the slowest implied timescale has levelled off, judged
+   with its 95 % intervals over a decade of longer lags;
+4. the number of metastable states at a clear gap between timescales (2, the
+   slowest process, when no gap stands out);
+5. PCCA+ and core sets (a frame between cores keeps the last core), with
+   dynamical coring (the shortest minimum dwell at which the number of
+   transitions stops falling), at the lowest core threshold whose cores sit in
+   the wells and relax like the microstate MSM's slowest process; when cores
+   cannot be formed, fewer states or a longer lag, each alternative printed;
+6. four self-checks from the data alone (implied timescales converged; the
+   states' slowest relaxation matches the MSM's; cores in free-energy minima
+   with a sensible share of frames; populations as PCCA+ says). The verdict on
+   the model says "Targets met" only when they pass, and otherwise which
+   failed, what it means and what to try;
 7. a language model trained on the cored metastable labels, trajectories
    generated like the reference (same number, same lengths), an MSM at the same
    lag sampled the same way, and the comparison of populations, mean
@@ -21,8 +30,13 @@ step chosen by a rule that is printed and can be overridden:
    between the metastable states, :func:`~mdlstm_utils.kinetics.relaxation_timescales`)
    with 95 % intervals.
 
+The model's learning record (learning curve, validation loss beside a lag-1
+MSM's) is shown beside its slow-process error, with the transitions it gets
+wrong (:func:`~mdlstm_utils.diagnostics.transition_errors`).
+
 It writes ``OUT/report.html`` (figures embedded, readable offline) and
-``OUT/metrics.json``; times are in the unit of ``--dt``. Bad input is refused
+``OUT/metrics.json``; times are in the unit of ``--dt``. When no state space can
+be formed, it writes the report of the steps so far and exits with status 2. Bad input is refused
 before any long step, with a message that names the file and the problem, and
 nothing is written to ``OUT`` until the analysis has finished.
 """
@@ -44,23 +58,27 @@ from pathlib import Path
 import numpy as np
 
 from .states import lag as lagmod
-from .kinetics import relaxation_timescales
+from .diagnostics import transition_errors
+from .kinetics import population_interval, relaxation_timescales, set_labels
 from .runtime import _jsonable, mfpt_tolerance, resolve_device, seed_everything
 from .train import TrainConfig
-from .states import StateSpace, from_labels, metastable_space, metastable_states, min_dwell_filter, parse_dt
+from .states import (StateSpace, estimate_msm, from_labels, metastable_space, metastable_states, min_dwell_filter,
+                     parse_dt, pcca_lump)
 
-__all__ = ["PROFILES", "Inputs", "Choice", "Analysis", "read_inputs", "reduce_features", "cluster", "choose_lag",
-           "choose_n_macro", "find_metastable", "choose_min_dwell", "learn", "run", "figure", "figures", "FIGURE_NAMES", "HOW_TO_READ",
-           "write_report", "main"]
+__all__ = ["PROFILES", "Inputs", "Choice", "Analysis", "Partial", "AnalysisFailed", "States", "read_inputs",
+           "reduce_features", "cluster", "choose_lag", "choose_n_macro", "find_metastable", "try_threshold",
+           "StateChoice", "CoreTrial", "choose_min_dwell", "agree", "Check", "SelfChecks", "check_its",
+           "check_relaxation", "check_cores", "check_populations", "build_states", "learn", "slow_groups",
+           "transitions", "run", "figure", "figures", "FIGURE_NAMES", "HOW_TO_READ", "write_report", "main"]
 
 #: Sizes per profile: ``smoke`` checks that everything runs (seconds), ``quick`` gives numbers worth reading
 #: in minutes on two CPU cores, ``full`` uses finer microstates and four times the training tokens (longer windows).
 PROFILES = {
-    "smoke": dict(max_frames=3000, max_micro=20, n_lags=6, hidden=32,
+    "smoke": dict(max_frames=3000, max_micro=20, n_lags=6, hidden=32, its_samples=10,
                   train=TrainConfig(seq_len=32, batch_size=16, epochs=4, steps=30)),
-    "quick": dict(max_frames=None, max_micro=100, n_lags=12, hidden=64,
+    "quick": dict(max_frames=None, max_micro=100, n_lags=12, hidden=64, its_samples=20,
                   train=TrainConfig(seq_len=50, batch_size=32, epochs=4, steps=1000)),
-    "full": dict(max_frames=None, max_micro=200, n_lags=16, hidden=64,
+    "full": dict(max_frames=None, max_micro=200, n_lags=16, hidden=64, its_samples=50,
                  train=TrainConfig(seq_len=100, batch_size=32, epochs=4, steps=2000)),
 }
 TRAJECTORY_SUFFIXES = (".xtc", ".dcd", ".h5", ".nc", ".trr", ".pdb", ".netcdf", ".lammpstrj", ".gro")
@@ -287,15 +305,33 @@ def _lag_grid(shortest: int, n: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, top, n)).astype(int))
 
 
-def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, rtol: float = 0.1, k: int = 5):
-    """Implied timescales of the microstate MSM over lags, and the lag: ``(its, Choice)``.
+#: Relative tolerance of the rules and self-checks that compare two timescales: a difference within it, or
+#: within the two 95 % intervals together, is agreement (:func:`agree`).
+RTOL = 0.1
 
-    Rule: the smallest scanned lag from which the slowest implied timescale
-    changes by at most ``rtol`` over the next two scanned lags (a 3-4 times
-    longer lag on the geometric grid; one step is too short to see a timescale
-    that still creeps up by a few per cent per step),
-    :func:`~mdlstm_utils.states.lag.suggest_lag`; when it never levels off, the
-    longest scanned lag, with a warning.
+
+def agree(a: float, a_low: float, a_high: float, b: float, b_low: float, b_high: float, rtol: float = RTOL) -> bool:
+    """Whether two estimates agree: ``|a - b| <= max(rtol * b, h_a + h_b)`` with ``h`` the half-widths of their
+    intervals (``nan`` bounds count as zero width). The intervals cover noise; ``rtol`` the few per cent by which
+    equally good estimators of one timescale differ (an MSM's timescale is biased low by its lag)."""
+    if not (np.isfinite(a) and np.isfinite(b)) or b <= 0:
+        return False
+    h = lagmod._half(a_low, a_high) + lagmod._half(b_low, b_high)
+    return bool(abs(a - b) <= max(rtol * b, h))
+
+
+def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, rtol: float = RTOL, k: int = 5,
+               n_samples: int = 20):
+    """Implied timescales of the microstate MSM over lags (with Bayesian 95 % intervals), and the lag:
+    ``(its, Choice)``.
+
+    Rule (:func:`~mdlstm_utils.states.lag.converged_lag`): the smallest scanned lag at which the slowest
+    implied timescale agrees with its value at every longer scanned lag up to ten times it, within ``rtol`` or
+    within the two intervals. An MSM's timescales grow with the lag until the partition is Markovian, and
+    a slow creep of a few per cent per step is still growth, so the comparison spans a decade of lags, not the
+    next step. When it never levels off, the longest lag at which the slowest timescale is still resolved
+    (longer than the lag), with a warning: the self-check on the implied timescales then fails.
+    ``n_samples``: Bayesian MSM samples per lag for the intervals (20 give a rough 95 % interval).
     """
     lags = _lag_grid(int(micro.lengths.min()), n_lags)
     if lag is not None:
@@ -303,29 +339,54 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
             raise ValueError(f"lag {lag} frames must be >= 1 and shorter than the longest trajectory "
                              f"({micro.lengths.max()} frames)")
         lags = np.unique(np.r_[lags, int(lag)])
-    its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1), dt=micro.dt)
+    its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1),
+                                    dt=micro.dt, n_samples=n_samples)
     if lag is not None:
         return its, Choice(int(lag), "given")
-    best = lagmod.suggest_lag(its, rtol=rtol, n_steps=2)
+    best = lagmod.converged_lag(its, rtol=rtol)
     if best is None:
-        print(f"warning: the slowest implied timescale does not level off within {rtol:.0%} up to "
-              f"{lags[-1]} frames; using that lag. Longer trajectories or a finer partition would help.")
-        return its, Choice(int(lags[-1]), f"longest scanned lag (timescales did not converge within {rtol:.0%})")
-    return its, Choice(int(best), f"slowest implied timescale changes < {rtol:.0%} over the next two lags")
+        resolved = its.lags[np.isfinite(its.slowest) & (its.slowest > its.lag_times)]
+        take = int(resolved.max()) if resolved.size else int(its.lags[0])
+        print(f"warning: the slowest implied timescale does not level off (within {rtol:.0%} or its intervals) "
+              f"up to {its.lags[-1]} frames; using {take} frames, the longest lag that still resolves it. "
+              "Longer trajectories, other features or a finer partition would help.")
+        return its, Choice(take, f"longest lag that resolves the slowest timescale: it did not converge "
+                                 f"within {rtol:.0%} or its intervals")
+    return its, Choice(int(best), f"slowest implied timescale agrees (within {rtol:.0%} or its 95 % intervals) "
+                                  "with its values at every longer lag up to 10 times it")
+
+
+def _index_of(its, lag: int) -> int:
+    return int(np.flatnonzero(np.asarray(its.lags) == lag)[0])
 
 
 def _timescales_at(its, lag: int) -> np.ndarray:
     """The implied timescales (time units) of ``its`` at the scanned lag ``lag`` (frames)."""
-    return np.asarray(its.timescales[int(np.flatnonzero(np.asarray(its.lags) == lag)[0])], dtype=float)
+    return np.asarray(its.timescales[_index_of(its, lag)], dtype=float)
+
+
+def _msm_slowest(its, lag: int) -> tuple[float, float, float]:
+    """The microstate MSM's slowest implied timescale at ``lag`` with its interval (``nan`` bounds without one)."""
+    i = _index_of(its, lag)
+    lo, hi = its.slowest_interval(i) or (np.nan, np.nan)
+    return float(its.slowest[i]), float(lo), float(hi)
+
+
+#: :func:`choose_n_macro`: a gap between implied timescales must be at least this ratio ...
+MIN_GAP = 2.0
+#: ... and this many times larger than every other resolved gap, to set the number of states.
+GAP_STANDS_OUT = 1.5
 
 
 def choose_n_macro(its, lag: int, *, n_macro: int | None = None, max_macro: int = 6) -> Choice:
-    """The number of metastable states: one more than the number of timescales before the largest gap.
+    """The number of metastable states: one more than the number of timescales before a clear gap.
 
-    The gap is the ratio ``t_j / t_(j+1)`` of consecutive implied timescales
-    at the chosen lag; only gaps whose slow side ``t_j`` is longer than the lag
-    (resolved) count, while the fast side may be unresolved (then the gap is
-    at least that large).
+    The gaps are the ratios ``t_j / t_(j+1)`` of consecutive implied timescales at the chosen lag; only gaps
+    whose slow side ``t_j`` is longer than the lag (resolved) count, while the fast side may be unresolved (then
+    the gap is at least that large). The largest gap sets the number of states when it is a gap: at least
+    :data:`MIN_GAP` and :data:`GAP_STANDS_OUT` times every other one. Otherwise (ratios such as 1.8, 1.9, 1.9
+    all alike) no number of states is marked, and the rule takes 2: the slowest process, which any
+    partition must get right, split by PCCA+ into its two sides.
     """
     if n_macro is not None:
         if int(n_macro) < 2:
@@ -337,51 +398,16 @@ def choose_n_macro(its, lag: int, *, n_macro: int | None = None, max_macro: int 
     ok = t[: len(gaps)] > lag
     if not ok.any():
         return Choice(2, "no timescale longer than the lag: 2 states")
+    listed = ", ".join(f"t{j + 1}/t{j + 2} = {g:.2f}" for j, g in enumerate(gaps) if ok[j])
     j = int(np.argmax(np.where(ok, gaps, -np.inf)))
-    return Choice(j + 2, f"largest timescale gap (t{j + 1}/t{j + 2} = {gaps[j]:.1f}), 2-{max_macro} states")
-
-
-CORE_THRESHOLDS = (0.9, 0.95, 0.99)
-
-
-def find_metastable(micro: StateSpace, n_macro: int, lag: int, its=None, *, core_threshold: float | None = None):
-    """PCCA+ into ``n_macro`` states and their cores: ``(MetastableStates, Choice)``.
-
-    Rule: the cores hold the microstates whose PCCA+ membership reaches a
-    threshold, the lowest of :data:`CORE_THRESHOLDS` at which the core-set
-    labels' slowest relaxation time (:func:`~mdlstm_utils.kinetics.relaxation_timescales`)
-    is at least the microstate MSM's slowest implied timescale at ``lag``
-    (``its``). An MSM underestimates the slowest timescale (variational
-    principle); cores that give a still shorter one reach into the barrier
-    and count recrossings as transitions. Every state needs a core;
-    without ``its`` the threshold is 0.9.
-    """
-    if core_threshold is not None:
-        return metastable_states(list(micro.trajs), micro.n_states, n_macro, lag,
-                                 core_threshold=core_threshold), Choice(core_threshold, "given")
-    bound = None if its is None else float(_timescales_at(its, lag)[0])
-    tried, fallback = [], None
-    for th in CORE_THRESHOLDS if bound is not None else CORE_THRESHOLDS[:1]:
-        try:
-            ms = metastable_states(list(micro.trajs), micro.n_states, n_macro, lag, core_threshold=th)
-        except ValueError as exc:
-            if fallback is None:
-                raise ValueError(f"PCCA+ into {n_macro} states: {exc}; try fewer states (--n-macro)") from None
-            tried.append(f"{th}: a state without core")
-            break
-        if bound is None:
-            return ms, Choice(th, "membership >= 0.9")
-        fallback = fallback or (ms, th)
-        cores = metastable_space(micro, "cores", metastable=ms)
-        t = float(relaxation_timescales(list(cores.trajs), cores.n_states, dt=cores.dt, n_boot=0)[0][0])
-        tried.append(f"{th}: {t:.3g}")
-        if t >= bound:
-            return ms, Choice(th, f"lowest membership whose cores relax no faster than the MSM's slowest "
-                                  f"timescale {bound:.3g} ({'; '.join(tried)})")
-    ms, th = fallback
-    print(f"warning: core-set relaxation times ({'; '.join(tried)}) all fall short of the MSM's slowest timescale "
-          f"{bound:.3g}; using membership >= {th}")
-    return ms, Choice(th, f"membership >= {th}: no threshold reached the MSM's slowest timescale ({'; '.join(tried)})")
+    others = gaps[ok & (np.arange(len(gaps)) != j)]
+    if gaps[j] < MIN_GAP:
+        return Choice(2, f"no gap between the timescales ({listed}; a gap needs >= {MIN_GAP:g}): 2 states, "
+                         "the slowest process")
+    if others.size and gaps[j] < GAP_STANDS_OUT * others.max():
+        return Choice(2, f"no gap stands out ({listed}; the largest must be {GAP_STANDS_OUT:g} times the others): "
+                         "2 states, the slowest process")
+    return Choice(j + 2, f"the gap t{j + 1}/t{j + 2} = {gaps[j]:.1f} ({listed}), 2-{max_macro} states")
 
 
 def choose_min_dwell(cores: StateSpace, *, min_dwell: int | None = None, max_dwell: int | None = None,
@@ -412,6 +438,358 @@ def choose_min_dwell(cores: StateSpace, *, min_dwell: int | None = None, max_dwe
     return (np.array(dwells), counts), Choice(dwells[-1], "no plateau: the longest dwell scanned")
 
 
+# ---------------------------------------------------------------------------------------------
+# Self-checks: what the data alone say about the state space the model will learn
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One self-check: its verdict, its numbers, and in plain words what it found, what a failure means for the
+    kinetics reported and what to try."""
+
+    name: str  # key in metrics.json
+    title: str  # what is checked, in plain words
+    passed: bool
+    numbers: dict  # JSON-ready numbers behind the verdict
+    finding: str  # what was measured
+    meaning: str = ""  # what a failure means for the kinetics reported
+    advice: str = ""  # what to try
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "passed": self.passed, "finding": self.finding, "meaning": self.meaning,
+                "advice": self.advice, **_jsonable(self.numbers)}
+
+
+@dataclass
+class SelfChecks:
+    """The self-checks of an analysis, in order."""
+
+    checks: list
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list:
+        return [c for c in self.checks if not c.passed]
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, **{c.name: c.to_dict() for c in self.checks}}
+
+
+#: :func:`check_cores`: a core's most populated microstate may lie at most this many kT above its state's
+#: (so that the core sits in the free-energy minimum) ...
+MAX_CORE_OFFSET_KT = 1.0
+#: ... and the core holds at least this share of its state's frames.
+MIN_CORE_SHARE = 0.25
+#: :func:`check_populations`: set populations and PCCA+ populations agree within this relative difference
+#: (or within the population's 95 % interval).
+POPULATION_RTOL = 0.2
+
+
+def check_its(its, lag: int, *, given: bool = False) -> Check:
+    """Self-check 1: the slowest implied timescale has converged in the lag at ``lag``
+    (:func:`~mdlstm_utils.states.lag.lag_convergence`)."""
+    lc = lagmod.lag_convergence(its, lag, rtol=RTOL)
+    dt = its.dt
+    changes = ", ".join(f"{t:.3g} at {l * dt:g}" for l, t in zip(lc.compared_lags, lc.compared_timescales))
+    if not changes:
+        finding = (f"slowest implied timescale {lc.timescale:.3g} [{_g(lc.low)}, {_g(lc.high)}] at lag {lag * dt:g}; "
+                   "no longer lag that still resolves it to compare with")
+    else:
+        finding = (f"slowest implied timescale {lc.timescale:.3g} [{_g(lc.low)}, {_g(lc.high)}] at lag {lag * dt:g}; "
+                   f"at longer lags {changes} (largest change {lc.max_change:+.0%})")
+    meaning = advice = ""
+    if not lc.converged:
+        meaning = ("the microstate MSM is not Markovian at this lag: its slowest timescale is still growing, so it "
+                   "underestimates the slowest process, and the metastable states built on it may split the wrong "
+                   "process. The kinetics reported may be off by more than the intervals say.")
+        advice = ("give a longer lag (--lag) if the trajectories allow it; more microstates (--n-micro) or features "
+                  "that include the slow coordinate; longer trajectories")
+        if given:
+            advice = "the lag was given: let analyze choose it (drop --lag), or " + advice
+    return Check("its_converged", "implied timescales converged in the lag", lc.converged,
+                 {"lag": lag * dt, **{k: v for k, v in lc.to_dict().items() if k != "lag"},
+                  "compared_lags": (lc.compared_lags * dt).tolist()}, finding, meaning, advice)
+
+
+def check_relaxation(relax: tuple, msm: tuple, n_states: int) -> Check:
+    """Self-check 2: the slowest relaxation time of the chosen state space (from the rates between its states)
+    agrees with the microstate MSM's slowest implied timescale (:func:`agree`)."""
+    (v, lo, hi), (t, tlo, thi) = relax, msm
+    ok = agree(v, lo, hi, t, tlo, thi)
+    ratio = v / t if t > 0 else np.nan
+    finding = (f"slowest relaxation of the {n_states} metastable states {v:.3g} [{_g(lo)}, {_g(hi)}], microstate "
+               f"MSM {t:.3g} [{_g(tlo)}, {_g(thi)}]: ratio {ratio:.2f}")
+    meaning = advice = ""
+    if not ok:
+        if ratio > 1:
+            meaning = ("the states relax more slowly than the MSM's slowest process: the cores miss transitions "
+                       "(they sit away from the wells, or lump wells across a faster process). The reference "
+                       "kinetics, and every comparison with them, are then too slow.")
+        else:
+            meaning = ("the states relax faster than the MSM's slowest process: the partition counts recrossings "
+                       "of a barrier as transitions, or splits a well. The reference kinetics, and every "
+                       "comparison with them, are then too fast.")
+        advice = ("let analyze choose the core threshold and the number of states (drop --core-threshold, "
+                  "--n-macro), or give fewer states (--n-macro 2: the slowest process alone)")
+    return Check("relaxation_agrees", "the states' slowest relaxation matches the microstate MSM's", ok,
+                 {"relaxation": v, "relaxation_low": lo, "relaxation_high": hi, "msm_timescale": t,
+                  "msm_timescale_low": tlo, "msm_timescale_high": thi, "ratio": ratio, "rtol": RTOL},
+                 finding, meaning, advice)
+
+
+def _micro_counts(micro: StateSpace) -> np.ndarray:
+    return np.bincount(np.concatenate(list(micro.trajs)), minlength=micro.n_states).astype(float)
+
+
+def check_cores(micro: StateSpace, ms) -> Check:
+    """Self-check 3: every core sits in its state's free-energy minimum and holds a sensible share of its frames.
+
+    Per metastable state: the free energy ``-ln p`` (kT) of the core's most populated microstate above that of
+    the state's most populated microstate (crisp PCCA+ assignment), at most :data:`MAX_CORE_OFFSET_KT`; and the
+    frames in the core over the frames in the state, at least :data:`MIN_CORE_SHARE`. Cores on the rim of a well
+    (where PCCA+ memberships are most extreme) fail both.
+    """
+    counts = _micro_counts(micro)
+    offset, share = [], []
+    for k in range(ms.n_macro):
+        state, core = counts[ms.assignments == k], counts[ms.cores == k]
+        top_state = state.max() if state.size else 0.0
+        top_core = core.max() if core.size else 0.0
+        offset.append(float(np.log(top_state / top_core)) if top_core > 0 else np.inf)
+        share.append(float(core.sum() / state.sum()) if state.sum() > 0 else 0.0)
+    offset, share = np.array(offset), np.array(share)
+    ok = bool(np.all(offset <= MAX_CORE_OFFSET_KT) and np.all(share >= MIN_CORE_SHARE))
+    finding = (f"cores' lowest free energy above their state's minimum: {', '.join(f'{o:.1f}' for o in offset)} kT "
+               f"(at most {MAX_CORE_OFFSET_KT:g}); share of the state's frames in the core: "
+               f"{', '.join(f'{s:.0%}' for s in share)} (at least {MIN_CORE_SHARE:.0%})")
+    meaning = advice = ""
+    if not ok:
+        meaning = ("a core that misses its well's minimum, or holds few of its frames, counts the transitions of "
+                   "a small rim region: its populations, first-passage times and relaxation time are not those of "
+                   "the well.")
+        advice = ("a lower core threshold (--core-threshold, above 0.5) gives larger cores; with memberships that "
+                  "never come near 1, fewer states (--n-macro)")
+    return Check("cores_in_minima", "cores sit in free-energy minima and hold a sensible share of frames", ok,
+                 {"free_energy_offset_kT": offset, "core_share": share, "core_threshold": ms.core_threshold,
+                  "max_offset_kT": MAX_CORE_OFFSET_KT, "min_share": MIN_CORE_SHARE}, finding, meaning, advice)
+
+
+def check_populations(space: StateSpace, ms) -> Check:
+    """Self-check 4: the populations of the learned states (fraction of frames) agree with the PCCA+ ones
+    (stationary populations coarse-grained with the memberships): within :data:`POPULATION_RTOL` or within the
+    populations' 95 % bootstrap interval."""
+    sl = set_labels(list(space.trajs), list(space.sets), space.n_states)
+    pop = np.bincount(np.concatenate(sl), minlength=space.n_states)[: space.n_states] / sum(len(s) for s in sl)
+    lo, hi = population_interval(sl, space.n_states, n_boot=200)
+    pcca = np.asarray(ms.pcca.macro_populations, dtype=float)[ms.order]
+    ok_each = (np.abs(pop / pcca - 1) <= POPULATION_RTOL) | ((pcca >= lo) & (pcca <= hi))
+    ok = bool(np.all(ok_each))
+    finding = "populations " + ", ".join(f"{n} {p:.3f} (PCCA+ {q:.3f})" for n, p, q in zip(space.set_names, pop, pcca))
+    meaning = advice = ""
+    if not ok:
+        meaning = ("the states hold a different share of the frames than the metastable sets PCCA+ found: the "
+                   "cores split the transition region unevenly (or sit off the wells), so the reported populations "
+                   "and the MFPTs into the states are biased.")
+        advice = "let analyze choose the core threshold (drop --core-threshold), or fewer states (--n-macro)"
+    return Check("populations_agree", "state populations agree with the PCCA+ memberships", ok,
+                 {"populations": pop, "populations_low": lo, "populations_high": hi, "pcca_populations": pcca,
+                  "rtol": POPULATION_RTOL}, finding, meaning, advice)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metastable states: PCCA+, cores and coring, with the alternatives the rules allow
+# ---------------------------------------------------------------------------------------------
+#: Core thresholds :func:`find_metastable` tries, in order: the PCCA+ membership a microstate needs to be in a
+#: core, in (0.5, 1) so that a microstate is in at most one core.
+CORE_THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+@dataclass
+class CoreTrial:
+    """One core threshold tried: the cores (or why none formed), the learned labels and their checks."""
+
+    threshold: float
+    error: str = ""  # why the cores could not be formed ("" when they were)
+    metastable: object = None  # MetastableStates
+    dwell_scan: tuple | None = None
+    min_dwell: Choice | None = None
+    space: StateSpace | None = None  # core-set labels after dynamical coring
+    relaxation: tuple = (np.nan, np.nan, np.nan)  # slowest relaxation of `space` with its interval
+    cores: Check | None = None
+    agrees: bool = False
+
+    @property
+    def good(self) -> bool:
+        return not self.error and self.agrees and self.cores.passed
+
+    def line(self) -> str:
+        if self.error:
+            return f"{self.threshold:g}: {self.error}"
+        v, lo, hi = self.relaxation
+        where = "cores in the wells" if self.cores.passed else "cores off the wells' minima or small"
+        return f"{self.threshold:g}: relaxation {v:.3g} [{_g(lo)}, {_g(hi)}], {where}"
+
+
+def _no_core_error(memberships: np.ndarray, threshold: float) -> str:
+    """Why some set has no core at ``threshold`` (and what would help), or ``""``."""
+    top = memberships.max(axis=0)
+    empty = np.flatnonzero(top < threshold)
+    if not empty.size:
+        return ""
+    lowest = float(top[empty].min())
+    hint = f"a threshold <= {lowest:.2f} would form it" if lowest > 0.5 else "no threshold in (0.5, 1) can"
+    return f"no core for state(s) {empty.tolist()} (largest membership {lowest:.3f}: {hint})"
+
+
+def try_threshold(micro: StateSpace, n_macro: int, lag: int, threshold: float, msm: tuple, *, pcca=None,
+                  min_dwell: int | None = None, n_boot: int = 200) -> CoreTrial:
+    """Cores at ``threshold``, coring, and the checks that choose the threshold (:func:`find_metastable`)."""
+    pc = pcca or pcca_lump(list(micro.trajs), micro.n_states, n_macro, lag)
+    err = _no_core_error(pc.memberships, threshold)
+    if err:
+        return CoreTrial(threshold, err)
+    try:
+        ms = metastable_states(list(micro.trajs), micro.n_states, n_macro, lag, core_threshold=threshold, pcca=pc)
+    except ValueError as exc:
+        return CoreTrial(threshold, str(exc))
+    cores = metastable_space(micro, "cores", metastable=ms, lag=lag)
+    scan, dwell = choose_min_dwell(cores, min_dwell=min_dwell, max_dwell=max(32, lag))
+    space = metastable_space(micro, "coring", metastable=ms, lag=lag, min_dwell=dwell.value,
+                             set_names=[f"S{k}" for k in range(n_macro)])
+    v = float(relaxation_timescales(list(space.trajs), n_macro, dt=space.dt, n_boot=0)[0][0])
+    relax = (v, np.nan, np.nan)
+    if not agree(v, np.nan, np.nan, *msm[:1], np.nan, np.nan) and np.isfinite(v):
+        relax = _slowest(space.trajs, n_macro, space.dt, n_boot=n_boot)  # the interval decides
+    return CoreTrial(threshold, "", ms, scan, dwell, space, relax, check_cores(micro, ms), agree(*relax, *msm))
+
+
+@dataclass
+class StateChoice:
+    """What :func:`find_metastable` settled on, and what it tried on the way."""
+
+    metastable: object  # MetastableStates
+    space: StateSpace
+    dwell_scan: tuple
+    choices: dict  # "lag", "n_macro", "core_threshold", "min_dwell" -> Choice
+    trials: list  # (lag, n_macro, [CoreTrial, ...]) in the order tried
+    notes: list  # the alternatives taken, and why, in plain words
+
+
+class AnalysisFailed(ValueError):
+    """No state space could be formed; ``partial`` holds the steps so far (:class:`Partial`) for the report."""
+
+    def __init__(self, message: str, partial=None):
+        super().__init__(message)
+        self.partial = partial
+
+
+def find_metastable(micro: StateSpace, its, lag: Choice, n_macro: Choice, *, core_threshold: float | None = None,
+                    min_dwell: int | None = None, max_macro: int = 6) -> StateChoice:
+    """PCCA+ into ``n_macro`` states, their cores and coring, falling back to what the rules allow.
+
+    Rule for the core threshold: the lowest of :data:`CORE_THRESHOLDS` whose cores sit in the wells
+    (:func:`check_cores`) and whose slowest relaxation (after coring) agrees with the microstate MSM's slowest
+    implied timescale at the lag (:func:`agree`: within 10 % or the intervals, on both sides: cores reaching into
+    the barrier relax too fast, cores on a well's rim too slowly), preferring one that relaxes no faster than
+    the MSM (whose timescale underestimates the true one: variational principle) to one that agrees from
+    below. When no threshold does at ``n_macro`` states,
+    fewer states are tried (down to 2); when no cores form at all, the next longer scanned lags (up to three).
+    When cores form but none passes, the threshold whose relaxation comes closest is taken (its self-checks
+    then fail). Values given by the user (``core_threshold``, a given ``n_macro`` or ``lag``) are kept fixed.
+    Raises :class:`AnalysisFailed` when no cores form anywhere.
+    """
+    notes, trials = [], []
+    lags = [lag.value]
+    if lag.rule != "given":
+        after = [int(l) for l in its.lags if l > lag.value and _msm_slowest(its, int(l))[0] > l * its.dt]
+        lags += after[:3]
+    thresholds = [core_threshold] if core_threshold is not None else list(CORE_THRESHOLDS)
+    best_usable = None  # (score, lag, n, trial): cores formed but the checks failed
+    for tau in lags:
+        msm = _msm_slowest(its, tau)
+        nm = n_macro if tau == lag.value or n_macro.rule == "given" else choose_n_macro(its, tau, max_macro=max_macro)
+        counts = [nm.value] if nm.rule == "given" else list(range(nm.value, 1, -1))
+        for n in counts:
+            try:
+                pc = pcca_lump(list(micro.trajs), micro.n_states, n, tau)
+            except ValueError as exc:
+                trials.append((tau, n, [CoreTrial(float("nan"), str(exc))]))
+                continue
+            tried = []
+            for th in thresholds:
+                tr = try_threshold(micro, n, tau, th, msm, pcca=pc, min_dwell=min_dwell)
+                tried.append(tr)
+                if tr.good and tr.relaxation[0] >= msm[0]:
+                    break
+            trials.append((tau, n, tried))
+            # the MSM's timescale is a lower bound (variational principle): cores that agree from above first
+            good = sorted((tr for tr in tried if tr.good), key=lambda tr: tr.relaxation[0] < msm[0])
+            formed = [tr for tr in tried if not tr.error]
+            for tr in formed:
+                score = (not tr.cores.passed, abs(np.log(tr.relaxation[0] / msm[0])) if tr.relaxation[0] > 0 else np.inf)
+                if best_usable is None or score < best_usable[0]:
+                    best_usable = (score, tau, n, tr)
+            if good:
+                return _settle(good[0], tau, n, lag, nm, core_threshold, its, trials, notes)
+            what = "; ".join(tr.line() for tr in tried)
+            if n > 2 and nm.rule != "given":
+                notes.append(f"{n} states at lag {tau * its.dt:g}: no core threshold passes ({what}); trying {n - 1}")
+            else:
+                notes.append(f"{n} states at lag {tau * its.dt:g}: no core threshold passes ({what})")
+        if best_usable is not None:
+            break  # cores formed at this lag: keep it, take the closest below
+        if tau != lags[-1]:
+            notes.append(f"no cores form at lag {tau * its.dt:g}; trying a longer lag")
+    if best_usable is None:
+        raise AnalysisFailed("no metastable states could be formed: " + "; ".join(notes) + ". "
+                             + _failure_hint(trials, core_threshold, n_macro))
+    _, tau, n, tr = best_usable
+    notes.append(f"taking {n} states at membership >= {tr.threshold:g}, the closest to passing: the self-checks "
+                 "below say what is wrong")
+    return _settle(tr, tau, n, lag, n_macro if tau == lag.value else choose_n_macro(its, tau), core_threshold, its,
+                   trials, notes, passed=False)
+
+
+def _failure_hint(trials, core_threshold, n_macro: Choice) -> str:
+    """What to try when no cores formed: hints that can help (never a threshold <= 0.5)."""
+    hints = []
+    if core_threshold is not None:
+        hints.append("drop --core-threshold and let analyze try the thresholds in (0.5, 1)")
+    if n_macro.rule == "given":
+        hints.append(f"fewer states than --n-macro {n_macro.value}, or drop it")
+    hints.append("more data, a finer partition (--n-micro) or features that separate the wells")
+    return "Try: " + "; ".join(hints) + "."
+
+
+def _settle(tr: CoreTrial, tau: int, n: int, lag: Choice, nm: Choice, core_threshold, its, trials, notes,
+            passed: bool = True) -> StateChoice:
+    choices = {}
+    choices["lag"] = lag if tau == lag.value else Choice(tau, f"{lag.rule}; longer, as no cores formed at "
+                                                              f"{lag.value} frames")
+    if n == nm.value:
+        choices["n_macro"] = nm
+    else:
+        choices["n_macro"] = Choice(n, f"{nm.rule}; fewer, as no core threshold passed at {nm.value}")
+    if core_threshold is not None:
+        choices["core_threshold"] = Choice(core_threshold, "given")
+    else:
+        tried = "; ".join(t.line() for t in next(t for l, k, t in trials if l == tau and k == n))
+        rule = ("lowest membership whose cores sit in the wells and relax as the microstate MSM's slowest "
+                "timescale (within 10 % or the intervals; no faster than it where one does)" if passed
+                else "closest to passing")
+        choices["core_threshold"] = Choice(tr.threshold, f"{rule} ({tried})")
+    choices["min_dwell"] = tr.min_dwell
+    return StateChoice(tr.metastable, tr.space, tr.dwell_scan, choices, trials, notes)
+
+
 @dataclass
 class Learned:
     """The language model's and the MSM baseline's trajectories and their comparison with the reference."""
@@ -420,8 +798,8 @@ class Learned:
     slowest: dict  # "reference" / "lm" / "msm" -> (value, low, high): slowest relaxation time, in time units
 
 
-def _slowest(trajs, n_states: int, dt: float) -> tuple[float, float, float]:
-    v, lo, hi = relaxation_timescales(list(trajs), n_states, dt=dt)
+def _slowest(trajs, n_states: int, dt: float, n_boot: int = 200) -> tuple[float, float, float]:
+    v, lo, hi = relaxation_timescales(list(trajs), n_states, dt=dt, n_boot=n_boot)
     return float(v[0]), float(lo[0]), float(hi[0])
 
 
@@ -442,9 +820,89 @@ def learn(space: StateSpace, lag: int, *, model: str = "lstm", profile: str = "q
     return Learned(res, slowest)
 
 
+def slow_groups(space: StateSpace, lag: int) -> np.ndarray:
+    """The two sides of the slowest process among the metastable states: PCCA+ into 2 sets of the reference's
+    MSM on the learned labels at ``lag`` (with 2 states, each state is one side). Transitions between the sides
+    make the slowest process (:func:`~mdlstm_utils.diagnostics.transition_errors`)."""
+    n = space.n_states
+    if n == 2:
+        return np.arange(2)
+    msm = estimate_msm(list(space.trajs), n, lag)
+    groups = np.zeros(n, dtype=int)
+    active = np.asarray(msm.count_model.state_symbols, dtype=int)
+    groups[active] = np.argmax(np.asarray(msm.pcca(2).memberships), axis=1)
+    return groups
+
+
+def transitions(space: StateSpace, learned: Learned, lag: int):
+    """Which transitions the language model gets wrong: :func:`~mdlstm_utils.diagnostics.transition_errors` of
+    the generated against the reference labels at ``lag``, the sides of the slowest process as the groups
+    (:func:`slow_groups`); ``None`` when the reference has too few transitions at that lag."""
+    try:
+        return transition_errors(list(space.trajs), list(learned.result.generated), space.n_states,
+                                 slow_groups(space, lag), lag=lag, dt=space.dt)
+    except ValueError as exc:
+        print(f"warning: no transition comparison ({exc})")
+        return None
+
+
+def _transitions_text(te, n_states: int) -> str:
+    if te is None:
+        return "The reference has too few transitions at the lag to compare transition probabilities."
+    head = (f"At the MSM lag the generated trajectories' slowest implied timescale is {te.timescale_gen:.3g} "
+            f"against the reference's {te.timescale_ref:.3g}. Transitions across the slowest process are off by "
+            f"{_pct(te.crossing_rel_err)} (median), those within its sides by {_pct(te.within_rel_err)}. ")
+    if not np.isfinite(te.explained):
+        return head + "The two timescales agree within 1 %: there is no error to explain."
+    if n_states == 2:
+        return head + ("With two states every transition crosses the slowest process, so these transitions "
+                       "explain all of the error.")
+    return head + (f"Taking only the transitions across the slowest process from the generated trajectories, and "
+                   f"everything else from the reference, reproduces {te.explained:.0%} of the timescale error: "
+                   + ("the error sits in the rare crossings." if te.explained >= 0.5 else
+                      "most of the error comes from the transitions within the sides."))
+
+
+def _pct(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.0%}"
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole analysis
 # ---------------------------------------------------------------------------------------------
+@dataclass
+class Partial:
+    """The steps of an analysis up to a failure, for the report that explains it (:func:`write_partial_report`)."""
+
+    inputs: Inputs
+    profile: str
+    choices: dict
+    its: object | None
+    notes: list
+    reason: str
+    seconds: dict = field(default_factory=dict)
+
+    def metrics(self) -> dict:
+        return _jsonable({
+            "failed": self.reason, "dt": float(self.inputs.dt), "dt_unit": self.inputs.dt_unit,
+            "choices": {k: {"value": c.value, "rule": c.rule} for k, c in self.choices.items()},
+            "fallbacks": list(self.notes), "implied_timescales": _its_dict(self.its),
+            "inputs": {"kind": self.inputs.kind, "files": self.inputs.sources, "features": self.inputs.feature_kind,
+                       "frames": self.inputs.lengths.tolist()},
+            "profile": self.profile, "seconds": self.seconds,
+            "self_checks": {"passed": False},
+        })
+
+
+def _its_dict(its) -> dict | None:
+    if its is None:
+        return None
+    d = {"lags": (its.lags * its.dt).tolist(), "timescales": its.timescales.tolist()}
+    if its.timescales_low is not None:
+        d |= {"low": its.timescales_low.tolist(), "high": its.timescales_high.tolist()}
+    return d
+
+
 @dataclass
 class Analysis:
     """Everything :func:`run` computed; :meth:`metrics` is the JSON of ``metrics.json``."""
@@ -464,6 +922,9 @@ class Analysis:
     learned: Learned
     ck: object
     seconds: dict = field(default_factory=dict)
+    self_checks: SelfChecks | None = None
+    notes: list = field(default_factory=list)  # alternatives taken by the rules, and why
+    transitions: object = None  # diagnostics.TransitionErrors of the generated labels, or None
 
     def metrics(self) -> dict:
         dt = self.inputs.dt
@@ -491,13 +952,18 @@ class Analysis:
             "reference_mfpt_rel_halfwidth": float(ref_half),
             "lm_mfpt_intervals_overlap": bool(lm.mfpt_overlap[~np.eye(len(lm.mfpt_ref), dtype=bool)].all()),
         }
+        checks = self.self_checks
         verdict["checks"] = {
             "populations within 10 %": bool(rel_pop["lm"] <= 0.10),
             f"MFPTs within {tol:.0%}": bool(np.isfinite(lm.mfpt_max_rel_err) and lm.mfpt_max_rel_err <= tol),
             f"slowest relaxation within {tol:.0%}": bool(np.isfinite(rel_its["lm"]) and rel_its["lm"] <= tol),
+            "self-checks of the state space pass": bool(checks is not None and checks.passed),
         }
         verdict["lm_met"] = all(verdict["checks"].values())
-        verdict["summary"] = _summary(verdict, self.model)
+        verdict["trust"] = bool(checks is not None and checks.passed)
+        verdict["failed_checks"] = [] if checks is None else [c.name for c in checks.failed]
+        verdict["summary"] = _summary(verdict, self.model, checks)
+        rec = res.learning
         return _jsonable({
             "dt": float(dt), "dt_unit": self.inputs.dt_unit,
             "lag": float(self.choices["lag"].value * dt),
@@ -515,6 +981,12 @@ class Analysis:
             "slowest_timescale_low": {k: _finite_or_none(v[1]) for k, v in sl.items()},
             "slowest_timescale_high": {k: _finite_or_none(v[2]) for k, v in sl.items()},
             "verdict": verdict,
+            "self_checks": checks.to_dict() if checks is not None else {"passed": False},
+            "fallbacks": list(self.notes),
+            "implied_timescales": _its_dict(self.its),
+            "learning": None if rec is None else rec.to_dict(),
+            "transitions": None if self.transitions is None else
+            self.transitions.to_dict() | {"summary": _transitions_text(self.transitions, self.space.n_states)},
             "choices": {k: {"value": c.value, "rule": c.rule} for k, c in self.choices.items()},
             "inputs": {"kind": self.inputs.kind, "files": self.inputs.sources, "features": self.inputs.feature_kind,
                        "frames": self.inputs.lengths.tolist()},
@@ -528,7 +1000,7 @@ def _finite_or_none(x) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def _summary(v: dict, model: str) -> str:
+def _summary(v: dict, model: str, checks: SelfChecks | None = None) -> str:
     name = model.upper() if model == "lstm" else model.capitalize()
 
     def pct(x):
@@ -536,12 +1008,18 @@ def _summary(v: dict, model: str) -> str:
 
     better = (v["lm_mfpt_rel_err"] is not None and v["msm_mfpt_rel_err"] is not None
               and v["lm_mfpt_rel_err"] < v["msm_mfpt_rel_err"])
-    return (f"{name}: MFPTs within {pct(v['lm_mfpt_rel_err'])} of the reference (MSM baseline {pct(v['msm_mfpt_rel_err'])}, "
+    text = (f"{name}: MFPTs within {pct(v['lm_mfpt_rel_err'])} of the reference (MSM baseline {pct(v['msm_mfpt_rel_err'])}, "
             f"reference's own 95 % half-width {pct(v['reference_mfpt_rel_halfwidth'])}); slowest relaxation "
             f"{pct(v['lm_slowest_timescale_rel_err'])} off (MSM {pct(v['msm_slowest_timescale_rel_err'])}); populations "
-            f"{pct(v['lm_population_rel_err'])} (MSM {pct(v['msm_population_rel_err'])}). "
-            f"{'Targets met' if v['lm_met'] else 'Targets not met'} (populations <= 10 %, kinetics <= {v['tolerance']:.0%}); "
-            f"the language model is {'closer than' if better else 'no closer than'} the MSM baseline on MFPTs.")
+            f"{pct(v['lm_population_rel_err'])} (MSM {pct(v['msm_population_rel_err'])}). ")
+    if checks is None or not checks.passed:
+        failed = [c.title for c in checks.failed] if checks is not None else ["none were run"]
+        return text + (f"Do not trust this: the self-checks of the state space failed ({'; '.join(failed)}), so the "
+                       "reference kinetics the model is compared with may themselves be wrong. Targets not judged; "
+                       "see the self-checks for what it means and what to try.")
+    return text + (f"{'Targets met' if v['lm_met'] else 'Targets not met'} (populations <= 10 %, kinetics <= "
+                   f"{v['tolerance']:.0%}; the state space passed its self-checks); the language model is "
+                   f"{'closer than' if better else 'no closer than'} the MSM baseline on MFPTs.")
 
 
 def _check_overrides(inputs: Inputs, **given) -> None:
@@ -558,18 +1036,40 @@ def _check_overrides(inputs: Inputs, **given) -> None:
     if inputs.kind == "labels" and given.get("tica_lag") is not None:
         raise ValueError("tica_lag applies to features; the inputs are labels")
     th = given.get("core_threshold")
-    if th is not None and not 0.5 < th <= 1:
-        raise ValueError(f"core_threshold={th} must be in (0.5, 1]")
+    if th is not None and not 0.5 < th < 1:
+        raise ValueError(f"core_threshold={th} must be in (0.5, 1): above 0.5 so that a microstate is in at most "
+                         "one core, below 1 so that a core can hold any microstate")
 
 
 def _print_choice(name: str, c: Choice) -> None:
     print(f"  {name:<16} {c.value!s:>8}   ({c.rule})")
 
 
-def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: int = 0, device="auto",
-        tica_lag=None, tica_dim=None, n_micro=None, lag=None, n_macro=None, core_threshold=None, min_dwell=None,
-        progress: bool = True) -> Analysis:
-    """The whole method on read inputs (:func:`read_inputs`); each step's choice is printed."""
+@dataclass
+class States:
+    """The state-space steps of :func:`run` (everything before the language model), with their self-checks."""
+
+    choices: dict
+    reduction: Reduction | None
+    micro: StateSpace
+    kmeans: object | None
+    its: object
+    metastable: object
+    dwell_scan: tuple
+    space: StateSpace
+    ck: object
+    self_checks: SelfChecks
+    notes: list
+    trials: list
+    seconds: dict
+
+
+def build_states(inputs: Inputs, *, profile: str = "quick", seed: int = 0, device="auto", tica_lag=None,
+                 tica_dim=None, n_micro=None, lag=None, n_macro=None, core_threshold=None, min_dwell=None) -> States:
+    """The steps of :func:`run` up to the metastable labels, each choice printed, and the self-checks.
+
+    Raises :class:`AnalysisFailed` (with the steps so far in ``partial``) when no state space can be formed.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r}; choose one of {tuple(PROFILES)}")
     cfg = PROFILES[profile]
@@ -590,15 +1090,25 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
         micro, km, choices["n_micro"] = cluster(red.tics, inputs.dt, inputs.dt_unit, n_micro=n_micro,
                                                 max_micro=cfg["max_micro"], seed=seed, device=device)
     seconds["states"] = time.perf_counter() - t
-    its, choices["lag"] = choose_lag(micro, lag=lag, n_lags=cfg["n_lags"])
-    tau = choices["lag"].value
-    choices["n_macro"] = choose_n_macro(its, tau, n_macro=n_macro)
-    ms, choices["core_threshold"] = find_metastable(micro, choices["n_macro"].value, tau, its,
-                                                    core_threshold=core_threshold)
-    cores = metastable_space(micro, "cores", metastable=ms, lag=tau)
-    scan, choices["min_dwell"] = choose_min_dwell(cores, min_dwell=min_dwell, max_dwell=max(32, tau))
-    space = metastable_space(micro, "coring", metastable=ms, lag=tau, min_dwell=choices["min_dwell"].value,
-                             set_names=[f"S{k}" for k in range(ms.n_macro)])
+    its, lag_c = choose_lag(micro, lag=lag, n_lags=cfg["n_lags"], n_samples=cfg["its_samples"])
+    nm = choose_n_macro(its, lag_c.value, n_macro=n_macro)
+    try:
+        sc = find_metastable(micro, its, lag_c, nm, core_threshold=core_threshold, min_dwell=min_dwell)
+    except AnalysisFailed as exc:
+        choices |= {"lag": lag_c, "n_macro": nm}
+        seconds["msm"] = time.perf_counter() - t - seconds["states"]
+        exc.partial = Partial(inputs, profile, choices, its, [], str(exc), seconds)
+        raise
+    for note in sc.notes:
+        print(f"note: {note}")
+    choices |= sc.choices
+    tau, ms, space = choices["lag"].value, sc.metastable, sc.space
+    checks = SelfChecks([
+        check_its(its, tau, given=choices["lag"].rule == "given"),
+        check_relaxation(_slowest(space.trajs, space.n_states, space.dt), _msm_slowest(its, tau), space.n_states),
+        check_cores(micro, ms),
+        check_populations(space, ms),
+    ])
     # the CK test's lag: 5 multiples of it reach the slowest timescale (the chosen lag if that is longer)
     slowest = _timescales_at(its, tau)[0] / micro.dt
     ck_lag = int(max(tau, min(round(slowest / 4), int(micro.lengths.max()) // 10))) if np.isfinite(slowest) else tau
@@ -607,10 +1117,30 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
     print("choices (override any of them; see --help):")
     for k, c in choices.items():
         _print_choice(k, c)
+    print("self-checks of the state space:")
+    for c in checks.checks:
+        print(f"  {'pass' if c.passed else 'FAIL'}  {c.title}: {c.finding}")
+    return States(choices, red, micro, km, its, ms, sc.dwell_scan, space, ck, checks, sc.notes, sc.trials, seconds)
+
+
+def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: int = 0, device="auto",
+        tica_lag=None, tica_dim=None, n_micro=None, lag=None, n_macro=None, core_threshold=None, min_dwell=None,
+        progress: bool = True) -> Analysis:
+    """The whole method on read inputs (:func:`read_inputs`); each step's choice is printed.
+
+    :func:`build_states` (raises :class:`AnalysisFailed` with the steps so far when no state space forms), then
+    the language model on the metastable labels (:func:`learn`) and the transitions it gets wrong.
+    """
+    st = build_states(inputs, profile=profile, seed=seed, device=device, tica_lag=tica_lag, tica_dim=tica_dim,
+                      n_micro=n_micro, lag=lag, n_macro=n_macro, core_threshold=core_threshold, min_dwell=min_dwell)
+    tau = st.choices["lag"].value
+    seconds = dict(st.seconds)
     t_learn = time.perf_counter()
-    learned = learn(space, tau, model=model, profile=profile, seed=seed, device=device, progress=progress)
+    learned = learn(st.space, tau, model=model, profile=profile, seed=seed, device=device, progress=progress)
     seconds["learn"] = time.perf_counter() - t_learn
-    a = Analysis(inputs, profile, model, seed, choices, red, micro, km, its, ms, scan, space, learned, ck, seconds)
+    te = transitions(st.space, learned, tau)
+    a = Analysis(inputs, profile, model, seed, st.choices, st.reduction, st.micro, st.kmeans, st.its, st.metastable,
+                 st.dwell_scan, st.space, learned, st.ck, seconds, st.self_checks, st.notes, te)
     print(a.metrics()["verdict"]["summary"])
     return a
 
@@ -618,7 +1148,20 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
-FIGURE_NAMES = ("implied timescales", "free energy", "CK test", "populations and kinetics", "state trajectories")
+FIGURE_NAMES = ("implied timescales", "free energy", "CK test", "populations and kinetics", "learning and transitions",
+                "state trajectories")
+
+
+def _its_figure(its, lag: int, unit: str):
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    plots.plot_implied_timescales(its, lag=lag, time_unit=unit, ax=ax)  # with the Bayesian intervals as bands
+    ax.set_xscale("log")
+    ax.set_title("microstate MSM: implied timescales")
+    return fig
 
 
 def figure(a: Analysis, name: str):
@@ -631,10 +1174,22 @@ def figure(a: Analysis, name: str):
     unit = a.space.time_unit
     res = a.learned.result
     if name == "implied timescales":
-        fig, ax = plt.subplots(figsize=(5.2, 3.6))
-        plots.plot_implied_timescales(a.its, lag=a.choices["lag"].value, time_unit=unit, ax=ax)
-        ax.set_xscale("log")
-        ax.set_title("microstate MSM: implied timescales")
+        return _its_figure(a.its, a.choices["lag"].value, unit)
+    if name == "learning and transitions":
+        if res.learning is None and a.transitions is None:
+            return None
+        fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
+        if res.learning is not None:
+            plots.plot_learning(res.learning, ax=axs[0])
+            err = abs(a.learned.slowest["lm"][0] / a.learned.slowest["reference"][0] - 1)
+            axs[0].set_title(f"learning; slow-process error {_pct(err)} (slowest relaxation)", fontsize=9, loc="left")
+        else:
+            axs[0].set_axis_off()
+        if a.transitions is not None:
+            plots.plot_transition_errors(a.transitions, ax=axs[1])
+        else:
+            axs[1].set_axis_off()
+        fig.tight_layout()
         return fig
     if name == "free energy":
         if a.reduction is None or a.reduction.tics[0].shape[1] < 2:
@@ -681,9 +1236,10 @@ def figures(a: Analysis) -> dict:
 
 
 HOW_TO_READ = {
-    "implied timescales": "Each curve is one relaxation process of the microstate MSM. Where the slowest curves are flat, "
-                          "the MSM is Markovian at that lag; the dashed line is the lag chosen. Timescales in the grey "
-                          "area are faster than the lag and not resolved.",
+    "implied timescales": "Each curve is one relaxation process of the microstate MSM, the bands its 95 % intervals "
+                          "(Bayesian MSM). Where the slowest curves are flat, the MSM is Markovian at that lag; the "
+                          "dashed line is the lag chosen. Timescales in the grey area are faster than the lag and not "
+                          "resolved.",
     "free energy": "Free energy of the frames on the first two TICA components (the slowest directions). The dots are "
                    "microstates in a metastable core; each colour is one metastable state.",
     "CK test": "Each panel: the probability to be in set j after a time t when starting in set i. Black: estimated "
@@ -693,6 +1249,13 @@ HOW_TO_READ = {
                                 "them (log scale); right: the slowest relaxation time (from the rates between the states). Grey is the reference, the "
                                 "bars beside it the language model and the MSM baseline, all with 95 % intervals. A "
                                 "good model's bars overlap the reference's intervals.",
+    "learning and transitions": "Left: the language model's training and validation loss against optimizer steps, "
+                                "the dashed line a lag-1 MSM's validation loss on the same held-out frames; the "
+                                "title gives the slow-process error. A model can beat the MSM on the loss and still "
+                                "miss the slow process: rare transitions weigh little in the loss. Right: each "
+                                "transition's probability at the MSM lag, generated against reference (log-log); "
+                                "red: transitions across the slowest process. Points off the diagonal are the "
+                                "transitions the model gets wrong.",
     "state trajectories": "The first reference trajectory and one generated trajectory of the same length, as "
                           "metastable states: the model should switch as rarely as the reference does.",
 }
@@ -727,12 +1290,62 @@ def _g(x) -> str:
     return "–" if x is None else f"{x:.4g}"
 
 
+_STYLE = """<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+img{max-width:100%}.verdict{background:#f3f6fa;border-left:4px solid #3b6ea5;padding:.5rem 1rem}.read{color:#555}
+.fail{background:#fbeeee;border-left:4px solid #b03030;padding:.5rem 1rem}td.FAIL{color:#b03030;font-weight:bold}</style>"""
+
+
+def _choices_html(choices: dict) -> str:
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(c.value))}</td><td>{html.escape(c.rule)}</td></tr>"
+                   for k, c in choices.items())
+    return (f"<h2>Choices</h2><p>Each step's setting and the rule that chose it; override any with the options of "
+            f"<code>mdlstm analyze</code>.</p><table><tr><th>step</th><th>value</th><th>rule</th></tr>{rows}</table>")
+
+
+def _notes_html(notes: list) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"<h3>Alternatives the rules took</h3><ul>{items}</ul>"
+
+
+def _checks_html(checks: SelfChecks | None) -> str:
+    if checks is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(c.title)}</td><td class='{'pass' if c.passed else 'FAIL'}'>"
+        f"{'pass' if c.passed else 'FAIL'}</td><td>{html.escape(c.finding)}"
+        + (f"<br><b>What it means:</b> {html.escape(c.meaning)}<br><b>Try:</b> {html.escape(c.advice)}"
+           if not c.passed else "") + "</td></tr>" for c in checks.checks)
+    return ("<h2>Self-checks of the state space</h2><p>What the data alone say about the metastable states the model "
+            "learned, before any model: the verdict on the model counts only when all pass.</p>"
+            f"<table><tr><th>check</th><th></th><th>finding</th></tr>{rows}</table>")
+
+
+def _learning_html(m: dict) -> str:
+    rec, te = m.get("learning"), m.get("transitions")
+    parts = []
+    if rec is not None:
+        gap = rec["loss_gap"]
+        err = m["verdict"]["lm_slowest_timescale_rel_err"]
+        parts.append(
+            f"Validation loss {rec['val_loss']:.4g} nats per frame, a lag-1 MSM's on the same held-out frames "
+            f"{rec['msm_val_loss']:.4g} (gap {gap:+.3g}: the model predicts the next state "
+            f"{'better' if gap < 0 else 'no better'} than the MSM), beside a slow-process error of {_pct(err)}. "
+            "The loss weighs every frame alike, and the rare transitions that make the slow process are few: a "
+            "small loss gap says little about the slow kinetics.")
+    if te is not None:
+        parts.append(te["summary"])
+    if not parts:
+        return ""
+    return "<h2>Learning and the transitions it gets wrong</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in parts)
+
+
 def report_html(a: Analysis, m: dict | None = None) -> str:
     """The report as one self-contained HTML page (figures embedded as PNG); ``m``: ``a.metrics()`` if computed."""
     m = a.metrics() if m is None else m
     unit = a.space.time_unit
-    choice_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(c.value))}</td><td>{html.escape(c.rule)}</td></tr>"
-                          for k, c in a.choices.items())
     pops = "".join(
         f"<tr><td>{html.escape(n)}</td>" + "".join(
             f"<td>{m['populations'][k][i]:.3f} [{m['populations_low'][k][i]:.3f}, {m['populations_high'][k][i]:.3f}]</td>"
@@ -742,31 +1355,51 @@ def report_html(a: Analysis, m: dict | None = None) -> str:
     figs = "".join(f"<h3>{html.escape(t)}</h3><img src='data:image/png;base64,{_png(f)}' alt='{html.escape(t)}'>"
                    f"<p class='read'>{html.escape(HOW_TO_READ.get(t, ''))}</p>" for t, f in figures(a).items())
     model = m["model"].upper()
+    box = "verdict" if m["verdict"]["trust"] else "fail"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}
-table{{border-collapse:collapse;margin:.5rem 0}}td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}}
-img{{max-width:100%}}.verdict{{background:#f3f6fa;border-left:4px solid #3b6ea5;padding:.5rem 1rem}}.read{{color:#555}}</style>
+{_STYLE}
 </head><body><h1>Kinetics report</h1>
 <p>{html.escape(a.inputs.describe())}. Profile <code>{a.profile}</code>, model {model}, seed {a.seed}.</p>
-<div class="verdict"><p>{html.escape(m['verdict']['summary'])}</p></div>
-<h2>Choices</h2><p>Each step's setting and the rule that chose it; override any with the options of <code>mdlstm analyze</code>.</p>
-<table><tr><th>step</th><th>value</th><th>rule</th></tr>{choice_rows}</table>
+<div class="{box}"><p>{html.escape(m['verdict']['summary'])}</p></div>
+{_checks_html(a.self_checks)}
+{_choices_html(a.choices)}{_notes_html(a.notes)}
 <p>Times in {html.escape(unit)} (dt = {a.inputs.dt:g}); the MSM lag is {m['lag']:g} {html.escape(unit)}, the minimum dwell {m['min_dwell']:g} {html.escape(unit)}.</p>
 <h2>Populations (95 % intervals)</h2><table><tr><th>state</th><th>reference</th><th>{model}</th><th>MSM</th></tr>{pops}</table>
 <h2>Mean first-passage times (95 % intervals)</h2>{_mfpt_table(m, unit)}
 <h2>Slowest relaxation time ({html.escape(unit)}, 95 % intervals, from the rates between the states)</h2>
 <table><tr><th>reference</th><th>{model}</th><th>MSM</th></tr><tr>{slow}</tr></table>
+{_learning_html(m)}
 <h2>Figures</h2>{figs}
 <p class="read">Written by mdlstm_utils.analyze. The reference is your data; the language model and the MSM baseline
 (sampled at the same lag) generated as many trajectories of the same lengths.</p></body></html>"""
 
 
-def write_report(a: Analysis, out) -> Path:
-    """Write ``report.html`` and ``metrics.json`` into ``out``; both appear only when both are complete."""
+def partial_report_html(p: Partial) -> str:
+    """The report of an analysis that stopped (:class:`Partial`): why, the choices so far, the implied timescales."""
+    fig = "" if p.its is None else (
+        f"<h3>implied timescales</h3><img src='data:image/png;base64,"
+        f"{_png(_its_figure(p.its, p.choices['lag'].value, p.inputs.dt_unit))}' alt='implied timescales'>"
+        f"<p class='read'>{html.escape(HOW_TO_READ['implied timescales'])}</p>")
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report (stopped)</title>
+{_STYLE}
+</head><body><h1>Kinetics report: the analysis stopped</h1>
+<p>{html.escape(p.inputs.describe())}. Profile <code>{p.profile}</code>.</p>
+<div class="fail"><p>{html.escape(p.reason)}</p></div>
+{_choices_html(p.choices)}{_notes_html(p.notes)}
+<h2>Figures</h2>{fig}
+<p class="read">Written by mdlstm_utils.analyze: the steps before the failure, so that you can see why.</p></body></html>"""
+
+
+def write_report(a: Analysis | Partial, out) -> Path:
+    """Write ``report.html`` and ``metrics.json`` into ``out``; both appear only when both are complete.
+
+    ``a``: a finished :class:`Analysis`, or the :class:`Partial` steps of one that stopped
+    (:attr:`AnalysisFailed.partial`), whose report says why, with the choices and the implied timescales.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     m = a.metrics()
-    page = report_html(a, m)
+    page = partial_report_html(a) if isinstance(a, Partial) else report_html(a, m)
     metrics = json.dumps(m, indent=1, allow_nan=False, default=float)
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
         (Path(tmp) / "report.html").write_text(page, encoding="utf-8")
@@ -804,7 +1437,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--n-micro", type=int, help="k-means microstates")
     g.add_argument("--lag", type=int, help="MSM lag in frames")
     g.add_argument("--n-macro", type=int, help="metastable states")
-    g.add_argument("--core-threshold", type=float, help="PCCA+ membership of a core microstate")
+    g.add_argument("--core-threshold", type=float, help="PCCA+ membership of a core microstate, in (0.5, 1)")
     g.add_argument("--min-dwell", type=int, help="dynamical coring: minimum dwell in frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
@@ -819,6 +1452,12 @@ def main(argv: list[str] | None = None) -> int:
                 tica_lag=args.tica_lag, tica_dim=args.tica_dim, n_micro=args.n_micro, lag=args.lag,
                 n_macro=args.n_macro, core_threshold=args.core_threshold, min_dwell=args.min_dwell,
                 progress=not args.no_progress)
+    except AnalysisFailed as exc:
+        print(f"mdlstm analyze: error: {exc}", file=sys.stderr)
+        if exc.partial is not None:
+            path = write_report(exc.partial, args.out)
+            print(f"wrote the steps so far to {path} and {path.parent / 'metrics.json'}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"mdlstm analyze: error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import pytest
 from mdlstm_utils import analyze, kinetics
 from mdlstm_utils.states import from_labels, parse_dt
 
-from _own_systems import quadruple_well, triple_well
+import _own_systems as own
 
 ROOT = Path(__file__).resolve().parents[1]
 ALANINE = ROOT / "data" / "alanine-dipeptide"
@@ -188,24 +188,188 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys):
         assert not out.exists(), "nothing may be written for bad input"
 
 
-# ---- the method on two systems the notebooks do not use --------------------------------------
-@pytest.mark.parametrize("make", [triple_well, quadruple_well], ids=["triple_well_2d", "quadruple_well"])
-def test_slowest_timescale_of_unseen_systems(make):
-    """quick profile, 20-D embedding, 3 seeds: the LSTM's slowest relaxation time within 25 % of the exact one.
+# ---- the rules and self-checks, on exact inputs ----------------------------------------------
+def _its(lags, t, low=None, high=None, dt=1.0):
+    from mdlstm_utils.states import ImpliedTimescalesResult
 
-    The seed moves the k-means seeding and the training, so the spread is that of the whole method. Measured
-    (bench/bench_analyze.py, 2026-11-26): triple well -16 / +1 / -11 %, quadruple well -25 / -5 / -19 %; the
-    reference labels -11 % and -3 to +6 %. A single run can miss by a hair (quadruple well, seed 0).
+    t = np.asarray(t, float)[:, None]
+    lo = None if low is None else np.asarray(low, float)[:, None]
+    hi = None if high is None else np.asarray(high, float)[:, None]
+    return ImpliedTimescalesResult(np.asarray(lags), t, dt, np.ones(len(lags)), lo, hi)
+
+
+def test_lag_convergence_sees_a_slow_creep():
+    """The issue's x-alone case: 11.5 at lag 1 creeping to 15 by lag 10, intervals +-2 %: not converged at lag 1
+    (the old rule, two steps within 10 %, took it); flat from lag 10 on: converged there."""
+    from mdlstm_utils.states.lag import converged_lag, lag_convergence
+
+    lags = np.array([1, 2, 3, 5, 7, 10, 20, 40, 80])
+    t = np.array([11.5, 12.0, 12.5, 13.4, 14.2, 15.0, 15.2, 15.1, 15.3])
+    its = _its(lags, t, 0.98 * t, 1.02 * t)
+    lc = lag_convergence(its, 1)
+    assert not lc.converged and lc.compared_lags.tolist() == [2, 3, 5, 7, 10]
+    assert np.isclose(lc.max_change, 15.0 / 11.5 - 1)
+    assert converged_lag(its) == 7  # 14.2 vs 15.0-15.3 up to lag 70: within 10 %
+    # the same creep with intervals wide enough to hold it: converged at once
+    assert converged_lag(_its(lags, t, t - 2.0, t + 2.0)) == 1
+    # a timescale shorter than its lag is not resolved there and is not compared
+    assert lag_convergence(_its([1, 2, 4], [3.0, 3.1, 1.0]), 1).compared_lags.tolist() == [2]
+    assert not lag_convergence(_its([1, 2, 4], [3.0, 3.1, 1.0]), 2).converged  # nothing to compare with
+
+
+def test_agree_is_bounded_on_both_sides():
+    assert analyze.agree(10.9, np.nan, np.nan, 10.0, np.nan, np.nan)  # within 10 %
+    assert not analyze.agree(11.1, np.nan, np.nan, 10.0, np.nan, np.nan)
+    assert not analyze.agree(8.9, np.nan, np.nan, 10.0, np.nan, np.nan)
+    assert analyze.agree(12.0, 11.0, 13.0, 10.0, 9.0, 11.0)  # intervals: half-widths 1 + 1 = 2
+    assert not analyze.agree(12.1, 11.1, 13.1, 10.0, 9.0, 11.0)
+    assert not analyze.agree(58.8, 55.0, 62.0, 21.0, 20.0, 22.0)  # the issue's rim cores: 166 % over
+
+
+def test_n_macro_needs_a_gap():
+    lags = np.array([1, 2, 4])
+    t = np.array([[22.1, 12.0, 6.5, 3.5, 1.8]] * 3)  # ratios 1.84, 1.85, 1.86, 1.94: no gap
+    its = _its(lags, t[:, 0])
+    its = type(its)(lags, t, 1.0, np.ones(3))
+    c = analyze.choose_n_macro(its, 2)
+    assert c.value == 2 and "no gap" in c.rule
+    t2 = np.array([[30.0, 28.0, 14.0, 0.3, 0.2]] * 3)  # quadruple-well-like: t3/t4 = 47 stands out
+    assert analyze.choose_n_macro(type(its)(lags, t2, 1.0, np.ones(3)), 2).value == 4
+    t3 = np.array([[40.0, 16.0, 7.0, 0.3, 0.2]] * 3)  # 2.5 and 2.3 against 23: 4
+    assert analyze.choose_n_macro(type(its)(lags, t3, 1.0, np.ones(3)), 2).value == 4
+    t4 = np.array([[40.0, 10.0, 3.0, 0.3, 0.2]] * 3)  # 4.0, 3.3 and 10 (> 1.5 x 4.0): 4
+    assert analyze.choose_n_macro(type(its)(lags, t4, 1.0, np.ones(3)), 2).value == 4
+    t5 = np.array([[40.0, 10.0, 1.5, 0.3, 0.2]] * 3)  # 4.0 and 6.7 (and 5.0 unresolved-fast): none stands out
+    assert analyze.choose_n_macro(type(its)(lags, t5, 1.0, np.ones(3)), 1).value == 2
+
+
+def test_no_hint_to_lower_a_threshold_below_one_half():
+    from mdlstm_utils.states import cores_from_memberships
+
+    m = np.array([[0.874, 0.126], [0.9, 0.1], [0.95, 0.05]])
+    with pytest.raises(ValueError) as e:
+        cores_from_memberships(m, 0.9)
+    assert "lower the threshold" not in str(e.value) and "use fewer sets" in str(e.value)
+    m = np.array([[0.2, 0.8], [0.95, 0.05]])
+    with pytest.raises(ValueError, match="lower the threshold to at most 0.8"):
+        cores_from_memberships(m, 0.9)
+    assert "no threshold in (0.5, 1) can" in analyze._no_core_error(np.array([[0.6, 0.4], [0.6, 0.4]]), 0.7)
+    assert "a threshold <= 0.80 would form it" in analyze._no_core_error(m, 0.9)
+
+
+def _fake_checks(passed: dict):
+    return analyze.SelfChecks([analyze.Check(k, k.replace("_", " "), ok, {}, "found") for k, ok in passed.items()])
+
+
+def test_targets_met_only_when_the_self_checks_pass():
+    v = {"lm_mfpt_rel_err": 0.05, "msm_mfpt_rel_err": 0.1, "reference_mfpt_rel_halfwidth": 0.1,
+         "lm_slowest_timescale_rel_err": 0.02, "msm_slowest_timescale_rel_err": 0.03, "lm_population_rel_err": 0.01,
+         "msm_population_rel_err": 0.01, "lm_met": True, "tolerance": 0.5}
+    ok = analyze._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": True}))
+    assert "Targets met" in ok and "Do not trust" not in ok
+    bad = analyze._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": False}))
+    assert "Targets met" not in bad and "Do not trust this" in bad and "relaxation agrees" in bad
+    assert "Targets met" not in analyze._summary(v, "lstm", None)
+    sc = _fake_checks({"a": True, "b": False})
+    assert sc.to_dict()["passed"] is False and sc.to_dict()["b"]["passed"] is False and sc.failed[0].name == "b"
+
+
+# ---- systems with exact answers the suite was not tuned on, through all coordinates and through one ---------
+SMALL = {"triple well": dict(n_frames=3000), "quadruple well": dict(n_frames=3000),
+         "four Gaussian wells": dict(n_traj=40, n_frames=1000)}
+
+
+@pytest.fixture(scope="module", params=list(SMALL))
+def system(request):
+    s = own.SYSTEMS[request.param](**SMALL[request.param])
+    xy = np.concatenate(s.positions)
+    # deeptime issue #303: its data systems collapsed to one state on some installs; the wells must all be visited
+    if request.param == "triple well":
+        visited = [np.mean(xy[:, 0] < -0.5), np.mean(xy[:, 0] > 0.5)]
+    else:
+        visited = [np.mean((np.sign(xy[:, 0]) == a) & (np.sign(xy[:, 1]) == b)) for a in (-1, 1) for b in (-1, 1)]
+    assert min(visited) > 0.05, (request.param, visited)
+    return s
+
+
+def _verdict_is_right(s, st, exact_tol=0.25):
+    """Within 25 % of exact with the checks passed, or the checks failed and named."""
+    ref = st.self_checks["relaxation_agrees"].numbers["relaxation"]
+    err = ref / s.slowest_timescale - 1
+    if st.self_checks.passed:
+        assert abs(err) <= exact_tol, f"self-checks passed but the slowest relaxation is {err:+.0%} off exact"
+    else:
+        assert st.self_checks.failed and all(c.meaning and c.advice for c in st.self_checks.failed)
+    return err
+
+
+@pytest.mark.parametrize("view", ["all", "x"])
+def test_state_space_of_unseen_systems(system, view, capsys):
+    """smoke profile, small data: the rules' state space on each system, through all coordinates and through x.
+
+    Measured (2026-12-04, seed 0): all within 25 % of exact with every self-check passed: triple well -8 % / -20 %,
+    quadruple well +20 % / -8 %, four Gaussian wells +15 % / +5 % (all / x).
     """
-    sysm = make()
-    inp = analyze.Inputs("features", [f"{sysm.name} {i}" for i in range(len(sysm.features))], sysm.features,
-                         sysm.dt, "")
-    ref, lm = [], []
-    for seed in (0, 1, 2):
-        m = analyze.run(inp, profile="quick", seed=seed, device="cpu", progress=False).metrics()
-        ref.append(m["slowest_timescale"]["reference"])
-        lm.append(m["slowest_timescale"]["lm"])
-    exact = sysm.slowest_timescale
-    print(f"{sysm.name}: exact {exact:.3g}, reference {np.round(ref, 3)}, LSTM {np.round(lm, 3)}")
-    assert all(abs(r / exact - 1) <= 0.15 for r in ref)  # the partition the rules build
-    assert abs(np.mean(lm) / exact - 1) <= 0.25  # the language model on it
+    X = system.view(view)
+    inp = analyze.Inputs("features", [str(i) for i in range(len(X))], X, system.dt, "")
+    st = analyze.build_states(inp, profile="smoke", device="cpu")
+    out = capsys.readouterr().out
+    assert "self-checks of the state space" in out
+    err = _verdict_is_right(system, st)
+    assert st.self_checks.passed, [c.finding for c in st.self_checks.failed]  # as measured: no false alarm
+    assert abs(err) <= 0.25
+    d = st.self_checks.to_dict()
+    assert set(d) == {"passed", "its_converged", "relaxation_agrees", "cores_in_minima", "populations_agree"}
+    assert all(isinstance(d[k]["passed"], bool) and d[k]["finding"] for k in d if k != "passed")
+
+
+@pytest.mark.parametrize("kw, failing", [
+    (dict(lag=1), "its_converged"),  # too short a lag: the MSM's 2.6 against an exact 5.1
+    (dict(n_macro=4, core_threshold=0.6), "relaxation_agrees"),  # cores reach into the barriers: +63 % off
+])
+def test_bad_choices_are_caught_by_the_right_check(kw, failing):
+    s = own.four_gaussian_wells(**SMALL["four Gaussian wells"])
+    inp = analyze.Inputs("features", [str(i) for i in range(len(s.features))], s.features, s.dt, "")
+    st = analyze.build_states(inp, profile="smoke", device="cpu", **kw)
+    assert not st.self_checks.passed and failing in [c.name for c in st.self_checks.failed]
+    _verdict_is_right(s, st)
+
+
+def test_no_cores_anywhere_writes_the_steps_so_far(tmp_path, capsys):
+    """Two microstates cannot make three metastable states: exit 2, with a report of the choices and the ITS."""
+    rng = np.random.default_rng(3)
+    lab = [np.repeat(rng.integers(0, 2, 40), 50) for _ in range(3)]
+    np.savez(tmp_path / "labels.npz", *lab)
+    out = tmp_path / "out"
+    code = analyze.main([str(tmp_path / "labels.npz"), "--labels", "--out", str(out), "--profile", "smoke",
+                         "--n-macro", "3", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no metastable states could be formed" in err and "fewer states than --n-macro 3" in err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["self_checks"] == {"passed": False} and "no metastable states" in m["failed"]
+    assert m["choices"]["n_macro"]["value"] == 3 and len(m["implied_timescales"]["lags"]) >= 2
+    page = (out / "report.html").read_text()
+    assert "the analysis stopped" in page and "data:image/png;base64," in page
+
+
+def test_report_has_self_checks_learning_and_transitions(tmp_path):
+    """One whole run (smoke): self_checks, the learning record and the transition errors in both outputs."""
+    s = own.four_gaussian_wells(n_traj=20, n_frames=1000)
+    np.save(tmp_path / "xy.npy", np.stack(s.features))
+    out = tmp_path / "out"
+    assert analyze.main([str(tmp_path / "xy.npy"), "--dt", "0.05", "--out", str(out), "--profile", "smoke",
+                         "--no-progress"]) == 0
+    m = _check_metrics(out)
+    sc = m["self_checks"]
+    assert isinstance(sc["passed"], bool) and {"its_converged", "relaxation_agrees", "cores_in_minima",
+                                                "populations_agree"} <= set(sc)
+    assert sc["relaxation_agrees"]["msm_timescale"] > 0 and len(sc["cores_in_minima"]["core_share"]) == m["n_macro"]
+    assert m["verdict"]["trust"] == sc["passed"]
+    assert ("Targets met" in m["verdict"]["summary"]) <= sc["passed"]
+    rec = m["learning"]
+    assert np.isclose(rec["loss_gap"], rec["val_loss"] - rec["msm_val_loss"]) and len(rec["val_loss_curve"]) >= 1
+    te = m["transitions"]
+    assert te["timescale_ref"] > 0 and te["n_pairs"] >= te["n_crossing"] >= 1 and te["summary"]
+    page = (out / "report.html").read_text()
+    assert "Self-checks of the state space" in page and "Learning and the transitions" in page
+    assert page.count("data:image/png;base64,") >= 5

@@ -23,6 +23,9 @@ __all__ = [
     "suggest_lag",
     "CKTestResult",
     "ck_test",
+    "LagConvergence",
+    "lag_convergence",
+    "converged_lag",
 ]
 
 
@@ -354,3 +357,81 @@ def ck_test(
         active_set=active,
         dt=dt,
     )
+
+
+# ---------------------------------------------------------------------------
+# Convergence of the implied timescales in the lag, judged with their intervals (mdlstm analyze)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LagConvergence:
+    """Whether the slowest implied timescale at one lag agrees with its values at the longer lags after it.
+
+    ``converged`` is true when, at every compared lag, the timescale differs from the one at :attr:`lag` by at
+    most ``max(rtol * t, h + h')``, where ``h`` and ``h'`` are the half-widths of the two 95 % intervals: a
+    change smaller than the tolerance, or one the data cannot tell from noise. The compared lags are the
+    scanned ones longer than :attr:`lag` and at most ``span`` times it whose timescale is still longer than the
+    lag itself (a timescale shorter than its lag is not resolved there).
+    """
+
+    lag: int  # frames
+    timescale: float  # slowest implied timescale at lag (time units)
+    low: float
+    high: float
+    compared_lags: np.ndarray  # frames
+    compared_timescales: np.ndarray
+    compared_low: np.ndarray
+    compared_high: np.ndarray
+    max_change: float  # largest relative change over the compared lags (signed: + when it grows)
+    rtol: float
+    converged: bool
+
+    def to_dict(self) -> dict:
+        return {"lag": self.lag, "timescale": self.timescale, "low": self.low, "high": self.high,
+                "compared_lags": self.compared_lags.tolist(), "compared_timescales": self.compared_timescales.tolist(),
+                "compared_low": self.compared_low.tolist(), "compared_high": self.compared_high.tolist(),
+                "max_change": self.max_change, "rtol": self.rtol, "converged": self.converged}
+
+
+def _half(lo: float, hi: float) -> float:
+    return 0.5 * (hi - lo) if np.isfinite(lo) and np.isfinite(hi) else 0.0
+
+
+def lag_convergence(its: ImpliedTimescalesResult, lag: int, *, rtol: float = 0.1, span: float = 10.0) -> LagConvergence:
+    """:class:`LagConvergence` of the slowest implied timescale at the scanned ``lag`` (frames).
+
+    Needs the intervals of :func:`implied_timescales` (``n_samples > 0``); without them only ``rtol`` counts.
+    A lag with no resolved longer lag to compare with (the last ones of the scan) is not converged: nothing
+    shows that the timescale has stopped growing.
+    """
+    if not isinstance(its, ImpliedTimescalesResult):
+        raise TypeError(f"its must be an ImpliedTimescalesResult, got {type(its).__name__}")
+    where = np.flatnonzero(its.lags == int(lag))
+    if where.size == 0:
+        raise ValueError(f"lag {lag} is not one of the scanned lags {its.lags.tolist()}")
+    if not (rtol > 0) or not (span > 1):
+        raise ValueError(f"need rtol > 0 and span > 1, got rtol={rtol}, span={span}")
+    i = int(where[0])
+    t = its.slowest
+    lo = its.timescales_low[:, 0] if its.timescales_low is not None else np.full_like(t, np.nan)
+    hi = its.timescales_high[:, 0] if its.timescales_high is not None else np.full_like(t, np.nan)
+    later = np.arange(i + 1, len(t))
+    later = later[(its.lags[later] <= span * its.lags[i]) & np.isfinite(t[later]) & (t[later] > its.lag_times[later])]
+    ok = np.isfinite(t[i]) and t[i] > 0 and later.size > 0
+    change = (t[later] - t[i]) / t[i] if ok else np.array([])
+    if ok:
+        tol = np.array([max(rtol * t[i], _half(lo[i], hi[i]) + _half(lo[j], hi[j])) for j in later])
+        ok = bool(np.all(np.abs(t[later] - t[i]) <= tol))
+    max_change = float(change[np.argmax(np.abs(change))]) if change.size else float("nan")
+    return LagConvergence(int(its.lags[i]), float(t[i]), float(lo[i]), float(hi[i]), its.lags[later].copy(),
+                          t[later].copy(), lo[later].copy(), hi[later].copy(), max_change, float(rtol), bool(ok))
+
+
+def converged_lag(its: ImpliedTimescalesResult, *, rtol: float = 0.1, span: float = 10.0) -> int | None:
+    """The smallest scanned lag at which the slowest implied timescale has converged (:func:`lag_convergence`),
+    or ``None`` when it has at none: the timescale still grows (or falls) beyond its intervals and ``rtol``."""
+    for lag in its.lags:
+        if lag_convergence(its, int(lag), rtol=rtol, span=span).converged:
+            return int(lag)
+    return None

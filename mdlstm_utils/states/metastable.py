@@ -301,9 +301,13 @@ def cores_from_memberships(memberships: np.ndarray, threshold: float = 0.9) -> n
     lookup = np.where(m[np.arange(len(m)), best] >= threshold, best, -1).astype(np.int64)
     empty = [k for k in range(m.shape[1]) if not np.any(lookup == k)]
     if empty:
+        largest = [round(float(m[:, k].max()), 3) for k in empty]
+        # a core needs membership > 0.5 (so that a state is in at most one core): below that no threshold helps
+        hint = (f"lower the threshold to at most {min(largest):.3g}" if min(largest) > 0.5
+                else "no threshold in (0.5, 1] gives such a set a core: use fewer sets")
         raise ValueError(
             f"no state has membership >= threshold={threshold} in set(s) {empty} "
-            f"(largest memberships there: {[round(float(m[:, k].max()), 3) for k in empty]}); lower the threshold"
+            f"(largest memberships there: {largest}); {hint}"
         )
     return lookup
 
@@ -425,6 +429,7 @@ def metastable_states(
     core_threshold: float = 0.9,
     order_by=None,
     before_first: str = "backfill",
+    pcca: PCCAResult | None = None,
 ) -> MetastableStates:
     """Microstates -> PCCA+ macrostates, their core sets and both label trajectories, in a fixed order.
 
@@ -461,6 +466,9 @@ def metastable_states(
         (see :func:`core_set_labels`); ``"backfill"`` (default) gives them the
         first core entered, so every frame has a label a language model can
         learn. ``"drop"`` returns a list (trajectories may then differ in length).
+    pcca
+        A :class:`PCCAResult` of these microstates with ``n_macro`` sets at ``lag`` (from :func:`pcca_lump`)
+        to reuse instead of estimating it again (several core thresholds on one PCCA+).
 
     Returns
     -------
@@ -475,7 +483,13 @@ def metastable_states(
     """
     n_micro = _check_int("n_micro", n_micro, 2)
     trajs = check_labels(dtrajs, n_micro, name="dtrajs")
-    pc = pcca_lump(trajs, n_micro, n_macro, lag)
+    if pcca is None:
+        pc = pcca_lump(trajs, n_micro, n_macro, lag)
+    elif not isinstance(pcca, PCCAResult) or pcca.n_macro != n_macro or pcca.lag != lag or \
+            pcca.memberships.shape[0] != n_micro:
+        raise ValueError(f"pcca must be a PCCAResult of {n_micro} microstates into n_macro={n_macro} sets at lag={lag}")
+    else:
+        pc = pcca
     if order_by is None:
         score = -np.asarray(pc.macro_populations, dtype=float)
     else:
