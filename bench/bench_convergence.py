@@ -18,7 +18,8 @@ The rule that picks the recipe, fixed before the runs (``choose``):
 1. *Learning rate*: the one with the lowest mean, over data sets and over budgets >= 1000 steps, of
    ``log(error / MSM baseline's error)`` (errors are means over seeds).
 2. *Budget* for the quick profiles: the smallest budget at that learning rate whose errors are, in the mean
-   over data sets, no more than 1.25 times each data set's best budget's.
+   over data sets, no more than 1.25 times each data set's best budget's (if none is, the budget with the
+   lowest mean ratio).
 3. *Schedule, warm-up, batch* (phase ``recipe``, at that rate and budget): a variant of the current recipe
    (half-cosine decay, no warm-up, the notebook's batch) replaces it only if its mean ``log(error / MSM)``
    is lower by more than 0.1 (about 10 %).
@@ -181,7 +182,8 @@ def choose(rows, seeds) -> dict:
     lr = min(score, key=score.get)
     best = {d: min(cell[d, lr, b] for b in BUDGETS) for d in DATASETS}
     ratio = {b: float(np.mean([cell[d, lr, b] / best[d] for d in DATASETS])) for b in BUDGETS}
-    budget = min(b for b in BUDGETS if ratio[b] <= 1.25)
+    within = [b for b in BUDGETS if ratio[b] <= 1.25]
+    budget = min(within) if within else min(ratio, key=ratio.get)  # none within 1.25: the lowest mean ratio
     return {"lr": lr, "lr_score": score, "budget": budget, "budget_ratio_to_best": ratio}
 
 
