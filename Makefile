@@ -8,6 +8,7 @@ PROFILE ?= quick
 DEVICE  ?= auto
 ONLY    ?=
 JOBS    ?=
+ALLOW_MIXED ?=
 
 .PHONY: setup run test lab bench results clean
 
@@ -36,8 +37,9 @@ bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## Copy full-profile runs from runs/ into docs/results/, rewrite docs/RESULTS.md and the README's results block
+## (refused when the runs come from different commits; ALLOW_MIXED=1 builds it with the odd rows marked)
 results: $(STAMP)
-	$(BIN)/python -m mdlstm_utils.results --runs runs --docs docs
+	$(BIN)/python -m mdlstm_utils.results --runs runs --docs docs $(if $(ALLOW_MIXED),--allow-mixed)
 
 clean:
 	rm -rf runs .pytest_cache

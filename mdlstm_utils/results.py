@@ -4,7 +4,7 @@ No number is copied by hand: every number in ``docs/RESULTS.md`` and in the
 headline block of ``README.md`` is formatted, by :func:`fmt`, from a value in
 a file under ``docs/results/``.
 
-Steps (``python -m mdlstm_utils.results [--runs runs] [--docs docs] [--readme README.md]``):
+Steps (``python -m mdlstm_utils.results [--runs runs] [--docs docs] [--readme README.md] [--allow-mixed]``):
 
 1. **collect** (:func:`collect`): for every ``runs/<stem>/metrics.json`` whose
    ``"profile"`` is ``"full"``, copy it to ``docs/results/<stem>_full.json``;
@@ -19,6 +19,15 @@ Steps (``python -m mdlstm_utils.results [--runs runs] [--docs docs] [--readme RE
    ``<NN>_*_summary.csv``), with the figures ``docs/results/<NN>_*.png``.
 3. **README** (:func:`render_readme_block`): the lines between
    ``<!-- results:begin -->`` and ``<!-- results:end -->`` of ``README.md``.
+
+Provenance. Each run's section of ``RESULTS.md`` opens with a **Provenance** line: commit, date, profile, seeds,
+machine (device, CPU cores, torch threads) and wall time, as its ``metrics.json`` records them
+(:func:`mdlstm_utils.runtime.environment_info`: ``environment.commit``, ``commit_dirty``, ``date``,
+``wall_seconds``, ...); what a file does not record is said to be unknown or not recorded, never filled in. The
+README block compares rows, so its rows must come from one commit with clean code (:func:`vintage`). When they do
+not, the block is refused (exit status 1, README left alone) unless ``--allow-mixed`` is given; then each odd row
+(another commit than most rows, no commit recorded, or uncommitted changes to the code) is marked ``⚠`` with its
+commit in the conditions, and the line above the table says so. :func:`check_readme_vintages` checks the marks.
 
 Formatting rule (:func:`fmt`), applied to every number:
 
@@ -68,6 +77,10 @@ __all__ = [
     "number_tokens",
     "check_numbers",
     "check_readme_block",
+    "check_readme_vintages",
+    "readme_rows",
+    "vintage",
+    "MixedVintagesError",
     "main",
 ]
 
@@ -94,6 +107,8 @@ TITLES = {
     "07": ("07_batch_sweeps", "Batch sweeps: the three factors",
            "a sweep over saving interval × partition × model × seed; the summary table of the three factors"),
     "08": ("08_your_own_system", "Your own system", "the whole method on your own trajectories"),
+    "09": ("09_memory", "Memory", "where a model with memory should beat a Markov model: a 2-D potential seen through "
+           "one coordinate, against MSMs, k-th-order chains, IGME and a memory test"),
 }
 
 
@@ -240,27 +255,80 @@ def load_results(results: str | Path) -> dict[str, Group]:
 
 # ----------------------------------------------------------------------------------------------- sections
 def _environment_lines(d: dict) -> list[str]:
+    """The software the run used (the machine, date and commit are in :func:`_provenance_line`)."""
     env = d.get("environment")
-    date = d.get("date") or (env or {}).get("date") or (env or {}).get("timestamp")
-    when = f"date {_code(date)}" if date else "date not recorded in the file"
     if not isinstance(env, dict):
-        return [f"- **Machine:** not recorded in the file; {when}."]
-    parts = [f"device {_code(env.get('device'))} ({_code(env.get('device_name'))})"]
-    if _num(env.get("torch_threads")):
-        parts.append(f"torch threads {fmt(env['torch_threads'])}")
-    if _num(env.get("cpu_count")):
-        parts.append(f"CPU cores {fmt(env['cpu_count'])}")
+        return []
     pk = env.get("packages") or {}
     vers = ", ".join(f"{name} {_code(pk[name])}" for name in ("torch", "deeptime", "openmm") if pk.get(name))
     py = f"Python {_code(env['python'])}" if env.get("python") else ""
-    return [f"- **Machine:** {', '.join(parts)}; {', '.join(x for x in (py, vers) if x)}; {when}."]
+    shown = [x for x in (py, vers) if x]
+    return [f"- **Software:** {', '.join(shown)}."] if shown else []
+
+
+# ----------------------------------------------------------------------------------------------- provenance
+MARK = "⚠"
+"""Marks a README row whose run is not of the commit of the other rows (or records no commit)."""
+
+
+class MixedVintagesError(ValueError):
+    """The README block would mix runs of different (or unknown) commits and ``allow_mixed`` was not given."""
+
+
+def vintage(d: dict | None) -> str | None:
+    """The commit a run's numbers come from: its recorded ``environment.commit`` when the code was clean.
+
+    ``None`` (unknown) when the file records no commit (runs made before :func:`mdlstm_utils.runtime.code_version`
+    existed, or without git) or the run had uncommitted changes to the code (``commit_dirty``): then no commit
+    names the code that made the numbers.
+    """
+    env = (d or {}).get("environment")
+    if not isinstance(env, dict) or not isinstance(env.get("commit"), str) or not env["commit"]:
+        return None
+    return None if env.get("commit_dirty") else env["commit"]
+
+
+def _commit_words(d: dict | None) -> str:
+    env = (d or {}).get("environment") if isinstance((d or {}).get("environment"), dict) else {}
+    sha = env.get("commit") if isinstance(env.get("commit"), str) and env.get("commit") else None
+    if sha is None:
+        return "commit unknown"
+    return f"commit {_code(sha[:12])}" + (" with uncommitted changes to the code" if env.get("commit_dirty") else "")
+
+
+def _seed_words(d: dict) -> str:
+    seeds, n, seed = d.get("seeds"), d.get("n_seeds"), d.get("seed")
+    if isinstance(seeds, list) and seeds and all(_num(x) for x in seeds):
+        return "seeds " + ", ".join(fmt(x) for x in seeds)
+    if _num(n) and n > 1:
+        return f"{fmt(n)} seeds" + (f" (base seed {fmt(seed)})" if _num(seed) else "")
+    return f"seed {fmt(seed)}" if _num(seed) else "seed not recorded"
+
+
+def _provenance_line(d: dict) -> list[str]:
+    """Where the numbers of one run came from: commit, date, profile, seeds, machine (cores, device), wall time."""
+    env = d.get("environment") if isinstance(d.get("environment"), dict) else {}
+    date = d.get("date") or env.get("date") or env.get("timestamp")
+    bits = [_commit_words(d) + ("" if env.get("commit") else " (not recorded in the file)"),
+            f"date {_code(date)}" if date else "date not recorded",
+            f"profile {_code(d.get('profile'))}", _seed_words(d)]
+    if env.get("device"):
+        machine = [f"device {_code(env.get('device'))} ({_code(env.get('device_name'))})"]
+        if _num(env.get("cpu_count")):
+            machine.append(f"CPU cores {fmt(env['cpu_count'])}")
+        if _num(env.get("torch_threads")):
+            machine.append(f"torch threads {fmt(env['torch_threads'])}")
+        bits.append("machine: " + ", ".join(machine))
+    else:
+        bits.append("machine not recorded")
+    wall = env.get("wall_seconds")
+    bits.append(f"wall time {fmt(wall)} s" if _num(wall) else "wall time not recorded")
+    return [f"- **Provenance:** {'; '.join(bits)}."]
 
 
 def _run_line(d: dict, source: str, extra: str = "") -> list[str]:
-    bits = [f"profile {_code(d.get('profile'))}"]
-    if _num(d.get("seed")):
-        bits.append(f"seed {fmt(d['seed'])}")
-    return [f"- **Run:** {', '.join(bits)}{extra}; source {_code('results/' + source)}."]
+    """The run's provenance (:func:`_provenance_line`) and the file the section is built from."""
+    return _provenance_line(d) + [f"- **Run:** source {_code('results/' + source)}{extra}."]
 
 
 def _sizes_line(items: list[tuple[str, object]]) -> list[str]:
@@ -571,8 +639,9 @@ def _summary_07(rows: list[dict]) -> list[str]:
 
 
 def _section_07_csv(name: str, rows: list[dict]) -> list[str]:
-    return [f"- **Source:** {_code('results/' + name)}, the sweep's summary table; the run's own metrics file "
-            "(profile, device, date) is not in `docs/results`, so those conditions are not recorded here.",
+    return [f"- **Provenance:** commit unknown; date, profile, seeds, machine and wall time not recorded: the "
+            "sweep's own metrics file is not in `docs/results`, only its summary table.",
+            f"- **Source:** {_code('results/' + name)}, the sweep's summary table.",
             "- **Spread:** mean ± std over the seeds of each cell (sample standard deviation; n: runs in the cell).",
             ""] + _summary_07(rows)
 
@@ -639,6 +708,10 @@ def render_results(results: str | Path) -> str:
         "probabilities. A spread (mean ± std over seeds) is shown only where the file records it; everything else "
         "is a single run, said so in each section. Times (s) are wall-clock seconds of that run on its machine.",
         "",
+        "**Where each number came from.** Each run's *Provenance* line gives the commit, date, profile, seeds, "
+        "machine and wall time its file records; what a file does not record (runs made before the record existed) "
+        "is written as unknown or not recorded.",
+        "",
         "Notebooks: " + ", ".join(f"[{g.nn} {TITLES.get(g.nn, (g.stem, g.stem))[1]}](#{g.stem})" for g in groups.values())
         + ".",
         "",
@@ -668,14 +741,15 @@ def _json(g: Group | None, pred=lambda d: True) -> tuple[str, dict] | tuple[None
     return None, None
 
 
-def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
-    """(notebook number, claim, result, conditions): one short row per notebook claim, from the files."""
+def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str, dict | None]]:
+    """(notebook number, claim, result, conditions, source): one short row per notebook claim, from the files;
+    ``source`` is the metrics dict the row is read from (``None``: a summary table without its metrics file)."""
     rows = []
     _, d = _json(groups.get("01"), lambda d: "mfpt_max_rel_err" in d and "set_pop_max_abs_err" in d)
     if d:
         rows.append(("01", "LSTM learns four-well populations and MFPTs",
                      f"largest population error {fmt(d['set_pop_max_abs_err'])}, largest MFPT error {fmt(d['mfpt_max_rel_err'])}",
-                     f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}"))
+                     f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}", d))
     for key, system, unit in ((None, "four-well", ""), ("alanine", "alanine φ", " ps")):
         _, d = _json(groups.get("02"), (lambda d: d.get("table")) if key is None else (lambda d: d.get("alanine")))
         if not d:
@@ -692,7 +766,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
                      f"LSTM slow-process error {pm(lstm[best], sd.get(best))} at Δt {fmt(best)}{unit} (best) to "
                      f"{pm(lstm[worst], sd.get(worst))} at Δt {fmt(worst)}{unit}; MSM ≤ {fmt(max(msm))}",
                      (f"mean ± std over {fmt(n)} seeds per Δt" if n > 1 else f"one run per Δt, seed {fmt(d.get('seed'))}")
-                     + f", {_env_words(d)}"))
+                     + f", {_env_words(d)}", d))
     _, d = _json(groups.get("03"), lambda d: "errors" in d and "states" in d)
     if d and "metastable" in d["errors"]:
         e, grid = d["errors"]["metastable"], d["errors"].get("(φ, ψ)")
@@ -707,7 +781,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
             txt += f"; {fmt(n)}-state (φ, ψ) grid: {fmt(grid['mfpt_to_alphaL'])} / {fmt(grid['mfpt_from_alphaL'])}"
         rows.append(("03", "alanine dipeptide: the φ flip is learned on metastable states", txt,
                      f"single run, seed {fmt(d.get('seed'))}, {fmt(d.get('total_ns'))} ns at {fmt(d.get('temperature_K'))} K, "
-                     f"{_env_words(d)}"))
+                     f"{_env_words(d)}", d))
     _, d = _json(groups.get("04"), lambda d: "partitions" in d)
     if d and "microstates" in d["partitions"]:
         mi = d["partitions"]["microstates"]
@@ -716,7 +790,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
         txt += f" (state populations within {fmt(mi['state_pop_max_abs_err'])}" + (
             f" / {fmt(first['state_pop_max_abs_err'])})" if first else ")")
         rows.append(("04", f"{fmt(d.get('n_micro'))} k-means microstates hide the rare event", txt,
-                     f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}"))
+                     f"single run, seed {fmt(d.get('seed'))}, {_env_words(d)}", d))
     _, d = _json(groups.get("05"), lambda d: "slow_process_error" in d)
     if d:
         cells, n = [], d.get("n_seeds") or 1
@@ -728,7 +802,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
         rows.append(("05", "metastable states and recrossing removal restore it",
                      f"slow-process error, {steps}: " + "; ".join(cells),
                      (f"mean ± std over {fmt(n)} seeds" if n > 1 else f"single run, seed {fmt(d.get('seed'))}")
-                     + f", {_env_words(d)}"))
+                     + f", {_env_words(d)}", d))
     _, d = _json(groups.get("06"), lambda d: "summary" in d)
     if d:
         cells = []
@@ -736,7 +810,7 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
             parts = [f"{r['model']} {pm(r['slow_error'], r.get('slow_error_std'))}" for r in d["summary"] if r["data"] == data]
             cells.append(f"{data}: " + " vs ".join(parts))
         rows.append(("06", "a Transformer does not remove the problem", "slow-process error, " + "; ".join(cells),
-                     f"mean ± std over {fmt(d.get('n_seeds'))} seeds, {_env_words(d)}"))
+                     f"mean ± std over {fmt(d.get('n_seeds'))} seeds, {_env_words(d)}", d))
     g = groups.get("07")
     _, d = _json(g, lambda d: "summary" in d)
     summary = d["summary"] if d else next((r for _, r in (g.csvs if g else [])), None)
@@ -752,23 +826,62 @@ def _headlines(groups: dict[str, Group]) -> list[tuple[str, str, str, str]]:
         counts = {r.get("gen_vs_truth_err_count") for r in summary}
         cond = f"mean ± std over {fmt(counts.pop())} seeds" if len(counts) == 1 else "mean ± std over seeds"
         cond += f", {_env_words(d)}" if d else " (summary table only)"
-        rows.append(("07", "the three factors in one sweep", "LSTM vs the true MFPTs at its best interval k (× base): " + "; ".join(bits), cond))
+        rows.append(("07", "the three factors in one sweep", "LSTM vs the true MFPTs at its best interval k (× base): " + "; ".join(bits), cond, d))
     return rows
 
 
-def render_readme_block(results: str | Path) -> str:
-    """The README lines between the markers (markers included)."""
-    groups = load_results(results)
-    stems = {nn: g.stem for nn, g in groups.items()}
+def _reference_vintage(sources: list[dict | None]) -> str | None:
+    """The commit most rows come from (the first such in notebook order on a tie); ``None`` when none records one."""
+    known = [v for v in map(vintage, sources) if v]
+    return max(dict.fromkeys(known), key=known.count) if known else None
+
+
+def readme_rows(results: str | Path) -> list[dict]:
+    """The README rows with their provenance: ``nn``, ``claim``, ``result``, ``conditions``, ``source`` (the
+    metrics dict the row is read from), ``vintage`` (:func:`vintage`) and ``odd``: true when the row's vintage is
+    unknown or differs from the commit of most rows (:func:`_reference_vintage`)."""
+    rows = _headlines(load_results(results))
+    ref = _reference_vintage([r[4] for r in rows])
+    return [dict(nn=nn, claim=claim, result=result, conditions=cond, source=src, vintage=vintage(src),
+                 odd=vintage(src) is None or vintage(src) != ref) for nn, claim, result, cond, src in rows]
+
+
+def render_readme_block(results: str | Path, *, allow_mixed: bool = False) -> str:
+    """The README lines between the markers (markers included).
+
+    All rows must come from runs of one commit with clean code (:func:`vintage`): a reader compares rows, and rows
+    of different code cannot be compared. Otherwise :class:`MixedVintagesError`, unless ``allow_mixed``; then the
+    odd rows (another commit than most rows, or none recorded) get :data:`MARK` and their commit in the conditions,
+    and the line above the table says so.
+    """
+    rows = readme_rows(results)
+    stems = {nn: g.stem for nn, g in load_results(results).items()}
+    ref = _reference_vintage([r["source"] for r in rows])
+    odd = [r for r in rows if r["odd"]]
+    if odd and not allow_mixed:
+        names = "; ".join(f"{r['nn']} ({_commit_words(r['source'])})" for r in odd)
+        raise MixedVintagesError(
+            f"the README block would mix runs of different or unknown commits: {names} "
+            + (f"(most rows: commit {ref[:12]})" if ref else "(no run records a clean commit)")
+            + "; re-run them from one commit, or pass --allow-mixed to write the block with these rows marked "
+            + MARK)
+    if not odd:
+        vint = f"all rows from commit {_code(ref[:12])}"
+    elif ref:
+        vint = (f"**mixed vintages**: rows marked {MARK} are not from commit {_code(ref[:12])}, that of most rows "
+                "(their conditions say which, or that it is unknown)")
+    else:
+        vint = f"**mixed vintages**: no run records its commit ({MARK}), so rows may come from different code"
     out = [BEGIN,
            "<!-- Written by `make results` from docs/results/; do not edit by hand. -->",
-           "Profile `full`; errors are relative, population errors absolute. All tables, conditions and figures: "
-           "[docs/RESULTS.md](docs/RESULTS.md).",
+           f"Profile `full`; {vint}. Errors are relative, population errors absolute. Tables, conditions, figures "
+           "and each run's provenance: [docs/RESULTS.md](docs/RESULTS.md).",
            "",
            "| # | claim | result | conditions |",
            "|---|---|---|---|"]
-    for nn, claim, result, cond in _headlines(groups):
-        out.append(f"| [{nn}](docs/RESULTS.md#{stems.get(nn, nn)}) | {claim} | {result} | {cond} |")
+    for r in rows:
+        cond = f"{MARK} {_commit_words(r['source'])}; {r['conditions']}" if r["odd"] else r["conditions"]
+        out.append(f"| [{r['nn']}](docs/RESULTS.md#{stems.get(r['nn'], r['nn'])}) | {r['claim']} | {r['result']} | {cond} |")
     out.append(END)
     return "\n".join(out)
 
@@ -882,12 +995,48 @@ def check_readme_block(readme_text: str, results: str | Path) -> list[str]:
     return problems
 
 
+def check_readme_vintages(readme_text: str, results: str | Path) -> list[str]:
+    """Rows of the README block that hide a difference of vintage.
+
+    The rows must be those :func:`readme_rows` makes of ``results`` (same notebooks and claims, in order). A row
+    whose run is of another commit than most rows, or records none, must carry :data:`MARK` and say its commit in
+    its conditions; the other rows must not carry it. With no odd row, every row is of the one commit the block's
+    first line names. Returns one message per problem (empty: fine).
+    """
+    i, j = readme_text.find(BEGIN), readme_text.find(END)
+    if i < 0 or j < i:
+        return ["README has no results block"]
+    lines = [ln for ln in readme_text[i:j].splitlines() if re.match(r"\| \[\d\d\]\(", ln)]
+    rows = readme_rows(results)
+    if len(lines) != len(rows):
+        return [f"README block has {len(lines)} rows, the files make {len(rows)}"]
+    problems = []
+    ref = _reference_vintage([r["source"] for r in rows])
+    for ln, r in zip(lines, rows):
+        cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
+        if not cells[0].startswith(f"[{r['nn']}]") or cells[1] != r["claim"]:
+            problems.append(f"README row {ln[:50]!r} is not the row of notebook {r['nn']} ({r['claim']!r})")
+            continue
+        marked = MARK in cells[-1]
+        if r["odd"] and not (marked and _commit_words(r["source"]) in cells[-1]):
+            problems.append(f"README row {r['nn']} ({r['claim']}) is from {_commit_words(r['source'])}, not "
+                            f"{'commit ' + ref[:12] if ref else 'a recorded commit'}, and is not marked {MARK}")
+        if marked and not r["odd"]:
+            problems.append(f"README row {r['nn']} ({r['claim']}) is marked {MARK} but is of commit {ref[:12]}")
+    if not any(r["odd"] for r in rows) and ref and f"all rows from commit `{ref[:12]}`" not in readme_text[i:j]:
+        problems.append(f"README block does not name the commit of its rows ({ref[:12]})")
+    return problems
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mdlstm_utils.results", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs", help="folder of executed notebooks (runs/<notebook>/metrics.json)")
     ap.add_argument("--docs", default="docs", help="folder holding results/ and RESULTS.md")
     ap.add_argument("--readme", default=None, help="README to update (default: the README.md beside --docs)")
+    ap.add_argument("--allow-mixed", action="store_true",
+                    help="write the README block even when its rows come from runs of different or unknown commits, "
+                         f"marking those rows {MARK} (without it such a block is refused and the README left alone)")
     args = ap.parse_args(argv)
     docs = Path(args.docs)
     results = docs / "results"
@@ -900,9 +1049,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {docs / RESULTS_NAME}")
     problems = check_numbers(text, results)
     readme = Path(args.readme) if args.readme else docs.resolve().parent / "README.md"
-    if update_readme(readme, render_readme_block(results)):
-        print(f"updated the results block of {readme}")
-        problems += check_readme_block(readme.read_text(), results)
+    if readme.is_file():
+        try:
+            block = render_readme_block(results, allow_mixed=args.allow_mixed)
+        except MixedVintagesError as exc:
+            print(f"README not changed: {exc}", file=sys.stderr)
+            return 1
+        if update_readme(readme, block):
+            print(f"updated the results block of {readme}")
+            problems += check_readme_block(readme.read_text(), results)
+            problems += check_readme_vintages(readme.read_text(), results)
+    else:
+        print(f"no {readme}; README block not written")
     for p in problems:
         print("check:", p, file=sys.stderr)
     return 1 if problems else 0

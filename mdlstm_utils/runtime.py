@@ -11,13 +11,16 @@ import datetime
 import os
 import platform
 import random
+import subprocess
+import time
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
 
 __all__ = [
-    "resolve_device", "seed_everything", "environment_info", "select_profile", "check_parameters",
+    "resolve_device", "seed_everything", "environment_info", "code_version", "select_profile", "check_parameters",
     "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "seed_stats", "mean_sd",
 ]
 
@@ -96,15 +99,61 @@ def _version(name: str) -> str | None:
         return None
 
 
-def environment_info(device: str | torch.device | None = "auto") -> dict:
-    """What a run ran on and when: date, package versions, Python, platform, device name and thread count.
+# the code that computes the numbers: a change here (not yet committed) makes a run's commit an incomplete record
+_CODE_PATHS = ("mdlstm_utils", "notebooks", "data", "pyproject.toml", "requirements.txt")
 
-    Notebooks put this dict into their metrics, so a result can be traced to
-    its environment months later.
+
+def code_version() -> dict:
+    """The git commit of the checkout this package is imported from: ``{"commit": sha, "commit_dirty": bool}``.
+
+    ``commit_dirty`` is true when tracked files that compute the numbers (``mdlstm_utils/``, ``notebooks/``,
+    ``data/``, ``pyproject.toml``, ``requirements.txt``) differ from the commit; edits elsewhere (the README, the
+    docs) do not change a result and are not counted. Both are ``None`` when there is no git, the package is not
+    imported from a git checkout (an installed copy), or git fails: the record then says the commit is unknown
+    rather than naming the wrong one. Two git calls of a few milliseconds.
+    """
+    unknown = {"commit": None, "commit_dirty": None}
+    pkg = Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=pkg, capture_output=True, text=True,
+                             timeout=10)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != pkg.parent:
+            return unknown  # not a checkout of this repository (e.g. site-packages inside some other repo)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pkg.parent, capture_output=True, text=True, timeout=10)
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *_CODE_PATHS],
+                            cwd=pkg.parent, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return unknown
+    if sha.returncode != 0 or st.returncode != 0 or not sha.stdout.strip():
+        return unknown
+    return {"commit": sha.stdout.strip(), "commit_dirty": bool(st.stdout.strip())}
+
+
+def _process_seconds() -> float | None:
+    """Seconds since this process started: a notebook's wall time so far when papermill runs it in a fresh kernel."""
+    try:
+        import psutil  # a dependency of ipykernel, so present wherever a notebook runs
+
+        return round(time.time() - psutil.Process().create_time(), 1)
+    except Exception:  # noqa: BLE001 - no psutil or no access: the wall time is then not recorded
+        return None
+
+
+def environment_info(device: str | torch.device | None = "auto") -> dict:
+    """What a run ran on, from which code, when and how long: date, commit, wall time, package versions, Python,
+    platform, device name, thread and core count.
+
+    Notebooks put this dict into their metrics (in their last cells), so a result can be traced to its code and
+    environment months later; ``make results`` writes it into ``docs/RESULTS.md``. ``commit`` and ``commit_dirty``
+    come from :func:`code_version` (``None``: unknown). ``wall_seconds`` is the age of the process when this is
+    called: for a notebook run headless (``make run``, papermill: one fresh kernel per notebook) its wall time up to
+    the metrics cell; in an interactive session it includes the idle time, so read it only for headless runs.
     """
     dev = resolve_device(device)
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **code_version(),
+        "wall_seconds": _process_seconds(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": str(dev),

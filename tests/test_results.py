@@ -46,7 +46,8 @@ def test_results_md_and_readme_block_are_up_to_date(tmp_path):
     shutil.copytree(RESULTS, docs / "results")
     readme = tmp_path / "README.md"
     shutil.copyfile(README, readme)
-    rc = R.main(["--runs", str(tmp_path / "no-runs"), "--docs", str(docs), "--readme", str(readme)])
+    # the committed runs do not all name one commit (test_readme_rows_name_one_commit_or_are_marked), hence the flag
+    rc = R.main(["--runs", str(tmp_path / "no-runs"), "--docs", str(docs), "--readme", str(readme), "--allow-mixed"])
     assert rc == 0
     assert (docs / "RESULTS.md").read_text() == (DOCS / "RESULTS.md").read_text(), "docs/RESULTS.md is stale: run `make results`"
     assert readme.read_text() == README.read_text(), "README.md's results block is stale: run `make results`"
@@ -109,11 +110,18 @@ def test_readme_check_fails_when_one_number_changes_by_10_percent():
 
 
 # (c) collect
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
 def _fake_runs(root: Path) -> Path:
+    """Full runs of 01, 07 and 08 (all of commit COMMIT, clean) and a smoke run of 06."""
+    env = {"commit": COMMIT, "commit_dirty": False}
     runs = root / "runs"
     full = runs / "01_toy_potentials"
     full.mkdir(parents=True)
-    (full / "metrics.json").write_text((RESULTS / "01_toy_potentials_full.json").read_text())
+    d01 = json.loads((RESULTS / "01_toy_potentials_full.json").read_text())
+    d01["environment"].update(env, wall_seconds=412.3)
+    (full / "metrics.json").write_text(json.dumps(d01))
     (full / "free_energy.png").write_bytes(b"\x89PNG fake figure")
     (full / "01_toy_potentials.ipynb").write_text("{}")
     smoke = runs / "06_transformer_vs_lstm"
@@ -127,14 +135,15 @@ def _fake_runs(root: Path) -> Path:
     (sweep / "metrics.json").write_text(json.dumps({
         "notebook": "07_batch_sweeps", "profile": "full", "seed": 0, "n_runs": 3, "status_counts": {"ok": 3},
         "grid": {"interval": [1], "partition": ["micro"], "model": ["lstm"]}, "seeds": [0, 1, 2], "summary": rows,
-        "environment": {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "python": "3.11.7", "date": "2026-11-26"}}))
+        "environment": {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "python": "3.11.7", "date": "2026-11-26",
+                        **env}}))
     (sweep / "three_factors_summary.csv").write_text(
         "partition,interval,model,gen_vs_truth_err_mean,gen_vs_truth_err_std,gen_vs_truth_err_count\nmicro,1,lstm,0.97,0.01,3\n")
     (sweep / "three_factors_runs.csv").write_text("not collected\n")
     mine = runs / "08_your_own_system"
     mine.mkdir()
     (mine / "metrics.json").write_text(json.dumps({"notebook": "08_your_own_system", "profile": "full", "seed": 3,
-                                                   "n_states": 17, "mfpt_max_rel_err": 0.123456}))
+                                                   "n_states": 17, "mfpt_max_rel_err": 0.123456, "environment": env}))
     return runs
 
 
@@ -158,10 +167,17 @@ def test_collect_copies_full_runs_and_skips_other_profiles(tmp_path, capsys):
     assert "## 01 ·" in md and "](results/01_free_energy.png)" in md and "## 06" not in md
     assert "NVIDIA H100 80GB HBM3" in md and "2026-11-26" in md  # device and date from the environment record
     assert "0.97 ± 0.01" in md and "0.123" in md and "17" in md
+    # each run's provenance: commit, date, profile, seeds, machine, wall time (where the file records them)
+    assert (f"- **Provenance:** commit `{COMMIT[:12]}`; date not recorded; profile `full`; seed 0; machine: device "
+            "`cpu` (`cpu`), CPU cores 2, torch threads 2; wall time 412 s.") in md
+    assert f"commit `{COMMIT[:12]}`; date `2026-11-26`; profile `full`; seeds 0, 1, 2; machine: device `cuda`" in md
     assert R.check_numbers(md, res) == []
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n" + R.BEGIN) and text.endswith(R.END + "\nafter\n") and "old" not in text
     assert "0.97 ± 0.01" in text and R.check_readme_block(text, res) == []
+    # one commit, no flag needed: the block names it and marks no row
+    assert f"all rows from commit `{COMMIT[:12]}`" in text and R.MARK not in text
+    assert R.check_readme_vintages(text, res) == []
 
 
 def test_without_full_runs_it_says_so_and_only_renders(tmp_path, capsys):
@@ -198,7 +214,7 @@ def test_seeded_interval_scan_is_written_as_mean_and_sd(tmp_path):
          "lstm_slow_error_by_interval": {"0.01": 0.9, "0.1": 0.42}, "lstm_slow_error_sd_by_interval": {"0.01": 0.02, "0.1": 0.07},
          "msm_slow_error_by_interval": {"0.01": 0.08, "0.1": 0.05}, "environment": {}}
     (res / "02_temporal_resolution_full.json").write_text(json.dumps(d))
-    block = R.render_readme_block(res)
+    block = R.render_readme_block(res, allow_mixed=True)  # the file records no commit
     assert "LSTM slow-process error 0.42 ± 0.07 at Δt 0.1 (best) to 0.9 ± 0.02 at Δt 0.01" in block
     assert "mean ± std over 3 seeds per Δt" in block
     md = R.render_results(res)
@@ -230,7 +246,7 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
                                                  "noise_floor_mfpt_err": 0.16}}}
     (res / "05_metastable_states_full.json").write_text(json.dumps(d05))
     (res / "03_alanine_dipeptide_full.json").write_text(json.dumps(d03))
-    block = R.render_readme_block(res)
+    block = R.render_readme_block(res, allow_mixed=True)  # the files record no commit
     assert "toy 0.9 ± 0.05 → 0.1 ± 0.02" in block and "mean ± std over 3 seeds" in block
     md = R.render_results(res)
     assert "| 0.9 ± 0.05 | 0.1 ± 0.02 |" in md
@@ -241,3 +257,124 @@ def test_seeded_partitions_and_intervals_are_written(tmp_path):
     assert "| slowest ITS | MSM baseline | noise floor |" in md and "| 0.048 (yes) | 0.04 | 0.15 |" in md
     assert "populations 0.05 (largest MFPT error: MSM baseline 0.04, noise floor 0.15)" in block
     assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
+
+
+# (d) provenance: one commit per README block, or the odd rows marked
+def _readme_lines(text: str) -> list[str]:
+    block = text[text.index(R.BEGIN): text.index(R.END)]
+    return [ln for ln in block.splitlines() if re.match(r"\| \[\d\d\]\(", ln)]
+
+
+def test_readme_rows_name_one_commit_or_are_marked():
+    """Every docs/results/*_full.json a README row is read from names the same commit, or the README marks the rows
+    that differ (another commit than most rows, none recorded, or uncommitted changes to the code)."""
+    text = README.read_text()
+    rows, lines = R.readme_rows(RESULTS), _readme_lines(text)
+    assert len(rows) == len(lines) >= 7
+    commits = [R.vintage(r["source"]) for r in rows]
+    known = [c for c in commits if c]
+    majority = max(set(known), key=known.count) if known else None
+    for r, c, ln in zip(rows, commits, lines):
+        assert ln.startswith(f"| [{r['nn']}]") and f"| {r['claim']} |" in ln
+        conditions = ln.rstrip(" |").rsplit(" | ", 1)[1]
+        if c is None or c != majority:
+            assert conditions.startswith(f"{R.MARK} commit"), f"row {r['nn']} ({r['claim']}) of another commit, unmarked"
+        else:
+            assert R.MARK not in ln
+    if known and all(c == majority for c in commits):
+        assert f"all rows from commit `{majority[:12]}`" in text
+    assert R.check_readme_vintages(text, RESULTS) == []
+
+
+def test_vintage_check_notices_a_missing_or_a_false_mark():
+    text = README.read_text()
+    first = _readme_lines(text)[0]
+    if R.MARK in first:  # the committed rows are marked: one mark removed is caught
+        bad = text.replace(first, first.replace(f"{R.MARK} ", "", 1), 1)
+        assert any("not marked" in p for p in R.check_readme_vintages(bad, RESULTS))
+    else:  # they are of one commit: a mark added is caught
+        head, cond = first.rstrip(" |").rsplit(" | ", 1)
+        bad = text.replace(first, f"{head} | {R.MARK} commit unknown; {cond} |", 1)
+        assert any("is marked" in p for p in R.check_readme_vintages(bad, RESULTS))
+
+
+def _results_of(tmp_path: Path, commits: dict) -> Path:
+    """docs/results holding notebook 01's committed file under each stem of ``commits`` ({stem: (commit, dirty)})."""
+    res = tmp_path / "docs" / "results"
+    res.mkdir(parents=True)
+    base = json.loads((RESULTS / "01_toy_potentials_full.json").read_text())
+    for stem, (commit, dirty) in commits.items():
+        d = json.loads(json.dumps(base))
+        d["environment"].update(commit=commit, commit_dirty=dirty)
+        (res / f"{stem}_full.json").write_text(json.dumps(d))
+    return res
+
+
+def test_mixed_commits_are_refused_unless_allowed_and_then_marked(tmp_path, capsys):
+    other = "fedcba9876543210fedcba9876543210fedcba98"
+    res = _results_of(tmp_path, {"01_toy_potentials": (other, False)})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{R.BEGIN}\nold\n{R.END}\n")
+    # one row of one clean commit: accepted without the flag
+    assert R.main(["--runs", str(tmp_path / "none"), "--docs", str(res.parent), "--readme", str(readme)]) == 0
+    assert f"all rows from commit `{other[:12]}`" in readme.read_text()
+    # the same run with uncommitted changes to the code: its commit does not name its code, refused
+    d = json.loads((res / "01_toy_potentials_full.json").read_text())
+    d["environment"]["commit_dirty"] = True
+    (res / "01_toy_potentials_full.json").write_text(json.dumps(d))
+    before = readme.read_text()
+    assert R.main(["--runs", str(tmp_path / "none"), "--docs", str(res.parent), "--readme", str(readme)]) == 1
+    assert "--allow-mixed" in capsys.readouterr().err and readme.read_text() == before
+    assert R.main(["--runs", str(tmp_path / "none"), "--docs", str(res.parent), "--readme", str(readme),
+                   "--allow-mixed"]) == 0
+    text = readme.read_text()
+    assert f"{R.MARK} commit `{other[:12]}` with uncommitted changes to the code; single run" in text
+    assert R.check_readme_vintages(text, res) == [] and R.check_readme_block(text, res) == []
+
+
+def test_rows_of_a_minority_commit_are_marked_and_the_majority_named(tmp_path):
+    main_c, other = "a" * 40, "b" * 40
+    res = tmp_path / "results"
+    res.mkdir()
+    env = lambda c: {"device": "cpu", "torch_threads": 2, "cpu_count": 2, "commit": c, "commit_dirty": False}  # noqa: E731
+    row06 = [{"data": "low-dim", "model": "LSTM", "slow_error": 0.5, "slow_error_std": 0.1}]
+    (res / "06_transformer_vs_lstm_full.json").write_text(json.dumps(
+        {"notebook": "06_transformer_vs_lstm", "profile": "full", "seed": 0, "n_seeds": 3, "summary": row06,
+         "environment": env(main_c)}))
+    (res / "05_metastable_states_full.json").write_text(json.dumps(
+        {"notebook": "05_metastable_states", "profile": "full", "seed": 0, "environment": env(main_c),
+         "slow_process_error": {"toy (30-D)": {"microstates": 0.9, "+ dynamical coring": 0.1}}}))
+    (res / "04_high_dimensional_full.json").write_text(json.dumps(
+        {"notebook": "04_high_dimensional", "profile": "full", "seed": 0, "n_micro": 100, "environment": env(other),
+         "partitions": {"microstates": {"mfpt_max_rel_err": 0.7, "state_pop_max_abs_err": 0.004}}}))
+    with pytest.raises(R.MixedVintagesError, match="04 .commit `bbbbbbbbbbbb`"):
+        R.render_readme_block(res)
+    block = R.render_readme_block(res, allow_mixed=True)
+    lines = _readme_lines(block + "\n")
+    assert [R.MARK in ln for ln in lines] == [True, False, False]  # 04 is the odd one, 05 and 06 are of main_c
+    assert f"{R.MARK} commit `bbbbbbbbbbbb`; single run" in lines[0]
+    assert f"rows marked {R.MARK} are not from commit `aaaaaaaaaaaa`" in block
+    assert R.check_readme_vintages(block, res) == [] and R.check_readme_block(block, res) == []
+    # dropping the mark, or marking a row of the main commit, is caught
+    assert R.check_readme_vintages(block.replace(f"{R.MARK} commit `bbbbbbbbbbbb`; ", ""), res)
+    assert R.check_readme_vintages(block.replace("| mean ± std over", f"| {R.MARK} commit x; mean ± std over"), res)
+
+
+def test_environment_record_names_the_commit_and_the_wall_time(monkeypatch):
+    import subprocess
+
+    from mdlstm_utils import runtime
+
+    info = runtime.environment_info("cpu")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout: the record names its HEAD
+        assert info["commit"] == head.stdout.strip() and isinstance(info["commit_dirty"], bool)
+    assert 0 < info["wall_seconds"] < 24 * 3600  # this process's age, in seconds
+    assert json.loads(json.dumps(runtime.save_metrics({"environment": info}, None)))["environment"]["commit"] == info["commit"]
+
+    # no git: the commit is unknown, not an error
+    def no_git(*a, **k):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(runtime.subprocess, "run", no_git)
+    assert runtime.code_version() == {"commit": None, "commit_dirty": None}
