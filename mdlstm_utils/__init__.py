@@ -13,6 +13,9 @@ dynamics from trajectories discretized into states. One concept per module:
 * :mod:`~mdlstm_utils.generate`  batched generation of long trajectories (recurrent state / KV cache)
 * :mod:`~mdlstm_utils.experiment` one experiment in one call: partition, train, generate, compare (with a known truth)
 * :mod:`~mdlstm_utils.kinetics`  populations, free energy, transition counts, MFPTs, subsampling, comparison
+* :mod:`~mdlstm_utils.markov`    Markov chains of order k by counting: held-out loss, the order that predicts best
+* :mod:`~mdlstm_utils.diagnostics` why a language model loses the rare event: loss sensitivity, transition errors
+* :mod:`~mdlstm_utils.memory`    does history matter? the memory test, IGME, slowest timescales of any trajectories
 * :mod:`~mdlstm_utils.plots`     the notebooks' figures
 * :mod:`~mdlstm_utils.runtime`   device choice, seeding, parameter checks, environment record, metrics files
 * :mod:`~mdlstm_utils.sweep`     headless notebook execution and parameter sweeps (papermill, Dask)

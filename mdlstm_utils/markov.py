@@ -122,6 +122,39 @@ class MarkovChain:
         c[lv.keys // n, lv.keys % n] = lv.counts
         return (c + w * p0) / (c.sum(1, keepdims=True) + w)
 
+    def sample(self, prompt, n_frames: int, *, seed: int = 0) -> np.ndarray:
+        """Continue each row of ``prompt`` (int array ``(n_traj, p)``, ``p >= 1``) by ``n_frames`` frames drawn
+        from the chain: the generated trajectories of a counting model, measured like a language model's.
+
+        Frame ``t`` is drawn from the smoothed ``p_k`` given the last ``min(order, frames so far)`` frames,
+        as :meth:`log_loss` scores it. Returns the ``n_frames`` new frames, shape ``(n_traj, n_frames)``.
+        """
+        prompt = np.atleast_2d(np.asarray(prompt, dtype=np.int64))
+        if prompt.ndim != 2 or prompt.shape[1] < 1 or prompt.min() < 0 or prompt.max() >= self.n_states:
+            raise ValueError(f"prompt must be states in [0, {self.n_states - 1}] of shape (n_traj, p >= 1), "
+                             f"got shape {prompt.shape}")
+        n_frames = int(n_frames)
+        if n_frames < 1:
+            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+        n, w = self.n_states, self.prior_weight
+        rng = np.random.default_rng(seed)
+        hist = np.concatenate([prompt, np.zeros((len(prompt), n_frames), dtype=np.int64)], axis=1)
+        p0 = (self.state_counts + 1.0) / (self.state_counts.sum() + n)
+        cand = np.arange(n, dtype=np.int64)[None, :]
+        for t in range(prompt.shape[1], hist.shape[1]):
+            p = np.tile(p0, (len(hist), 1))
+            ctx = np.zeros(len(hist), dtype=np.int64)
+            for j, level in enumerate(self.levels, start=1):
+                if t < j:
+                    break
+                ctx = ctx + hist[:, t - j] * n ** (j - 1)  # the most recent state in the lowest digit
+                c_pair = _find(level.keys, level.counts, (ctx[:, None] * n + cand).ravel()).reshape(p.shape)
+                c_ctx = _find(level.contexts, level.totals, ctx)[:, None]
+                p = (c_pair + w * p) / (c_ctx + w)
+            u = rng.random((len(hist), 1)) * p.sum(1, keepdims=True)
+            hist[:, t] = np.minimum((np.cumsum(p, axis=1) < u).sum(1), n - 1)
+        return hist[:, prompt.shape[1]:]
+
     def unseen_context_fraction(self, labels) -> float:
         """Fraction of the held-out frames whose full ``order``-frame context never occurs in the training data."""
         if not self.levels:

@@ -35,6 +35,9 @@ __all__ = [
     "GridGenerator",
     "grid_generator",
     "exact_set_mfpt",
+    "HiddenRows2D",
+    "generator_timescales",
+    "projected_timescales",
 ]
 
 
@@ -754,3 +757,188 @@ class HiddenSlowND(Potential):
         m[0, 1] = mfpt_1d(u, grid, -core, core, D=_check_positive("D", D))
         m[1, 0] = mfpt_1d(u, grid, core, -core, D=D)
         return m
+
+
+@dataclass
+class HiddenRows2D(Potential):
+    r"""Four wells in two rows, whose slow exchange is only partly visible in ``x``: the case for memory.
+
+    .. math::
+
+        U(x, y)/k_BT = h_y\,(y^2 - 1)^2 + h(y)\,\big((x - s(y))^2 - 1\big)^2,
+        \qquad h(y) = h_b + (h_t - h_b)\,\sigma(y),\quad s(y) = \delta\,(2\sigma(y) - 1),
+
+    with the switch :math:`\sigma(y) = (1 + \tanh(y / w)) / 2` (0 in the bottom row, 1 in the top row).
+
+    * ``y`` is the slow coordinate: a double well of barrier ``h_y`` (default 6 kT) between the bottom row
+      (``y`` near -1) and the top row (``y`` near +1). Its exchange is the slowest process.
+    * In each row ``x`` is a double well with minima near ``s(y) ± 1`` and a barrier ``h_b`` (bottom, 4 kT)
+      or ``h_t`` (top, 2.5 kT): the four wells are (bottom, left), (bottom, right), (top, left),
+      (top, right), and ``x`` hops between left and right several times faster in the top row.
+    * The rows are shifted against each other by ``2 delta`` in ``x`` (default ``delta = 0.4``, against a
+      well width of about 0.2): the well bottoms are at ``x`` near -1.4, 0.6 (bottom row) and -0.6, 1.4 (top
+      row), so seen through ``x`` alone the row is only partly visible. At a well bottom ``x`` tells the row;
+      in the barrier region between -0.6 and 0.6, which the hops of both rows cross, it does not, and only
+      where the walker came from does. The next ``x`` then depends on the history beyond the current frame:
+      binned ``x`` is not Markovian at short lags, while ``(x, y)`` is. A first-order model of binned ``x``
+      lets a hop that entered the barrier region from one row leave it into the other, and so exchanges the
+      rows at the rate of the fast hops.
+
+    The exact slowest timescales and well populations come from the discretized 2-D generator
+    (:meth:`exact_timescales`, :meth:`exact_populations`); simulate with :func:`langevin` at ``kT = 1``,
+    ``gamma = mass = 1`` (overdamped, ``D = 1``) and ``dt = 1e-3`` (the stiffest curvature, ``8 h_y = 48``,
+    is then well resolved). :attr:`minima` are the four well bottoms in the order (bottom, left),
+    (bottom, right), (top, left), (top, right), the order of :meth:`well_of`.
+    """
+
+    h_y: float = 6.0
+    h_bottom: float = 4.0
+    h_top: float = 2.5
+    shift: float = 0.4
+    width: float = 0.5
+    minima: np.ndarray = field(init=False, repr=False)
+
+    #: the box the exact references integrate over: it holds all the Boltzmann weight that matters
+    box_lo = (-2.6, -2.0)
+    box_hi = (2.6, 2.0)
+
+    def __post_init__(self) -> None:
+        self.dim = 2
+        for name in ("h_y", "h_bottom", "h_top", "width"):
+            _check_positive(name, getattr(self, name))
+        if isinstance(self.shift, bool) or not isinstance(self.shift, (int, float)) or not 0 <= self.shift < 0.5:
+            raise ValueError(f"shift must be a number in [0, 0.5) (half the offset of the rows; at 0.5 and beyond "
+                             f"the rows' inner wells overlap), got {self.shift!r}")
+        x = np.array([[-1 - self.shift, -1.0], [1 - self.shift, -1.0], [-1 + self.shift, 1.0], [1 + self.shift, 1.0]])
+        for _ in range(5000):  # refine by gradient descent from the approximate positions
+            x = x + 2e-3 * self.force_numpy(x)
+        self.minima = x
+
+    def _terms(self, x, y, xp):
+        th = xp.tanh(y / self.width)
+        sig = 0.5 * (1.0 + th)
+        dsig = 0.5 * (1.0 - th * th) / self.width
+        h = self.h_bottom + (self.h_top - self.h_bottom) * sig
+        z = x - self.shift * (2.0 * sig - 1.0)
+        q = z * z - 1.0
+        return sig, dsig, h, z, q
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        X, Y = x[..., 0], x[..., 1]
+        _, _, h, _, q = self._terms(X, Y, torch)
+        return self.h_y * (Y * Y - 1.0) ** 2 + h * q * q
+
+    def force(self, x: torch.Tensor) -> torch.Tensor:
+        return self._force(x, torch)
+
+    def force_numpy(self, x: np.ndarray) -> np.ndarray:
+        return self._force(np.asarray(x, dtype=float), np)
+
+    def _force(self, x, xp):
+        X, Y = x[..., 0], x[..., 1]
+        _, dsig, h, z, q = self._terms(X, Y, xp)
+        dUdx = 4.0 * h * z * q
+        # dU/dy: the y double well, the row-dependent barrier, and the row-dependent shift of the x wells
+        dUdy = (4.0 * self.h_y * Y * (Y * Y - 1.0) + (self.h_top - self.h_bottom) * dsig * q * q
+                - 4.0 * h * z * q * 2.0 * self.shift * dsig)
+        return -xp.stack([dUdx, dUdy], -1)
+
+    def well_of(self, xy: np.ndarray) -> np.ndarray:
+        """Well (0-3) of each point: ``2 * row + side``, row 1 for ``y > 0``, side 1 right of the row's barrier."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        sig = 0.5 * (1.0 + np.tanh(xy[:, 1] / self.width))
+        side = xy[:, 0] > self.shift * (2.0 * sig - 1.0)
+        return 2 * (xy[:, 1] > 0).astype(np.int64) + side.astype(np.int64)
+
+    def generator(self, shape=(104, 80), *, kT: float = 1.0, D: float = 1.0) -> GridGenerator:
+        """The discretized generator (:func:`grid_generator`) on the box :attr:`box_lo` - :attr:`box_hi`."""
+        return grid_generator(self, self.box_lo, self.box_hi, shape, kT=kT, D=D)
+
+    def exact_timescales(self, k: int = 3, shape=(104, 80), *, kT: float = 1.0, D: float = 1.0) -> np.ndarray:
+        """The ``k`` slowest relaxation times of the 2-D dynamics, from the discretized generator
+        (:func:`generator_timescales`); in time units with ``D = kT / (m gamma)``."""
+        return generator_timescales(self.generator(shape, kT=kT, D=D), k)
+
+    def exact_populations(self, shape=(104, 80), *, kT: float = 1.0) -> np.ndarray:
+        """Exact Boltzmann population of each well's basin (:meth:`well_of`), summed over the generator's cells."""
+        gen = self.generator(shape, kT=kT)
+        return np.bincount(self.well_of(gen.centers), weights=gen.stationary, minlength=4)
+
+    def sample_start(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` starting points at the well bottoms in Boltzmann proportions (then equilibrate with ``burn_in``)."""
+        n = _check_count("n", n)
+        p = self.exact_populations(shape=(52, 40))
+        rng = np.random.default_rng(seed)
+        return self.minima[rng.choice(4, size=n, p=p / p.sum())]
+
+
+def generator_timescales(generator: GridGenerator, k: int = 3) -> np.ndarray:
+    r"""The ``k`` slowest relaxation times ``-1 / lambda_i`` of a discretized generator (:func:`grid_generator`).
+
+    The generator is reversible, so :math:`\pi^{1/2} Q \pi^{-1/2}` is symmetric: its ``k + 1`` eigenvalues
+    closest to zero (sparse, shift-invert) give the stationary state (0) and the ``k`` slowest processes.
+    """
+    k = _check_count("k", k)
+    lam, _ = _slow_modes(generator, max(k + 1, 8))  # a few more than asked: ARPACK finds the lowest few reliably
+    return 1.0 / lam[1: k + 1]  # lam[0] = 0 is the stationary state
+
+
+def _slow_modes(generator: GridGenerator, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``m`` eigenvalues of ``-Q`` closest to 0 (ascending) and the eigenvectors of the symmetrized generator."""
+    from scipy.sparse import diags
+    from scipy.sparse.linalg import eigsh
+
+    sq = np.sqrt(generator.stationary)
+    S = diags(sq) @ generator.rates @ diags(1.0 / sq)
+    S = 0.5 * (S + S.T)
+    m = min(m, S.shape[0] - 2)
+    # shift-invert just below 0: the eigenvalues nearest it are the slow ones (a shift scaled by a typical cell's
+    # exit rate, not the largest: cells high up the walls have enormous ones)
+    w, V = eigsh(S.tocsc(), k=m, sigma=-1e-6 * float(np.median(abs(S.diagonal()))), which="LM")
+    order = np.argsort(-w)
+    return -w[order], V[:, order]
+
+
+def projected_timescales(generator: GridGenerator, cell_states, lag_times, k: int = 1,
+                         n_states: int | None = None, n_modes: int = 150) -> np.ndarray:
+    r"""Implied timescales that an MSM on the states ``cell_states`` would give with infinite data, at each lag.
+
+    ``cell_states`` assigns each cell of ``generator`` to a state (for example the bin of its ``x``): the
+    exact correlation matrix of the states at lag ``tau`` is
+    :math:`C_{ab}(\tau) = \sum_{i \in a, j \in b} \pi_i\, [e^{Q\tau}]_{ij}`, the MSM is
+    :math:`T(\tau) = \mathrm{diag}(C(0))^{-1} C(\tau)`, and its implied timescales are
+    :math:`-\tau / \ln \lambda_j(T)`. This is the limit of what an MSM estimated from trajectories labelled
+    by these states converges to: where it is below the exact slowest timescale
+    (:func:`generator_timescales`), the states are not Markovian at that lag, however much data there is.
+
+    :math:`e^{Q\tau}` is summed over the ``n_modes`` slowest eigenmodes of the generator; the faster ones have
+    decayed by a factor below ``1e-6`` at the shortest lag (checked: a ``ValueError`` asks for more modes).
+    Returns an array ``(len(lag_times), k)`` in time units.
+    """
+    from scipy import sparse
+
+    states = np.asarray(cell_states, dtype=np.int64).ravel()
+    if states.shape != (len(generator.centers),) or states.min() < 0:
+        raise ValueError(f"cell_states needs one state >= 0 per cell ({len(generator.centers)}), got {states.shape}")
+    n = int(states.max()) + 1 if n_states is None else int(n_states)
+    lag_times = np.atleast_1d(np.asarray(lag_times, dtype=float))
+    if lag_times.ndim != 1 or np.any(lag_times <= 0):
+        raise ValueError(f"lag_times must be positive times, got {lag_times!r}")
+    k = _check_count("k", k)
+    lam, V = _slow_modes(generator, _check_count("n_modes", n_modes, minimum=k + 2))
+    if np.exp(-lam[-1] * lag_times.min()) > 1e-6:
+        raise ValueError(f"{len(lam)} modes do not resolve a lag of {lag_times.min():g} (the fastest kept decays "
+                         f"only to {np.exp(-lam[-1] * lag_times.min()):.1e}): raise n_modes or the shortest lag")
+    M = sparse.csr_matrix((np.ones(len(states)), (np.arange(len(states)), states)), shape=(len(states), n))
+    pi = generator.stationary
+    pops = np.asarray(M.T @ pi).ravel()
+    keep = pops > 0
+    B = np.asarray(M.T @ (np.sqrt(pi)[:, None] * V))[keep]  # C(tau) = B exp(-lam tau) B^T
+    d = 1.0 / np.sqrt(pops[keep])
+    out = np.full((len(lag_times), k), np.nan)
+    for i, tau in enumerate(lag_times):
+        C = (B * np.exp(-lam * tau)) @ B.T
+        ev = np.sort(np.linalg.eigvalsh(d[:, None] * C * d[None, :]))[::-1]
+        lam_t = np.clip(ev[1: k + 1], 1e-300, 1.0 - 1e-15)
+        out[i, : len(lam_t)] = -tau / np.log(lam_t)
+    return out

@@ -13,9 +13,9 @@ import numpy as np
 
 from .kinetics import mfpt_matrix
 from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
-from .systems import FourWell1D, HiddenSlowND, langevin
+from .systems import FourWell1D, HiddenRows2D, HiddenSlowND, langevin
 
-__all__ = ["HIDDEN_SLOW_MSM_LAG", "HIDDEN_SLOW_MIN_DWELL", "FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt"]
+__all__ = ["HIDDEN_SLOW_MSM_LAG", "HIDDEN_SLOW_MIN_DWELL", "FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt", "HiddenRowsData", "hidden_rows"]
 
 DT = 1e-3
 
@@ -117,3 +117,82 @@ def slow_truth_mfpt(s: np.ndarray, dt: float, core: float = 0.5) -> np.ndarray:
     s = np.asarray(s)
     labels = np.where(s < -core, 0, np.where(s > core, 2, 1))
     return mfpt_matrix(labels, [[0], [2]], n_states=3, dt=dt)[0]
+
+
+@dataclass
+class HiddenRowsData:
+    """:class:`~mdlstm_utils.systems.HiddenRows2D` reference data, seen through ``x`` and through ``(x, y)``.
+
+    ``labels_x`` are the bins of ``x`` alone (the one-coordinate view); ``labels_xy`` the bins of ``x`` in each
+    row (``y < 0`` or ``> 0``; the two-coordinate view). Both are numbered ``0..n-1`` over the bins the data
+    visit (a state model needs no token that never occurs); ``x_state_of_bin`` and ``xy_state_of_bin`` map
+    every bin (``xy``: ``bin + n_bins * row``) to its state, a bin without frames to the nearest visited bin's.
+    ``x_sets`` lumps the ``x`` states into four intervals cut at ``x = -1, 0, 1``, the images in ``x`` of the
+    four wells (bottom-left, top-left, bottom-right, top-right); ``xy_sets`` are the four wells themselves
+    (:meth:`~mdlstm_utils.systems.HiddenRows2D.well_of`), in the order of the potential's ``minima``.
+    """
+
+    potential: HiddenRows2D
+    xy: np.ndarray  # (walkers, frames, 2)
+    labels_x: np.ndarray  # (walkers, frames)
+    labels_xy: np.ndarray  # (walkers, frames)
+    grid: Grid  # the x bins
+    x_state_of_bin: np.ndarray
+    xy_state_of_bin: np.ndarray
+    x_sets: list
+    xy_sets: list
+    saving_interval: float
+
+    @property
+    def n_x(self) -> int:
+        """Number of states of the one-coordinate view."""
+        return int(self.x_state_of_bin.max()) + 1
+
+    @property
+    def n_xy(self) -> int:
+        """Number of states of the two-coordinate view."""
+        return int(self.xy_state_of_bin.max()) + 1
+
+    def cell_states(self, centers: np.ndarray, view: str = "x") -> np.ndarray:
+        """The state of each point of ``centers`` (``(N, 2)``, e.g. a generator's cells) in ``view`` ``"x"`` or ``"xy"``."""
+        centers = np.asarray(centers, dtype=float)
+        b = discretize_grid(centers[:, 0], self.grid)
+        if view == "x":
+            return self.x_state_of_bin[b]
+        if view == "xy":
+            return self.xy_state_of_bin[b + self.grid.n_states * (centers[:, 1] > 0)]
+        raise ValueError(f"view must be 'x' or 'xy', got {view!r}")
+
+
+def _compact(full: np.ndarray, n_bins: int, n_rows: int) -> np.ndarray:
+    """Bin -> state over the visited bins (numbered in bin order); an unvisited bin takes its row's nearest visited one."""
+    used = np.zeros(n_bins * n_rows, dtype=bool)
+    used[np.unique(full)] = True
+    state = np.cumsum(used) - 1
+    out = np.empty(n_bins * n_rows, dtype=np.int64)
+    for r in range(n_rows):
+        row = np.arange(r * n_bins, (r + 1) * n_bins)
+        vis = row[used[row]]
+        out[row] = state[vis[np.abs(row[:, None] - vis[None, :]).argmin(1)]]
+    return out
+
+
+def hidden_rows(n_walkers: int, n_frames: int, *, save_every: int = 100, n_bins: int = 18, seed: int = 0,
+                device="auto", progress: bool = True, **potential) -> HiddenRowsData:
+    """Walkers on :class:`~mdlstm_utils.systems.HiddenRows2D` (options ``potential``) started at the well
+    bottoms in Boltzmann proportions and equilibrated 5000 steps; ``x`` cut into ``n_bins`` bins on
+    [-1.8, 1.8] (the outer bins take the tails; with ``n_bins`` a multiple of 9 the cuts ``x = -1, 0, 1``
+    between the wells' images fall on bin edges)."""
+    pot = HiddenRows2D(**potential)
+    x = langevin(pot, pot.sample_start(n_walkers, seed=seed), n_frames, dt=DT, save_every=save_every, burn_in=5000,
+                 seed=seed, device=device, progress=progress)
+    grid = make_grid(-1.8, 1.8, n_bins)
+    bx = discretize_grid(x[..., 0], grid)
+    bxy = bx + n_bins * (x[..., 1] > 0)
+    x_of, xy_of = _compact(bx, n_bins, 1), _compact(bxy, n_bins, 2)
+    c = grid.centers()[:, 0]
+    side = np.digitize(c, [-1.0, 0.0, 1.0])  # 0: x < -1 (bottom-left), 1: top-left, 2: bottom-right, 3: top-right
+    x_sets = [np.unique(x_of[side == k]) for k in range(4)]
+    wells = np.concatenate([pot.well_of(np.c_[c, np.full_like(c, -1.0)]), pot.well_of(np.c_[c, np.full_like(c, 1.0)])])
+    xy_sets = [np.unique(xy_of[wells == k]) for k in range(4)]
+    return HiddenRowsData(pot, x, x_of[bx], xy_of[bxy], grid, x_of, xy_of, x_sets, xy_sets, DT * save_every)

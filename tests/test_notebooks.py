@@ -39,7 +39,14 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
     m = read_metrics(tmp_path)
     assert m["notebook"] == nb.stem and m["profile"] == "smoke" and m["seed"] == 1
     assert m["environment"]["packages"]["torch"].startswith("2.13")
-    if "set_pop_ref" in m:  # notebooks that compare metastable-set populations and MFPTs
+    if m["notebook"] == "09_memory":  # the memory case: every model and view in the table, the memory test as an object
+        assert isinstance(m["memory"]["history_matters"], bool) and isinstance(m["memory_xy"]["history_matters"], bool)
+        models = {(r["model"], r["view"]) for r in m["table"]}
+        assert {("LSTM", "x"), ("Transformer", "x"), ("MSM lag 1", "x"), ("MSM lag 1", "xy")} <= models
+        assert any(mod.startswith("Markov chain") for mod, _ in models) and any(mod.startswith("IGME") for mod, _ in models)
+        assert all(r["error"] is None or r["error"] >= 0 for r in m["table"])
+        assert m["exact_timescales"][0] > m["exact_timescales"][1] > 0
+    elif "set_pop_ref" in m:  # notebooks that compare metastable-set populations and MFPTs
         assert math.isclose(sum(m["set_pop_ref"]), sum(m["set_pop_gen"]), abs_tol=0.05)
         assert 0.0 <= m["set_pop_max_abs_err"] <= 1.0
         if m["mfpt_max_rel_err"] is None:  # infinite: a passage the reference makes was never generated
