@@ -59,6 +59,7 @@ import numpy as np
 
 from .states import lag as lagmod
 from .diagnostics import transition_errors
+from .memory import memory_test
 from .kinetics import population_interval, relaxation_timescales, set_labels
 from .runtime import _jsonable, mfpt_tolerance, resolve_device, seed_everything
 from .train import TrainConfig
@@ -925,6 +926,7 @@ class Analysis:
     self_checks: SelfChecks | None = None
     notes: list = field(default_factory=list)  # alternatives taken by the rules, and why
     transitions: object = None  # diagnostics.TransitionErrors of the generated labels, or None
+    memory: object = None  # memory.MemoryTest of the metastable labels, or the reason it could not run (str)
 
     def metrics(self) -> dict:
         dt = self.inputs.dt
@@ -987,6 +989,7 @@ class Analysis:
             "learning": None if rec is None else rec.to_dict(),
             "transitions": None if self.transitions is None else
             self.transitions.to_dict() | {"summary": _transitions_text(self.transitions, self.space.n_states)},
+            "memory": _memory_dict(self.memory),
             "choices": {k: {"value": c.value, "rule": c.rule} for k, c in self.choices.items()},
             "inputs": {"kind": self.inputs.kind, "files": self.inputs.sources, "features": self.inputs.feature_kind,
                        "frames": self.inputs.lengths.tolist()},
@@ -994,6 +997,21 @@ class Analysis:
             "train_steps": res.metrics["train_steps"], "val_loss": res.metrics["val_loss"],
             "seconds": self.seconds,
         })
+
+
+def history_test(space: StateSpace):
+    """:func:`~mdlstm_utils.memory.memory_test` of the metastable labels the model learns (orders 1-3): does their
+    next state depend on more than the current one? Returns the reason as a string when the data cannot answer."""
+    try:
+        return memory_test(list(space.trajs), space.n_states, orders=(1, 2, 3))
+    except ValueError as exc:
+        return f"the memory test could not run on these labels: {exc}"
+
+
+def _memory_dict(mt) -> dict:
+    if mt is None or isinstance(mt, str):
+        return {"history_matters": None, "sentence": mt or "not run"}
+    return mt.to_dict()
 
 
 def _finite_or_none(x) -> float | None:
@@ -1139,8 +1157,10 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
     learned = learn(st.space, tau, model=model, profile=profile, seed=seed, device=device, progress=progress)
     seconds["learn"] = time.perf_counter() - t_learn
     te = transitions(st.space, learned, tau)
+    mt = history_test(st.space)
+    print("memory:", mt if isinstance(mt, str) else mt.sentence)
     a = Analysis(inputs, profile, model, seed, st.choices, st.reduction, st.micro, st.kmeans, st.its, st.metastable,
-                 st.dwell_scan, st.space, learned, st.ck, seconds, st.self_checks, st.notes, te)
+                 st.dwell_scan, st.space, learned, st.ck, seconds, st.self_checks, st.notes, te, mt)
     print(a.metrics()["verdict"]["summary"])
     return a
 
@@ -1337,6 +1357,12 @@ def _learning_html(m: dict) -> str:
             "small loss gap says little about the slow kinetics.")
     if te is not None:
         parts.append(te["summary"])
+    mem = m.get("memory") or {}
+    if mem.get("sentence"):
+        nums = (f" (order {mem['order']} chain against the first-order one on held-out frames: gain "
+                f"{mem['gain']:.3g} nats per frame, 95 % interval {mem['gain_low']:.3g} to {mem['gain_high']:.3g})"
+                if mem.get("history_matters") is not None else "")
+        parts.append(f"Memory: {mem['sentence']}{nums}")
     if not parts:
         return ""
     return "<h2>Learning and the transitions it gets wrong</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in parts)

@@ -370,6 +370,11 @@ def test_report_has_self_checks_learning_and_transitions(tmp_path):
     assert np.isclose(rec["loss_gap"], rec["val_loss"] - rec["msm_val_loss"]) and len(rec["val_loss_curve"]) >= 1
     te = m["transitions"]
     assert te["timescale_ref"] > 0 and te["n_pairs"] >= te["n_crossing"] >= 1 and te["summary"]
+    mem = m["memory"]  # the memory test of the labels the model learned, with the numbers it rests on
+    assert isinstance(mem["history_matters"], bool) and mem["sentence"]
+    assert mem["gain_low"] <= mem["gain"] <= mem["gain_high"] and mem["order"] in mem["orders"]
+    assert mem["history_matters"] == (mem["order"] > 1)
     page = (out / "report.html").read_text()
     assert "Self-checks of the state space" in page and "Learning and the transitions" in page
+    assert "Memory: " in page
     assert page.count("data:image/png;base64,") >= 5
