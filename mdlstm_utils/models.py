@@ -54,7 +54,10 @@ class LSTMLM(nn.Module):
         starts at zero. An untrained model is then exactly the MSM; training
         learns only the correction that the history adds. A remedy for the rare
         transitions that the next-token loss barely sees: the model no longer
-        has to learn them from scratch.
+        has to learn them from scratch. Measured with the recipe and 3 seeds
+        (``bench/bench_convergence.py``): on the toy's microstates it halves
+        the slow-process error (0.34 against 0.68; the MSM baseline 0.13), on
+        its two core sets it does not help (0.40 against 0.29, a wide spread).
     """
 
     #: ``step`` keeps a state of fixed shape and no Python-side counters, so a
