@@ -80,13 +80,22 @@ class LearningRecord:
                 "msm_val_loss": self.msm_val_loss, "loss_gap": self.loss_gap}
 
 
-def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: TrainConfig) -> LearningRecord:
+def _fit_split(train_data, val_data, cfg: TrainConfig) -> tuple[list, list]:
+    """The frames :func:`~mdlstm_utils.train.fit` trains and validates on: ``val_data`` when given, else the last
+    ``cfg.val_fraction`` of each training trajectory."""
+    if val_data is not None:
+        return list(train_data), list(val_data)
+    return split_trajectories(list(train_data), cfg.val_fraction)
+
+
+def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: TrainConfig, *,
+                    msm=None) -> LearningRecord:
     """The :class:`LearningRecord` of a :func:`~mdlstm_utils.train.fit` run on ``train_data`` (validated on
-    ``val_data``, or on the last ``cfg.val_fraction`` of each training trajectory as ``fit`` does)."""
-    if val_data is None:
-        train_data, val_data = split_trajectories(list(train_data), cfg.val_fraction)
-    msm = fit_markov(train_data, n_states, 1)
-    windows = make_windows(list(val_data), cfg.seq_len)
+    ``val_data``, or on the last ``cfg.val_fraction`` of each training trajectory as ``fit`` does); ``msm``: the
+    first-order :class:`~mdlstm_utils.markov.MarkovChain` of the training frames when already counted."""
+    fit_part, held = _fit_split(train_data, val_data, cfg)
+    msm = fit_markov(fit_part, n_states, 1) if msm is None else msm
+    windows = make_windows(held, cfg.seq_len)
     steps = np.cumsum([h["batches"] for h in tr.history])
     return LearningRecord(steps, np.array([h["train_loss"] for h in tr.history]),
                           np.array([h["val_loss"] for h in tr.history]), float(tr.best_val_loss),
@@ -244,6 +253,64 @@ def learn_and_compare(
     trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
+    n_train, prompt, prompt_len, n_gen, gen_frames, like_reference = _generation_settings(
+        lengths, n_train, train_labels, prompt, prompt_len, n_gen, gen_frames)
+    if "train_steps" in train_settings:
+        train_settings["steps"] = train_settings.pop("train_steps")
+    cfg = (train or TrainConfig()).replace(**train_settings)
+    if cfg.patience is None and cfg.lr_schedule != "cosine":
+        cfg = cfg.replace(patience=3)
+    dev = resolve_device(device)
+    train_data = trajs[:n_train] if train_labels is None else check_labels(train_labels, n_states, name="train_labels")
+    val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
+    ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
+
+    seed_everything(seed)
+    net = build_model(model, n_states, hidden=hidden, d_model=d_model)
+    msm1 = fit_markov(_fit_split(train_data, val_data, cfg)[0], n_states, 1)  # the lag-1 MSM of the training frames
+    if getattr(net, "msm_prior", False):  # the logits start from it
+        net.set_prior(msm1.transition_matrix())
+    t0 = time.perf_counter()
+    tr = fit(net, train_data, val_data, config=cfg, seed=seed, device=dev, progress=progress)
+    t1 = time.perf_counter()
+    src = np.arange(n_gen) % n_traj
+    if prompt is None:
+        prompt = np.stack([trajs[i][:prompt_len] for i in src])
+    gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
+    if ragged:
+        gen = [g[: lengths[i]] for g, i in zip(gen, src)]
+    t2 = time.perf_counter()
+
+    cmp = comparison(trajs, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
+    m = cmp.to_dict()
+    msm = bcmp = None
+    if baseline:
+        msm, bcmp = _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, int(baseline_lag), gen_frames,
+                                  prompt[:, -1], lengths[src] if ragged else None, seed + 2)
+        b = bcmp.to_dict()
+        if sets is not None:
+            m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
+                                                  "set_pop_max_abs_err")})
+    floor = None
+    if sets is not None and noise_pairs:
+        floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
+                            n_pairs=int(noise_pairs), seed=seed + 3)
+        m.update(floor.to_dict())
+    name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
+    rec = learning_record(tr, train_data, val_data, n_states, cfg, msm=msm1)
+    m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
+             msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
+             train_steps=int(sum(h["batches"] for h in tr.history)),
+             train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
+    if truth_mfpt is not None:
+        m.update(_truth_metrics(truth_mfpt, cmp, bcmp))
+    return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
+                       baseline_comparison=bcmp, noise_floor=floor, learning=rec)
+
+
+def _generation_settings(lengths: np.ndarray, n_train, train_labels, prompt, prompt_len: int, n_gen, gen_frames):
+    """The checked ``(n_train, prompt, prompt_len, n_gen, gen_frames, like_reference)`` of :func:`learn_and_compare`."""
+    n_traj = len(lengths)
     if train_labels is not None and n_train is not None:
         raise ValueError("give either n_train or train_labels, not both")
     n_train = n_traj if n_train is None else int(n_train)
@@ -263,67 +330,29 @@ def learn_and_compare(
     gen_frames = int(lengths.max()) if like_reference else int(gen_frames)
     if n_gen < 1 or gen_frames < 1:
         raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
-    if "train_steps" in train_settings:
-        train_settings["steps"] = train_settings.pop("train_steps")
-    cfg = (train or TrainConfig()).replace(**train_settings)
-    if cfg.patience is None and cfg.lr_schedule != "cosine":
-        cfg = cfg.replace(patience=3)
-    dev = resolve_device(device)
-    train_data = trajs[:n_train] if train_labels is None else check_labels(train_labels, n_states, name="train_labels")
-    val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
-    ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
+    return n_train, prompt, prompt_len, n_gen, gen_frames, like_reference
 
-    seed_everything(seed)
-    net = build_model(model, n_states, hidden=hidden, d_model=d_model)
-    if getattr(net, "msm_prior", False):  # the logits start from a lag-1 MSM of the training frames
-        fit_part = train_data if val_data is not None else split_trajectories(list(train_data), cfg.val_fraction)[0]
-        net.set_prior(fit_markov(fit_part, n_states, 1).transition_matrix())
-    t0 = time.perf_counter()
-    tr = fit(net, train_data, val_data, config=cfg, seed=seed, device=dev, progress=progress)
-    t1 = time.perf_counter()
-    src = np.arange(n_gen) % n_traj
-    if prompt is None:
-        prompt = np.stack([trajs[i][:prompt_len] for i in src])
-    gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
-    if ragged:
-        gen = [g[: lengths[i]] for g, i in zip(gen, src)]
-    t2 = time.perf_counter()
 
-    cmp = comparison(trajs, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
-    m = cmp.to_dict()
-    msm = bcmp = None
-    if baseline:
-        n_steps = -(-gen_frames // int(baseline_lag))
-        msm = msm_trajectories(train_data, n_states=n_states, lag=int(baseline_lag), n_steps=n_steps,
-                               start=prompt[:, -1], seed=seed + 2)
-        if ragged:
-            msm = [b[: -(-lengths[i] // int(baseline_lag))] for b, i in zip(msm, src)]
-        bcmp = comparison(trajs, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt,
-                          dt_gen=dt * int(baseline_lag), dt_unit=unit)
-        b = bcmp.to_dict()
-        if sets is not None:
-            m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
-                                                  "set_pop_max_abs_err")})
-    floor = None
-    if sets is not None and noise_pairs:
-        floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
-                            n_pairs=int(noise_pairs), seed=seed + 3)
-        m.update(floor.to_dict())
-    name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
-    rec = learning_record(tr, train_data, val_data, n_states, cfg)
-    m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
-             msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
-             train_steps=int(sum(h["batches"] for h in tr.history)),
-             train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
-    if truth_mfpt is not None:
-        truth = np.asarray(truth_mfpt, dtype=float)
-        m["mfpt_truth"] = truth.tolist()
-        m["ref_vs_truth_err"] = relative_error(cmp.mfpt_ref, truth)
-        m["gen_vs_truth_err"] = relative_error(cmp.mfpt_gen, truth)
-        if baseline:
-            m["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
-    return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
-                       baseline_comparison=bcmp, noise_floor=floor, learning=rec)
+def _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, lag: int, gen_frames: int, start, cut,
+                  seed: int):
+    """The MSM baseline of :func:`learn_and_compare`: trajectories of a lag-``lag`` MSM of ``train_data`` from the
+    ``start`` states, covering ``gen_frames`` reference frames (each cut to ``cut[i]`` frames when given), and
+    their :class:`~mdlstm_utils.kinetics.Comparison` with the reference."""
+    msm = msm_trajectories(train_data, n_states=n_states, lag=lag, n_steps=-(-gen_frames // lag), start=start, seed=seed)
+    if cut is not None:
+        msm = [b[: -(-int(n) // lag)] for b, n in zip(msm, cut)]
+    return msm, comparison(trajs, msm, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_gen=dt * lag,
+                           dt_unit=unit)
+
+
+def _truth_metrics(truth_mfpt, cmp: Comparison, bcmp: Comparison | None) -> dict:
+    """How far the reference, the generated trajectories and the MSM baseline are from the true MFPTs."""
+    truth = np.asarray(truth_mfpt, dtype=float)
+    out = {"mfpt_truth": truth.tolist(), "ref_vs_truth_err": relative_error(cmp.mfpt_ref, truth),
+           "gen_vs_truth_err": relative_error(cmp.mfpt_gen, truth)}
+    if bcmp is not None:
+        out["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
+    return out
 
 
 def _same_space(a: StateSpace, b: StateSpace) -> bool:
