@@ -52,7 +52,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -905,13 +905,9 @@ def _its_dict(its) -> dict | None:
 
 
 @dataclass
-class Analysis:
-    """Everything :func:`run` computed; :meth:`metrics` is the JSON of ``metrics.json``."""
+class States:
+    """The state-space steps of :func:`run` (everything before the language model), with their self-checks."""
 
-    inputs: Inputs
-    profile: str
-    model: str
-    seed: int
     choices: dict  # step name -> Choice
     reduction: Reduction | None
     micro: StateSpace
@@ -919,29 +915,37 @@ class Analysis:
     its: object
     metastable: object
     dwell_scan: tuple
-    space: StateSpace  # the metastable labels the model learned
-    learned: Learned
+    space: StateSpace  # the metastable labels the model learns
     ck: object
-    seconds: dict = field(default_factory=dict)
-    self_checks: SelfChecks | None = None
-    notes: list = field(default_factory=list)  # alternatives taken by the rules, and why
+    self_checks: SelfChecks
+    notes: list  # alternatives taken by the rules, and why
+    trials: list
+    seconds: dict
+
+
+@dataclass
+class Analysis(States):
+    """Everything :func:`run` computed: the state-space steps (:class:`States`, with ``seconds`` including the
+    learning) and the language model on them; :meth:`metrics` is the JSON of ``metrics.json``."""
+
+    inputs: Inputs
+    profile: str
+    model: str
+    seed: int
+    learned: Learned
     transitions: object = None  # diagnostics.TransitionErrors of the generated labels, or None
     memory: object = None  # memory.MemoryTest of the metastable labels, or the reason it could not run (str)
 
-    def metrics(self) -> dict:
-        dt = self.inputs.dt
-        res = self.learned.result
-        lm, msm = res.comparison, res.baseline_comparison
-        ld, bd = lm.to_dict(), msm.to_dict()  # JSON form: nested lists, None on the diagonal and for no event
-
-        def three(ref_key, gen_key):
-            return {"reference": ld[ref_key], "lm": ld[gen_key], "msm": bd[gen_key]}
-
+    def verdict(self) -> dict:
+        """The verdict on the language model: its errors beside the MSM baseline's, the targets of the profile, and
+        whether the state space's self-checks allow trusting them (``metrics.json``'s ``verdict``)."""
+        lm, msm = self.learned.result.comparison, self.learned.result.baseline_comparison
         sl = self.learned.slowest
         tol = mfpt_tolerance(self.profile)
         rel_pop = {k: float(np.max(np.abs(c.pop_gen / c.pop_ref - 1))) for k, c in (("lm", lm), ("msm", msm))}
         rel_its = {k: abs(sl[k][0] / sl["reference"][0] - 1) for k in ("lm", "msm")}
         ref_half = np.nanmax((lm.mfpt_ref_high - lm.mfpt_ref_low) / (2 * lm.mfpt_ref))
+        checks = self.self_checks
         verdict = {
             "tolerance": tol,
             "populations_target": 0.10,
@@ -954,7 +958,6 @@ class Analysis:
             "reference_mfpt_rel_halfwidth": float(ref_half),
             "lm_mfpt_intervals_overlap": bool(lm.mfpt_overlap[~np.eye(len(lm.mfpt_ref), dtype=bool)].all()),
         }
-        checks = self.self_checks
         verdict["checks"] = {
             "populations within 10 %": bool(rel_pop["lm"] <= 0.10),
             f"MFPTs within {tol:.0%}": bool(np.isfinite(lm.mfpt_max_rel_err) and lm.mfpt_max_rel_err <= tol),
@@ -965,6 +968,20 @@ class Analysis:
         verdict["trust"] = bool(checks is not None and checks.passed)
         verdict["failed_checks"] = [] if checks is None else [c.name for c in checks.failed]
         verdict["summary"] = _summary(verdict, self.model, checks)
+        return verdict
+
+    def metrics(self) -> dict:
+        dt = self.inputs.dt
+        res = self.learned.result
+        lm, msm = res.comparison, res.baseline_comparison
+        ld, bd = lm.to_dict(), msm.to_dict()  # JSON form: nested lists, None on the diagonal and for no event
+
+        def three(ref_key, gen_key):
+            return {"reference": ld[ref_key], "lm": ld[gen_key], "msm": bd[gen_key]}
+
+        sl = self.learned.slowest
+        checks = self.self_checks
+        verdict = self.verdict()
         rec = res.learning
         return _jsonable({
             "dt": float(dt), "dt_unit": self.inputs.dt_unit,
@@ -1063,25 +1080,6 @@ def _print_choice(name: str, c: Choice) -> None:
     print(f"  {name:<16} {c.value!s:>8}   ({c.rule})")
 
 
-@dataclass
-class States:
-    """The state-space steps of :func:`run` (everything before the language model), with their self-checks."""
-
-    choices: dict
-    reduction: Reduction | None
-    micro: StateSpace
-    kmeans: object | None
-    its: object
-    metastable: object
-    dwell_scan: tuple
-    space: StateSpace
-    ck: object
-    self_checks: SelfChecks
-    notes: list
-    trials: list
-    seconds: dict
-
-
 def build_states(inputs: Inputs, *, profile: str = "quick", seed: int = 0, device="auto", tica_lag=None,
                  tica_dim=None, n_micro=None, lag=None, n_macro=None, core_threshold=None, min_dwell=None) -> States:
     """The steps of :func:`run` up to the metastable labels, each choice printed, and the self-checks.
@@ -1159,8 +1157,9 @@ def run(inputs: Inputs, *, profile: str = "quick", model: str = "lstm", seed: in
     te = transitions(st.space, learned, tau)
     mt = history_test(st.space)
     print("memory:", mt if isinstance(mt, str) else mt.sentence)
-    a = Analysis(inputs, profile, model, seed, st.choices, st.reduction, st.micro, st.kmeans, st.its, st.metastable,
-                 st.dwell_scan, st.space, learned, st.ck, seconds, st.self_checks, st.notes, te, mt)
+    steps = {f.name: getattr(st, f.name) for f in fields(States)} | {"seconds": seconds}
+    a = Analysis(**steps, inputs=inputs, profile=profile, model=model, seed=seed, learned=learned, transitions=te,
+                 memory=mt)
     print(a.metrics()["verdict"]["summary"])
     return a
 
