@@ -69,9 +69,12 @@ def _scaled(T: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray:
     return out / out.sum(1, keepdims=True)
 
 
-def _loss(T: np.ndarray, seqs: list[np.ndarray]) -> float:
-    a = np.concatenate([s[:-1] for s in seqs if len(s) > 1])
-    b = np.concatenate([s[1:] for s in seqs if len(s) > 1])
+def _pairs(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every (current, next) state of the sequences."""
+    return (np.concatenate([s[:-1] for s in seqs if len(s) > 1]), np.concatenate([s[1:] for s in seqs if len(s) > 1]))
+
+
+def _loss(T: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(-np.log(T[a, b]).mean())
 
 
@@ -116,16 +119,14 @@ def loss_sensitivity(train, val, n_states: int, groups, *, factors=(2.0, 0.5), d
         raise ValueError(f"factors must be positive numbers other than 1, got {factors.tolist()}")
     g = set_assignment(groups, n_states)
     T = fit_markov(train, n_states, 1).transition_matrix()
-    seqs = label_sequences(val, n_states, "val")
+    a, b = _pairs(label_sequences(val, n_states, "val"))
     cross = g[:, None] != g[None, :]
     within = ~cross & ~np.eye(n_states, dtype=bool)
-    base = _loss(T, seqs)
+    base = _loss(T, a, b)
     slow = [_scaled(T, cross, f) for f in factors]
     fast = [_scaled(T, within, f) for f in factors]
-    a = np.concatenate([s[:-1] for s in seqs if len(s) > 1])
-    b = np.concatenate([s[1:] for s in seqs if len(s) > 1])
-    return LossSensitivity(factors, base, np.array([_loss(t, seqs) - base for t in slow]),
-                           np.array([_loss(t, seqs) - base for t in fast]), slowest_timescale(T, dt),
+    return LossSensitivity(factors, base, np.array([_loss(t, a, b) - base for t in slow]),
+                           np.array([_loss(t, a, b) - base for t in fast]), slowest_timescale(T, dt),
                            np.array([slowest_timescale(t, dt) for t in slow]),
                            np.array([slowest_timescale(t, dt) for t in fast]), float(np.mean(g[a] != g[b])), len(a))
 
