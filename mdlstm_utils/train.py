@@ -115,15 +115,19 @@ def step_budget(steps: int, epochs: int, n_windows: int, batch_size: int) -> tup
     return batches, max(epochs, -(-steps // batches))
 
 
-#: The budget of optimizer steps per model in the notebooks' ``quick`` profile (windows of 50 frames, 32 per batch):
-#: the budget that ``bench/bench_convergence.py`` chose with the recipe (``bench/results/convergence.json``). No
-#: budget from 125 to 4000 came within 1.25 times each data set's best error on all four data sets, and 4000
-#: came closest (1.8 times, in the mean): the four-well bins and the toy's microstates still improve up to 4000
-#: steps, while the toy's core sets and alanine's metastable states are best at 500-1000 and worse at 4000.
-QUICK_STEPS = 4000
+#: The budget of optimizer steps per model in the notebooks' ``quick`` profile (windows of 50 frames,
+#: :data:`QUICK_BATCH` per batch). ``bench/bench_convergence.py`` (``bench/results/convergence.json``) ranks the
+#: budgets: none from 125 to 4000 came within 1.25 times each data set's best error on all four data sets, and
+#: 4000 came closest (1.8 times, in the mean); the four-well bins and the toy's microstates still improve up to
+#: 4000 steps, the toy's core sets and alanine's metastable states are best at 500-1000. The quick profile also
+#: has a time limit (``make run`` within 15 min on 2 cores), which that ranking did not weigh: at 4000 steps a
+#: clean-clone ``make run`` took 1385 s. The rule, fixed before the run it changes: the largest budget 4000 / 2^k
+#: whose ``make run`` time, predicted from that run's per-notebook training times and its two-worker schedule,
+#: is at most 15 min. 2000 steps: 846 s predicted. ``full`` trains whole epochs and is not limited by this.
+QUICK_STEPS = 2000
 
 #: Windows (of 50 frames) per batch in the notebooks' ``quick`` profile, chosen with the recipe by the same
-#: benchmark: at :data:`QUICK_STEPS`, 64 windows a batch had a mean log(slow-process error / MSM baseline's)
+#: benchmark: at 4000 steps, 64 windows a batch had a mean log(slow-process error / MSM baseline's)
 #: of 0.67 against 0.77 for 32 (the rule asks for an improvement above 0.1; this one is 0.105), at twice the
 #: training time.
 QUICK_BATCH = 64
@@ -139,7 +143,7 @@ class TrainConfig:
     metastable alanine states; 3 seeds, budgets 125-4000 steps of 32 windows of 50 frames): ``lr = 2e-3``
     had the lowest mean of log(slow-process error / MSM baseline's error) over the data sets and the budgets
     of 1000 steps or more (0.88, against 0.90 at 6e-3 and 1.14 at 2e-2); at that rate and
-    :data:`QUICK_STEPS`, a 5 % warm-up (0.78) and a constant rate after it (1.14) did not beat the half
+    4000 steps, a 5 % warm-up (0.78) and a constant rate after it (1.14) did not beat the half
     cosine (0.77); 64 windows a batch instead of 32 did (0.67, :data:`QUICK_BATCH`). No rate is best everywhere: 6e-3 and 2e-2 learn the four-well bins and the microstates in
     fewer steps, 2e-3 is steadier on the two-state partitions, which larger rates overshoot.
 
