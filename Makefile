@@ -22,7 +22,7 @@ setup: $(STAMP)
 
 ## Execute every tutorial notebook headless (papermill): executed copies, figures, HTML pages and runs/index.html
 run: $(STAMP)
-	$(BIN)/python -m mdlstm_utils.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
+	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
 
 ## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
 test: $(STAMP)
@@ -39,7 +39,7 @@ bench: $(STAMP)
 ## Copy full-profile runs from runs/ into docs/results/, rewrite docs/RESULTS.md and the README's results block
 ## (refused when the runs come from different commits; ALLOW_MIXED=1 builds it with the odd rows marked)
 results: $(STAMP)
-	$(BIN)/python -m mdlstm_utils.results --runs runs --docs docs $(if $(ALLOW_MIXED),--allow-mixed)
+	$(BIN)/python -m mdlstm_utils.report.results --runs runs --docs docs $(if $(ALLOW_MIXED),--allow-mixed)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mdlstm_utils import analyze  # noqa: E402
+from mdlstm_utils.cli import analyze  # noqa: E402
 from _common import print_table, write_json  # noqa: E402
 from _own_systems import SYSTEMS  # noqa: E402
 

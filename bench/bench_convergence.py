@@ -3,7 +3,7 @@
     python bench/bench_convergence.py [--phase grid|recipe|remedies|all] [--seeds 3] [--table-only]
 
 Data: the quick-profile data of the notebooks (seed 0), learned as the notebooks learn them with
-:func:`~mdlstm_utils.experiment.learn_and_compare`:
+:func:`~mdlstm_utils.lm.experiment.learn_and_compare`:
 
 * ``four-well``: 01's 40 bins of the 1-D four-well potential (768 walkers x 2500 frames, 128 for training);
 * ``toy micro`` / ``toy cores``: 04's 30-D hidden-slow toy, 100 k-means microstates and its two core sets;
@@ -43,10 +43,11 @@ from pathlib import Path
 import numpy as np
 
 from _common import RESULTS, print_table, write_json
-from mdlstm_utils import datasets, experiment, md, toydata
-from mdlstm_utils.models import LSTMConfig
+from mdlstm_utils.data import datasets, md, toydata
+from mdlstm_utils.lm import experiment
+from mdlstm_utils.lm.models import LSTMConfig
 from mdlstm_utils.states import StateSpace, discretize_grid, make_grid, metastable_space, metastable_states, state_means
-from mdlstm_utils.train import make_windows
+from mdlstm_utils.lm.train import make_windows
 
 LRS = (2e-3, 6e-3, 2e-2)
 BUDGETS = (125, 250, 500, 1000, 4000)

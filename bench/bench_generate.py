@@ -44,8 +44,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mdlstm_utils.generate import generate  # noqa: E402
-from mdlstm_utils.models import LSTMLM, TransformerLM  # noqa: E402
+from mdlstm_utils.lm.generate import generate  # noqa: E402
+from mdlstm_utils.lm.models import LSTMLM, TransformerLM  # noqa: E402
 from mdlstm_utils.runtime import resolve_device  # noqa: E402
 from _common import result_path  # noqa: E402
 

@@ -2,7 +2,7 @@
 
     python bench/bench_md_vs_lm.py [--md-ps 100] [--md-platforms CPU,CUDA] [--batch N] [--steps 2000] [--device auto]
 
-MD: `mdlstm_utils.md.simulate` (amber14 + OBC2, 4 fs; 1 thread on the CPU, and OpenMM's CUDA platform when it loads), timed
+MD: `mdlstm_utils.data.md.simulate` (amber14 + OBC2, 4 fs; 1 thread on the CPU, and OpenMM's CUDA platform when it loads), timed
 as the difference between extending a set-up run by 10 ps and by 10 + `md-ps` ps, so that building the
 system, minimisation and reloading the checkpoint are not counted.
 LM: an LSTMLM (V=100, embed 64, hidden 256) generating `batch` trajectories at 1 ps per frame (the MD
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from _common import print_table, write_json
-from mdlstm_utils.generate import generate
-from mdlstm_utils.md import available_platforms, simulate
-from mdlstm_utils.models import LSTMLM
+from mdlstm_utils.lm.generate import generate
+from mdlstm_utils.data.md import available_platforms, simulate
+from mdlstm_utils.lm.models import LSTMLM
 from mdlstm_utils.runtime import resolve_device
 
 

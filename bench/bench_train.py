@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import print_table, write_json
-from mdlstm_utils.models import LSTMLM
+from mdlstm_utils.lm.models import LSTMLM
 from mdlstm_utils.runtime import resolve_device
 
 

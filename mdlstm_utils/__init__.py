@@ -1,24 +1,22 @@
 """mdlstm_utils: helpers of the mdlstm tutorial suite.
 
 Language models (LSTM, Transformer) that learn the kinetics of molecular
-dynamics from trajectories discretized into states. One concept per module:
+dynamics from trajectories discretized into states. The subpackages follow
+the pipeline, and each imports only from those before it:
 
-* :mod:`~mdlstm_utils.systems`   toy potentials (1-D four-well, 2-D three-well, slow mode hidden in N-D) and a batched Langevin integrator
-* :mod:`~mdlstm_utils.md`        OpenMM simulation of alanine dipeptide (seeded, checkpointed, resumable) and mdtraj features
-* :mod:`~mdlstm_utils.datasets`  shipped data sets by name, sha256-checked against data/MANIFEST
 * :mod:`~mdlstm_utils.states`    the state-space type and its builders: grid bins, k-means (CPU/GPU), TICA, MSMs, implied
   timescales and the lag rule, the CK test, PCCA+, core sets, dynamical coring
-* :mod:`~mdlstm_utils.models`    next-state language models (``LSTMLM``, ``TransformerLM``)
-* :mod:`~mdlstm_utils.train`     the training loop (device, mixed precision, early stopping, checkpoints, resume)
-* :mod:`~mdlstm_utils.generate`  batched generation of long trajectories (recurrent state / KV cache)
-* :mod:`~mdlstm_utils.experiment` one experiment in one call: partition, train, generate, compare (with a known truth)
-* :mod:`~mdlstm_utils.kinetics`  populations, free energy, transition counts, MFPTs, subsampling, comparison
-* :mod:`~mdlstm_utils.markov`    Markov chains of order k by counting: held-out loss, the order that predicts best
-* :mod:`~mdlstm_utils.diagnostics` why a language model loses the rare event: loss sensitivity, transition errors
-* :mod:`~mdlstm_utils.memory`    does history matter? the memory test, IGME, slowest timescales of any trajectories
-* :mod:`~mdlstm_utils.plots`     the notebooks' figures
-* :mod:`~mdlstm_utils.runtime`   device choice, seeding, parameter checks, environment record, metrics files
-* :mod:`~mdlstm_utils.sweep`     headless notebook execution and parameter sweeps (papermill, Dask)
+* :mod:`~mdlstm_utils.kinetics`  populations, MFPTs, rates, intervals, the noise floor, the typed ``Comparison``, and the
+  Markov baselines (MSM, k-th-order chains, the memory test)
+* :mod:`~mdlstm_utils.data`      toy systems with exact references, toy data sets, shipped data, OpenMM MD and features
+* :mod:`~mdlstm_utils.lm`        the language models: models, training (the recipe), generation, ``learn_and_compare``,
+  diagnostics of what the loss sees
+* :mod:`~mdlstm_utils.report`    figures, the results record, the suite and sweep runner (papermill, Dask), the landing page
+* :mod:`~mdlstm_utils.cli`       ``mdlstm analyze``
+* :mod:`~mdlstm_utils.runtime`   device choice, seeding, profiles, parameter checks, environment record, metrics files
+
+In the reading order of the data flow the data come first; in the import order ``data`` follows ``states`` and
+``kinetics``, because its toy data sets arrive labelled and with their truth measured.
 """
 
 __version__ = "0.1.0"

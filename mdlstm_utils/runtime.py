@@ -187,13 +187,15 @@ def select_profile(profile: str, **options: dict) -> dict:
     return dict(options[profile])
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """``obj`` with NumPy arrays, scalars and tuples turned into plain lists and numbers (dict keys into strings),
+    so that :mod:`json` writes it; NaN and infinity become ``None``."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -209,7 +211,7 @@ def save_metrics(metrics: dict, out_dir: str | os.PathLike | None, name: str = "
     import json
     from pathlib import Path
 
-    clean = _jsonable(metrics)
+    clean = jsonable(metrics)
     if out_dir is not None:
         path = Path(out_dir) / name
         path.parent.mkdir(parents=True, exist_ok=True)

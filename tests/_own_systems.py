@@ -4,7 +4,7 @@ Three 2-D overdamped diffusions in multi-well potentials:
 
 * deeptime's ``triple_well_2d`` and ``quadruple_well`` (``deeptime.data``, its own integrator);
 * :class:`FourGaussianWells`, a four-well potential of our own design (four Gaussian wells of unequal depth on
-  a rectangle, in a quartic box), integrated with :func:`mdlstm_utils.systems.langevin`. Its three slow
+  a rectangle, in a quartic box), integrated with :func:`mdlstm_utils.data.systems.langevin`. Its three slow
   timescales are close to each other (ratios 1.4 and 1.7), so no gap between them marks a number of states;
   the gap to the fourth is 15.
 
@@ -12,7 +12,7 @@ Each is seen through all coordinates (the deeptime systems: the two slow coordin
 Ornstein-Uhlenbeck noise coordinates, mixed by a random rotation, so that nothing marks which directions are
 slow; the four-well system: its (x, y)) and through one coordinate (``x`` alone). The truth is the exact
 slowest relaxation time of the 2-D dynamics, from the square-root-approximation generator on a fine grid
-(:func:`mdlstm_utils.systems.grid_generator`).
+(:func:`mdlstm_utils.data.systems.grid_generator`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from scipy import sparse
 from scipy.sparse.linalg import eigsh
 
-from mdlstm_utils.systems import Potential, langevin
+from mdlstm_utils.data.systems import Potential, langevin
 
 
 @dataclass
@@ -58,7 +58,7 @@ class _Potential:
 def exact_timescales(potential, lo, hi, n: int, kT: float, k: int = 3) -> np.ndarray:
     """The ``k`` slowest relaxation times of ``dX = -grad V dt + sqrt(2 kT) dW`` (SqRA generator, ``n x n`` cells);
     ``potential`` has ``energy_numpy``."""
-    from mdlstm_utils.systems import grid_generator
+    from mdlstm_utils.data.systems import grid_generator
 
     gen = grid_generator(potential, lo, hi, (n, n), kT=kT, D=kT)
     d = np.sqrt(gen.stationary)

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mdlstm_utils import datasets, md
+from mdlstm_utils.data import datasets, md
 
 SHIPPED = datasets.default_data_dir()
 
@@ -165,7 +165,7 @@ def test_structure_view_imports_nglview_without_any_warning():
     code = textwrap.dedent("""
         import sys, warnings
         import numpy as np, mdtraj
-        from mdlstm_utils import md
+        from mdlstm_utils.data import md
         traj = mdtraj.load(str(md.alanine_dipeptide_pdb()))
         assert "nglview" not in sys.modules and "pkg_resources" not in sys.modules, sorted(sys.modules)
         warnings.simplefilter("error")
@@ -178,7 +178,7 @@ def test_structure_view_imports_nglview_without_any_warning():
 
 
 def test_nglview_import_hides_the_pkg_resources_warning_and_nothing_else(tmp_path, monkeypatch):
-    from mdlstm_utils.md.alanine import _import_nglview
+    from mdlstm_utils.data.md.alanine import _import_nglview
 
     fake = tmp_path / "nglview"
     fake.mkdir()

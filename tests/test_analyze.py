@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdlstm_utils import analyze, kinetics
+from mdlstm_utils import kinetics
+from mdlstm_utils.cli import analyze
 from mdlstm_utils.states import from_labels, parse_dt
 
 import _own_systems as own
@@ -135,7 +136,7 @@ def test_console_script(tmp_path):
     assert exe, "the mdlstm console script is not installed (pip install -e .)"
     r = subprocess.run([exe, "analyze", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--dt" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "mdlstm_utils.analyze", "--help"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "mdlstm_utils.cli.analyze", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--features" in r.stdout
 
 

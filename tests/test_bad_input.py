@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from mdlstm_utils import kinetics, runtime
-from mdlstm_utils.generate import generate
-from mdlstm_utils.models import LSTMLM, model_from_config
+from mdlstm_utils.lm.generate import generate
+from mdlstm_utils.lm.models import LSTMLM, model_from_config
 from mdlstm_utils.states import check_labels, discretize_grid, lump, make_grid
-from mdlstm_utils.sweep import execute_notebook, run_suite
-from mdlstm_utils.systems import FourWell1D, Harmonic, langevin
-from mdlstm_utils.train import fit, load_model
+from mdlstm_utils.report.sweep import execute_notebook, run_suite
+from mdlstm_utils.data.systems import FourWell1D, Harmonic, langevin
+from mdlstm_utils.lm.train import fit, load_model
 
 GOOD = np.tile(np.array([0, 1, 2, 1]), (2, 100))
 
@@ -36,7 +36,7 @@ CASES = [
     ("dt-negative", lambda: langevin(Harmonic(), np.zeros(2), 5, dt=-1e-3, progress=False), ValueError, r"dt must be a finite number > 0, got -0.001"),
     ("n-frames-type", lambda: langevin(Harmonic(), np.zeros(2), 5.5, progress=False), TypeError, r"n_frames must be an int, got float"),
     ("scheme", lambda: langevin(Harmonic(), np.zeros(2), 5, scheme="verlet", progress=False), ValueError, r"scheme='verlet'"),
-    ("potential-type", lambda: langevin(lambda x: x, np.zeros(2), 5, progress=False), TypeError, r"potential must be a mdlstm_utils.systems.Potential"),
+    ("potential-type", lambda: langevin(lambda x: x, np.zeros(2), 5, progress=False), TypeError, r"potential must be a mdlstm_utils.data.systems.Potential"),
     ("grid-bounds", lambda: make_grid(1.0, -1.0, 10), ValueError, r"hi > lo, got lo=1.0, hi=-1.0"),
     ("grid-bins", lambda: make_grid(0.0, 1.0, 0), ValueError, r"n_bins must be positive integers, got 0"),
     ("grid-nan", lambda: discretize_grid(np.array([0.1, np.inf]), make_grid(0, 1, 4)), ValueError, r"x contains NaN or inf"),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mdlstm_utils.states import assign_to_centers, kmeans, tica
-from mdlstm_utils.systems import HiddenSlowND, langevin
+from mdlstm_utils.data.systems import HiddenSlowND, langevin
 
 
 def _blobs(n_per=400, n_blobs=6, d=12, seed=0, spread=8.0):

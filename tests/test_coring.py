@@ -56,7 +56,7 @@ def test_core_set_labels_errors():
         core_set_labels(np.array([0, 7]), LOOKUP)
     with pytest.raises(ValueError, match="no state to any core"):
         core_set_labels(np.array([0, 1]), np.array([-1, -1]))
-    with pytest.raises(ValueError, match="cores\\[1\\] is empty"):
+    with pytest.raises(ValueError, match="core 1 is empty"):
         core_set_labels(np.array([0, 1]), [[0], []])
     with pytest.raises(TypeError, match="cores must be"):
         core_set_labels(np.array([0, 1]), "01")

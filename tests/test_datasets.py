@@ -8,11 +8,11 @@ import mdtraj as md
 import numpy as np
 import pytest
 
-from mdlstm_utils import datasets
-from mdlstm_utils.datasets import DATASETS, load, read_manifest, verify_file, write_manifest
-from mdlstm_utils.md import alanine_dipeptide_pdb
+from mdlstm_utils.data import datasets
+from mdlstm_utils.data.datasets import DATASETS, load, read_manifest, verify_file, write_manifest
+from mdlstm_utils.data.md import alanine_dipeptide_pdb
 
-CMD = "python -m mdlstm_utils.md --ns 0.005 --seed 1 --out data/alanine-dipeptide/rep1"
+CMD = "python -m mdlstm_utils.data.md --ns 0.005 --seed 1 --out data/alanine-dipeptide/rep1"
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_unknown_name_lists_known_ones(data_dir):
 
 
 def test_no_data_yet_says_how_to_produce_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"(?s)MANIFEST does not exist.*python -m mdlstm_utils\.md --ns 60"):
+    with pytest.raises(FileNotFoundError, match=r"(?s)MANIFEST does not exist.*python -m mdlstm_utils\.data\.md --ns 60"):
         load("alanine-dipeptide", data_dir=tmp_path)
     (tmp_path / "other.npz").write_bytes(b"")
     write_manifest([tmp_path / "other.npz"], "touch other.npz", tmp_path / "MANIFEST")
@@ -104,7 +104,7 @@ def test_repository_data_loads_or_says_how_to_produce_it():
     if shipped:
         assert load("alanine-dipeptide").trajectories
     else:
-        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.md --ns 60 --seed 1 --temperature 500 --replicas 2"):
+        with pytest.raises(FileNotFoundError, match=r"mdlstm_utils\.data\.md --ns 60 --seed 1 --temperature 500 --replicas 2"):
             load("alanine-dipeptide")
 
 
@@ -169,10 +169,10 @@ def test_malformed_manifest_and_bad_write_arguments(data_dir, tmp_path):
 
 def test_cli_add_takes_command_and_seed_from_progress_json(data_dir, capsys):
     rep = data_dir / "alanine-dipeptide/rep1"
-    (rep / "progress.json").write_text(json.dumps({"command": "python -m mdlstm_utils.md --seed 9", "params": {"seed": 9}}))
+    (rep / "progress.json").write_text(json.dumps({"command": "python -m mdlstm_utils.data.md --seed 9", "params": {"seed": 9}}))
     assert datasets.main(["add", str(rep / "traj.xtc"), "--manifest", str(data_dir / "MANIFEST")]) == 0
     e = {x.path: x for x in read_manifest(data_dir / "MANIFEST")}["alanine-dipeptide/rep1/traj.xtc"]
-    assert e.seed == 9 and e.command == "python -m mdlstm_utils.md --seed 9"
+    assert e.seed == 9 and e.command == "python -m mdlstm_utils.data.md --seed 9"
     assert datasets.main(["verify", "--data-dir", str(data_dir)]) == 0
     assert "ok alanine-dipeptide/rep1/traj.xtc" in capsys.readouterr().out
     assert verify_file(e, data_dir) == rep / "traj.xtc"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.experiment import build_model, learn_and_compare
+from mdlstm_utils.lm.experiment import build_model, learn_and_compare
 from mdlstm_utils.kinetics import mfpt_matrix
-from mdlstm_utils.models import LSTMLM, TransformerLM
-from mdlstm_utils.train import fit, step_budget
+from mdlstm_utils.lm.models import LSTMLM, TransformerLM
+from mdlstm_utils.lm.train import fit, step_budget
 
 
 def _two_well_chain(n_steps, n_traj, seed):
@@ -80,7 +80,7 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
 def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
     # patience=None: 3 with the constant rate; no early stopping with the cosine schedule (the default), so
     # that the decay runs to the end of the step budget
-    from mdlstm_utils import experiment
+    from mdlstm_utils.lm import experiment
 
     seen = []
     real_fit = experiment.fit
@@ -115,7 +115,7 @@ def test_learn_and_compare_rejects_bad_input():
 def test_learn_and_compare_trains_on_given_labels(monkeypatch):
     # train_labels / val_labels: train (and estimate the MSM baseline) on other trajectories than the reference's
     # first n_train, and validate on given ones, e.g. separate walkers or the first 90 % of each trajectory
-    from mdlstm_utils import experiment
+    from mdlstm_utils.lm import experiment
 
     fits, msms = [], []
     real_fit, real_msm = experiment.fit, experiment.msm_trajectories

@@ -7,7 +7,7 @@ import mdtraj
 import numpy as np
 import pytest
 
-from mdlstm_utils import datasets, md
+from mdlstm_utils.data import datasets, md
 
 REP1 = datasets.default_data_dir() / "alanine-dipeptide" / "rep1"
 N = 500  # frames of the shipped run used where a slice is enough

@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy.stats import chi2_contingency
 
-from mdlstm_utils.generate import generate
-from mdlstm_utils.models import LSTMLM, TransformerLM
+from mdlstm_utils.lm.generate import generate
+from mdlstm_utils.lm.models import LSTMLM, TransformerLM
 
 N_TRAJ, N_STEPS, V = 4096, 40, 5
 
@@ -67,7 +67,7 @@ def test_fast_path_needs_a_fixed_size_state():
 
 @pytest.mark.parametrize("fast", [False, True])
 def test_generate_chunks_streams_exactly_what_generate_returns(fast):
-    from mdlstm_utils.generate import generate_chunks
+    from mdlstm_utils.lm.generate import generate_chunks
 
     model = _model()
     prompt = np.random.default_rng(1).integers(0, V, size=(8, 4))
@@ -86,7 +86,7 @@ def test_generate_chunks_streams_exactly_what_generate_returns(fast):
 
 
 def test_a_failed_graph_capture_falls_back_to_eager_blocks(monkeypatch):
-    from mdlstm_utils import generate as g
+    from mdlstm_utils.lm import generate as g
 
     def broken_capture(self):
         self._steps(self.block)  # advances the state, as the real warm-up does
@@ -114,7 +114,7 @@ def test_step_function_gives_the_numbers_of_step(device, n_layers):
     fast_step = m.step_function()
     tok = torch.randint(0, V, (32,), device=device)
     state = tuple(torch.randn(n_layers, 32, 16, device=device) for _ in range(2))
-    from mdlstm_utils.generate import matmul_precision
+    from mdlstm_utils.lm.generate import matmul_precision
 
     with torch.inference_mode(), matmul_precision("fp32", torch.device(device)):
         ref_logits, (ref_h, ref_c) = m.step(tok, state)

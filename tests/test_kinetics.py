@@ -258,7 +258,8 @@ def test_noise_floor_matches_the_error_between_independent_data_sets(n_traj, n_s
 
 def test_noise_floor_sums_units_like_mfpt_matrix():
     # a replicate's MFPTs are sums over its units: the same as mfpt_matrix on those units drawn as trajectories
-    from mdlstm_utils.kinetics import _draw_units, noise_floor, relative_error
+    from mdlstm_utils.kinetics import noise_floor, relative_error
+    from mdlstm_utils.kinetics._resample import draw_units as _draw_units
 
     x = list(_two_state_chains(1, 30, 3000, 0.02, 0.04, seed=2)[0])
     f = noise_floor(x, n_states=2, sets=[[0], [1]], n_pairs=3, seed=4)

@@ -9,7 +9,7 @@ import pytest
 from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm_utils.states.lag import ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
-from mdlstm_utils.plots import plot_ck_test, plot_implied_timescales
+from mdlstm_utils.report.plots import plot_ck_test, plot_implied_timescales
 from mdlstm_utils.states import core_set_labels, cores_from_memberships, pcca_lump
 
 

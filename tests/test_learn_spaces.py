@@ -5,8 +5,8 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.experiment import build_model, learn_and_compare, learn_spaces
-from mdlstm_utils.models import LSTMLM, LSTMConfig, TransformerConfig, TransformerLM
+from mdlstm_utils.lm.experiment import build_model, learn_and_compare, learn_spaces
+from mdlstm_utils.lm.models import LSTMLM, LSTMConfig, TransformerConfig, TransformerLM
 from mdlstm_utils.states import StateSpace
 
 SMALL = dict(seq_len=20, batch_size=8, epochs=1, steps=3, device="cpu", baseline=False)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.diagnostics import loss_sensitivity, set_assignment, slowest_timescale, transition_errors
-from mdlstm_utils.experiment import learn_and_compare
-from mdlstm_utils.markov import choose_order, fit_markov
-from mdlstm_utils.models import LSTMConfig, LSTMLM
-from mdlstm_utils.train import TrainConfig, _batch_loss, make_windows, split_trajectories
+from mdlstm_utils.lm.diagnostics import loss_sensitivity, set_assignment, slowest_timescale, transition_errors
+from mdlstm_utils.lm.experiment import learn_and_compare
+from mdlstm_utils.kinetics.markov import choose_order, fit_markov
+from mdlstm_utils.lm.models import LSTMConfig, LSTMLM
+from mdlstm_utils.lm.train import TrainConfig, _batch_loss, make_windows, split_trajectories
 
 T3 = np.array([[0.90, 0.10, 0.00], [0.05, 0.90, 0.05], [0.00, 0.20, 0.80]])
 
@@ -186,7 +186,7 @@ class _NotData:
 
 
 def test_checkpoints_load_without_running_code(tmp_path):
-    from mdlstm_utils.train import load_model, save_checkpoint
+    from mdlstm_utils.lm.train import load_model, save_checkpoint
     net = LSTMLM(3, embed_dim=4, hidden_dim=8, msm_prior=True)
     net.set_prior(T3 * 0.97 + 0.01)
     save_checkpoint(tmp_path / "ok.pt", net)

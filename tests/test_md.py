@@ -12,7 +12,7 @@ import mdtraj as md
 import numpy as np
 import pytest
 
-from mdlstm_utils.md import (
+from mdlstm_utils.data.md import (
     aligned_cartesian,
     alanine_dipeptide_pdb,
     heavy_atom_distances,
@@ -65,7 +65,7 @@ def test_same_seed_same_frames_other_seed_differs(run4, tmp_path):
 def test_kill_and_resume_continues_without_duplicates(run4, tmp_path):
     out = tmp_path / "killed"
     ps = 30
-    cmd = [sys.executable, "-m", "mdlstm_utils.md", "--ns", str(ps / 1000), "--seed", str(SEED),
+    cmd = [sys.executable, "-m", "mdlstm_utils.data.md", "--ns", str(ps / 1000), "--seed", str(SEED),
            "--checkpoint-every-ps", "2", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 45
@@ -202,7 +202,7 @@ def test_killing_the_parent_of_replicas_ends_its_workers(tmp_path):
     """A killed ``--replicas`` run must not leave workers writing on (they would collide with a resumed run)."""
     import fcntl
 
-    cmd = [sys.executable, "-m", "mdlstm_utils.md", "--ns", "2", "--seed", "1", "--replicas", "2",
+    cmd = [sys.executable, "-m", "mdlstm_utils.data.md", "--ns", "2", "--seed", "1", "--replicas", "2",
            "--checkpoint-every-ps", "2", "--out", str(tmp_path), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -237,7 +237,7 @@ def test_killing_the_parent_of_replicas_ends_its_workers(tmp_path):
 
 
 def test_available_platforms_lists_the_platforms_simulate_checks_against():
-    from mdlstm_utils.md import available_platforms
+    from mdlstm_utils.data.md import available_platforms
 
     assert {"Reference", "CPU"} <= set(available_platforms())  # the bad-platform case above names them in its error
 
@@ -246,8 +246,8 @@ def test_the_replica_worker_and_its_initializer_pickle_by_the_runner_module():
     """Spawned workers find the functions by module name: that must be the runner module, not ``__main__``."""
     import pickle
 
-    from mdlstm_utils.md import runner
+    from mdlstm_utils.data.md import runner
 
     for f in (runner._replica_worker, runner._exit_with_parent):
-        assert f.__module__ == "mdlstm_utils.md.runner"
+        assert f.__module__ == "mdlstm_utils.data.md.runner"
         assert pickle.loads(pickle.dumps(f)) is f

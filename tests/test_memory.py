@@ -6,8 +6,8 @@ Each assertion is tight enough to fail when the quantity is off by 10 %.
 import numpy as np
 import pytest
 
-from mdlstm_utils import markov, memory
-from mdlstm_utils.systems import HiddenRows2D, HiddenSlowND, generator_timescales, langevin, projected_timescales
+from mdlstm_utils.kinetics import markov, memory
+from mdlstm_utils.data.systems import HiddenRows2D, HiddenSlowND, generator_timescales, langevin, projected_timescales
 
 SMALL = (52, 40)
 

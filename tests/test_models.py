@@ -5,11 +5,11 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm_utils.generate import generate
+from mdlstm_utils.lm.generate import generate
 from mdlstm_utils.kinetics import transition_counts
-from mdlstm_utils.models import LSTMLM, count_parameters, model_from_config
+from mdlstm_utils.lm.models import LSTMLM, count_parameters, model_from_config
 from _lm_checks import empirical_transition_matrix, predicted_transition_matrix
-from mdlstm_utils.train import TrainConfig, fit, load_model, make_windows
+from mdlstm_utils.lm.train import TrainConfig, fit, load_model, make_windows
 
 P3 = np.array([[0.90, 0.08, 0.02], [0.05, 0.90, 0.05], [0.01, 0.09, 0.90]])
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mdlstm_utils import plots
+from mdlstm_utils.report import plots
 
 
 def _bar_heights_by_tick(ax):
@@ -42,7 +42,7 @@ def test_population_bars_carry_the_bootstrap_intervals_of_compare():
     import matplotlib.pyplot as plt
 
     from mdlstm_utils.kinetics import compare
-    from mdlstm_utils.plots import plot_populations
+    from mdlstm_utils.report.plots import plot_populations
 
     rng = np.random.default_rng(0)
     ref, gen = rng.integers(0, 3, size=(12, 500)), rng.integers(0, 3, size=(12, 500))
@@ -135,7 +135,7 @@ def test_transition_network_draws_a_model_that_never_returns():
 def test_plot_error_grid_labels_every_cell_and_marks_missing_passages():
     import pandas as pd
 
-    from mdlstm_utils.plots import plot_error_grid
+    from mdlstm_utils.report.plots import plot_error_grid
 
     table = pd.DataFrame([[0.1, np.inf], [np.nan, 2.0]], index=["micro", "cored"], columns=[1, 10])
     im = plot_error_grid(table, vmax=1.0, xlabel="saving interval")

@@ -4,11 +4,11 @@ import numpy as np
 import torch
 
 from mdlstm_utils import runtime
-from mdlstm_utils.generate import generate
-from mdlstm_utils.models import LSTMLM
+from mdlstm_utils.lm.generate import generate
+from mdlstm_utils.lm.models import LSTMLM
 from mdlstm_utils.states import discretize_grid, make_grid
-from mdlstm_utils.systems import FourWell1D, langevin
-from mdlstm_utils.train import fit
+from mdlstm_utils.data.systems import FourWell1D, langevin
+from mdlstm_utils.lm.train import fit
 
 
 def _pipeline(seed: int):

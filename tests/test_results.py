@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mdlstm_utils import results as R
+from mdlstm_utils.report import results as R
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

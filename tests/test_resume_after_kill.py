@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent(
     import sys, torch
     from deeptime.markov.msm import MarkovStateModel
     import numpy as np
-    from mdlstm_utils.models import LSTMLM
-    from mdlstm_utils.train import fit
+    from mdlstm_utils.lm.models import LSTMLM
+    from mdlstm_utils.lm.train import fit
     torch.set_num_threads(1)
     P = np.array([[0.9, 0.08, 0.02], [0.05, 0.9, 0.05], [0.01, 0.09, 0.9]])
     data = MarkovStateModel(P).simulate(60_000, seed=0).reshape(6, 10_000)

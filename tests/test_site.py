@@ -1,4 +1,4 @@
-"""The offline HTML site of executed notebooks (mdlstm_utils.site), on a tiny fake run: no notebook is executed."""
+"""The offline HTML site of executed notebooks (mdlstm_utils.report.site), on a tiny fake run: no notebook is executed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from mdlstm_utils import site
+from mdlstm_utils.report import site
 
 REMOTE_ASSET = re.compile(r"""<(script|link)[^>]+(src|href)=["']https?://""", re.IGNORECASE)
 HEADLINE = {

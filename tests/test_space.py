@@ -5,7 +5,7 @@ import pytest
 from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm_utils import kinetics
-from mdlstm_utils.experiment import learn_and_compare
+from mdlstm_utils.lm.experiment import learn_and_compare
 from mdlstm_utils.states import StateSpace, from_labels, metastable_space
 
 from test_experiment import _two_well_chain

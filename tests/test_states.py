@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mdlstm_utils.states import assign_basins, check_labels, discretize_grid, lump, make_grid
-from mdlstm_utils.systems import FourWell1D, ThreeWell2D
+from mdlstm_utils.data.systems import FourWell1D, ThreeWell2D
 
 
 def test_grid_1d_bins_and_clipping():
@@ -53,7 +53,7 @@ def test_lump_and_label_checks():
 
 
 def test_toy_data_sets_are_reproducible_and_consistent():
-    from mdlstm_utils import toydata
+    from mdlstm_utils.data import toydata
 
     a = toydata.four_well(6, 100, n_bins=20, seed=2, device="cpu", progress=False)
     b = toydata.four_well(6, 100, n_bins=20, seed=2, device="cpu", progress=False)
@@ -159,7 +159,7 @@ def test_metastable_states_errors():
 
 
 def test_slow_truth_mfpt_on_a_hand_made_slow_coordinate():
-    from mdlstm_utils.toydata import slow_truth_mfpt
+    from mdlstm_utils.data.toydata import slow_truth_mfpt
 
     # A core s < -0.5, B core s > 0.5; 0.0 is in neither (a recrossing of the barrier region does not count)
     s = np.array([-1.0, -0.9, 0.0, -0.8, 0.0, 0.9, 1.0, 0.0, 1.1, 0.2, -0.7, -1.0])

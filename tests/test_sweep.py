@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mdlstm_utils.sweep import aggregate, expand_grid, load_grid, run_sweep, summarize
+from mdlstm_utils.report.sweep import aggregate, expand_grid, load_grid, run_sweep, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_sweep.ipynb"
@@ -78,7 +78,7 @@ def test_24_run_sweep_with_failures_then_rerun(tmp_path):
 def test_killed_sweep_resumes_only_missing_runs(tmp_path):
     path = _write_grid(tmp_path, "kill", {"a": [1, 2, 3, 4, 5, 6]}, [0], parameters={"sleep": 0.5})
     sweep = load_grid(path)
-    proc = subprocess.Popen([sys.executable, "-m", "mdlstm_utils.sweep", str(path), "--workers", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "mdlstm_utils.report.sweep", str(path), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(sweep.folder.glob("*/metrics.json"))) < 2:
@@ -96,7 +96,7 @@ def test_killed_sweep_resumes_only_missing_runs(tmp_path):
 
 
 def test_find_notebook(tmp_path, monkeypatch):
-    from mdlstm_utils.sweep import find_notebook
+    from mdlstm_utils.report.sweep import find_notebook
 
     monkeypatch.chdir(tmp_path)  # found next to the package, from any working directory
     assert find_notebook("sweeps/three_factors_run.ipynb") == ROOT / "notebooks" / "sweeps" / "three_factors_run.ipynb"
@@ -148,7 +148,7 @@ def _tiny_suite(tmp_path, n=2):
 def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     # what `make run` calls, with the relative --out it passes, one notebook at a time or two at once;
     # MPLBACKEND=Agg (as `make test` sets it) must not keep the figures out of the executed notebooks
-    from mdlstm_utils.sweep import main
+    from mdlstm_utils.report.sweep import main
 
     # (relative --notebooks too: papermill changes its process's working directory while a notebook runs; run
     # in threads of one process, notebooks failed a fresh-clone smoke run with "no notebook at notebooks/notebooks/…".
@@ -177,7 +177,7 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
 
 
 def test_undeclared_parameter_is_an_error_before_any_work(tmp_path):
-    from mdlstm_utils.sweep import execute_notebook
+    from mdlstm_utils.report.sweep import execute_notebook
 
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"does not declare the parameter\(s\) \['n_epoch'\]; it declares: a, b, seed"):
@@ -192,7 +192,7 @@ def test_papermill_reads_every_declared_parameter(nb, caplog):
     # a line papermill cannot parse raises a false "unknown parameter" alarm when it is passed with -p
     import ast
 
-    from mdlstm_utils.sweep import declared_parameters
+    from mdlstm_utils.report.sweep import declared_parameters
 
     cells = json.loads(nb.read_text())["cells"]
     src = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
@@ -204,7 +204,7 @@ def test_papermill_reads_every_declared_parameter(nb, caplog):
 
 
 def test_notebook_command_rejects_an_undeclared_parameter(tmp_path, capsys):
-    from mdlstm_utils.sweep import main
+    from mdlstm_utils.report.sweep import main
 
     with pytest.raises(SystemExit) as exc:
         main(["notebook", str(TINY), "--out", str(tmp_path / "o"), "-p", "a", "2", "-p", "n_epoch", "5"])

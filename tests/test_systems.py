@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdlstm_utils.systems import FourWell1D, Harmonic, Potential, ThreeWell2D, langevin
+from mdlstm_utils.data.systems import FourWell1D, Harmonic, HiddenSlowND, Potential, ThreeWell2D, langevin
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -51,7 +51,7 @@ def test_four_well_geometry_and_populations():
 def test_analytic_force_matches_autograd():
     import torch
 
-    from mdlstm_utils.systems import Potential
+    from mdlstm_utils.data.systems import Potential
 
     x = torch.linspace(-2.2, 2.2, 101, dtype=torch.float64)[:, None]
     p = FourWell1D()
@@ -87,7 +87,7 @@ def test_exact_mfpt_is_consistent_with_simulation():
 
 
 @pytest.mark.parametrize("make", [lambda: Harmonic(k=2.0, center=(1.0, -1.0)), FourWell1D, ThreeWell2D,
-                                  lambda: __import__("mdlstm_utils.systems").systems.HiddenSlowND(dim=12)],
+                                  lambda: HiddenSlowND(dim=12)],
                          ids=["harmonic", "four-well", "three-well", "hidden-slow"])
 def test_numpy_force_is_the_torch_force(make):
     # the CPU integrator's NumPy force must be the potential's force (checked in float64 at random points)
@@ -118,7 +118,7 @@ def test_backend_choice():
 
 
 def test_hidden_slow_exact_core_mfpt_matches_a_discretized_generator():
-    from mdlstm_utils.systems import HiddenSlowND
+    from mdlstm_utils.data.systems import HiddenSlowND
 
     p = HiddenSlowND(dim=5)
     m = p.exact_core_mfpt(core=0.5)
@@ -143,7 +143,7 @@ def test_hidden_slow_exact_core_mfpt_matches_a_discretized_generator():
 
 
 def test_grid_generator_mfpt_matches_the_quadrature_in_one_dimension():
-    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+    from mdlstm_utils.data.systems import exact_set_mfpt, grid_generator
 
     p = FourWell1D()
     g = grid_generator(p, -2.6, 2.6, 2080, kT=1.0, D=1.0)
@@ -161,7 +161,7 @@ def test_grid_generator_mfpt_matches_the_quadrature_in_one_dimension():
 def test_grid_generator_is_a_reversible_rate_matrix_and_its_mfpts_are_deeptimes():
     from deeptime.markov.msm import MarkovStateModel
 
-    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+    from mdlstm_utils.data.systems import exact_set_mfpt, grid_generator
 
     p = ThreeWell2D()
     g = grid_generator(p, (-2.5, -2.0), (2.5, 3.0), (20, 24), kT=0.75, D=0.75)
@@ -182,7 +182,7 @@ def test_grid_generator_is_a_reversible_rate_matrix_and_its_mfpts_are_deeptimes(
 
 
 def test_three_well_core_mfpts_converge_and_respect_the_mirror_symmetry():
-    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+    from mdlstm_utils.data.systems import exact_set_mfpt, grid_generator
 
     p = ThreeWell2D()
 
@@ -204,7 +204,7 @@ def test_frame_mfpts_are_what_the_estimator_measures_on_frames():
     from scipy.linalg import expm
 
     from mdlstm_utils.kinetics import mfpt_matrix
-    from mdlstm_utils.systems import exact_set_mfpt, grid_generator
+    from mdlstm_utils.data.systems import exact_set_mfpt, grid_generator
 
     p = FourWell1D()
     g = grid_generator(p, -2.4, 2.4, 96, kT=1.0, D=1.0)  # cells of 0.05

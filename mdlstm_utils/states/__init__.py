@@ -14,11 +14,11 @@ any microstates) can then be lumped into metastable wells with a lookup table.
 Every name is importable from here: ``from mdlstm_utils.states import kmeans``.
 """
 
-from . import lag
-from ._labels import check_labels
-from .clustering import KMeansResult, assign_to_centers, kmeans, tica
-from .grids import Grid, assign_basins, discretize_grid, make_grid, state_means
-from .metastable import (
+from mdlstm_utils.states import lag
+from mdlstm_utils.states._labels import check_labels
+from mdlstm_utils.states.clustering import KMeansResult, assign_to_centers, kmeans, tica
+from mdlstm_utils.states.grids import Grid, assign_basins, discretize_grid, make_grid, state_means
+from mdlstm_utils.states.metastable import (
     MetastableStates,
     PCCAResult,
     core_set_labels,
@@ -28,9 +28,9 @@ from .metastable import (
     min_dwell_filter,
     pcca_lump,
 )
-from .lag import CKTestResult, ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
-from .msm import estimate_msm
-from .space import (
+from mdlstm_utils.states.lag import CKTestResult, ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
+from mdlstm_utils.states.msm import estimate_msm
+from mdlstm_utils.states.space import (
     METASTABLE_KINDS,
     TIME_UNITS,
     StateSpace,

@@ -59,7 +59,7 @@ def check_labels(labels, n_states: int | None = None, name: str = "labels") -> l
     return out
 
 
-def _as_feature_list(X, name: str = "X", dim: int | None = None) -> tuple[list[np.ndarray], bool]:
+def as_feature_list(X, name: str = "X", dim: int | None = None) -> tuple[list[np.ndarray], bool]:
     """Validate features: one ``(T, d)`` array (``(T,)`` means ``d = 1``) or a list of them.
 
     Returns the trajectories as a list of C-contiguous 2-D float arrays (float32
@@ -101,7 +101,7 @@ def _as_feature_list(X, name: str = "X", dim: int | None = None) -> tuple[list[n
     return out, is_list
 
 
-def _like_input(out: list[np.ndarray], like, *, rows: str = "stack"):
+def like_input(out: list[np.ndarray], like, *, rows: str = "stack"):
     """Return per-trajectory results ``out`` (one array per trajectory, in order) in the layout of the input ``like``.
 
     * a list or tuple of trajectories -> the list ``out``; a list of scalar

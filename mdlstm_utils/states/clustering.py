@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int as _check_int
-from ..runtime import resolve_device
-from ._labels import _as_feature_list, _like_input
+from mdlstm_utils._checks import check_int as _check_int
+from mdlstm_utils.runtime import resolve_device
+from mdlstm_utils.states._labels import as_feature_list, like_input
 
 __all__ = ["KMeansResult", "kmeans", "assign_to_centers", "tica"]
 
@@ -205,7 +205,7 @@ def kmeans(
         For NaN/inf features, inconsistent shapes, ``n_clusters`` larger than
         the number of frames, an unknown backend, or a bad ``max_iter``/``tol``.
     """
-    trajs, _ = _as_feature_list(X)
+    trajs, _ = as_feature_list(X)
     n_clusters = _check_int("n_clusters", n_clusters, 1)
     max_iter = _check_int("max_iter", max_iter, 1)
     seed = _check_int("seed", seed, 0)
@@ -251,7 +251,7 @@ def kmeans(
     ends = np.cumsum([len(t) for t in trajs])[:-1]
     return KMeansResult(
         centers=centers,
-        labels=_like_input(np.split(labels_flat.astype(np.int64), ends), X, rows="frames"),
+        labels=like_input(np.split(labels_flat.astype(np.int64), ends), X, rows="frames"),
         inertia=float(inertia),
         n_iter=int(n_iter),
         converged=converged,
@@ -281,7 +281,7 @@ def assign_to_centers(
     labels or (labels, inertia)
         ``int64`` labels shaped like the input (array for array, list for list).
     """
-    trajs, _ = _as_feature_list(X)
+    trajs, _ = as_feature_list(X)
     c = np.asarray(centers, dtype=np.float64)
     if c.ndim == 1 and trajs[0].shape[1] == 1:
         c = c[:, None]
@@ -299,7 +299,7 @@ def assign_to_centers(
         ct = torch.as_tensor(c, device=dev).to(dtype)
         labels, dist = _torch_assign(x, ct, _chunk_rows(len(c)))
     ends = np.cumsum([len(t) for t in trajs])[:-1]
-    labels_np = _like_input(np.split(labels.cpu().numpy().astype(np.int64), ends), X, rows="frames")
+    labels_np = like_input(np.split(labels.cpu().numpy().astype(np.int64), ends), X, rows="frames")
     if return_inertia:
         return labels_np, float(dist.double().sum().item())
     return labels_np
@@ -330,7 +330,7 @@ def tica(X, lag: int, dim: int | None = None, *, var_cutoff: float | None = None
     """
     from deeptime.decomposition import TICA
 
-    trajs, _ = _as_feature_list(X)
+    trajs, _ = as_feature_list(X)
     lag = _check_int("lag", lag, 1)
     longest = max(len(t) for t in trajs)
     if lag >= longest:
@@ -347,4 +347,4 @@ def tica(X, lag: int, dim: int | None = None, *, var_cutoff: float | None = None
     data = [t.astype(np.float64) for t in trajs if len(t) > lag]
     model = TICA(lagtime=lag, dim=dim, var_cutoff=var_cutoff, scaling=scaling).fit(data).fetch_model()
     out = [np.asarray(model.transform(t.astype(np.float64))) for t in trajs]
-    return _like_input(out, X, rows="frames")
+    return like_input(out, X, rows="frames")

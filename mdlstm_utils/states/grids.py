@@ -7,13 +7,16 @@ in C order; bin centres can be given to the basins of a potential's minima.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .._checks import check_int as _check_int
-from ..systems import Potential
-from ._labels import check_labels
+from mdlstm_utils._checks import check_int as _check_int
+from mdlstm_utils.states._labels import check_labels
+
+if TYPE_CHECKING:  # a type only: the data layer builds on this one, not the other way round
+    from mdlstm_utils.data.systems import Potential
 
 __all__ = ["Grid", "make_grid", "discretize_grid", "assign_basins", "state_means"]
 
@@ -108,7 +111,7 @@ def assign_basins(
     Parameters
     ----------
     potential
-        The potential.
+        The potential (a :class:`~mdlstm_utils.data.systems.Potential`: its force and minima are used).
     points
         Shape ``(n, dim)``.
     minima

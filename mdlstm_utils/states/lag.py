@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._checks import check_int as _check_int, check_positive
-from ._labels import check_labels
-from .msm import estimate_msm
+from mdlstm_utils._checks import check_int as _check_int, check_positive
+from mdlstm_utils.states._labels import check_labels
+from mdlstm_utils.states.msm import estimate_msm
 
 __all__ = [
     "ImpliedTimescalesResult",

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int as _check_int
-from ._labels import _like_input, check_labels
-from .msm import estimate_msm
+from mdlstm_utils._checks import check_int as _check_int
+from mdlstm_utils.states._labels import like_input, check_labels
+from mdlstm_utils.states.msm import estimate_msm
+from mdlstm_utils.states.sets import set_lookup
 
 __all__ = [
     "lump",
@@ -199,17 +200,7 @@ def _core_lookup(cores, n_states: int | None, max_label: int) -> np.ndarray:
         )
     members = [np.asarray(m, dtype=np.int64).reshape(-1) for m in cores]
     top = max([max_label] + [int(m.max()) for m in members if m.size])
-    n = n_states if n_states is not None else top + 1
-    lookup = np.full(n, -1, dtype=np.int64)
-    for k, m in enumerate(members):
-        if m.size == 0:
-            raise ValueError(f"cores[{k}] is empty; every core needs at least one state")
-        if m.min() < 0 or m.max() >= n:
-            raise ValueError(f"cores[{k}] holds states outside [0, {n - 1}]")
-        if np.any(lookup[m] >= 0):
-            raise ValueError(f"cores[{k}] overlaps an earlier core; cores must be disjoint")
-        lookup[m] = k
-    return lookup
+    return set_lookup(members, n_states if n_states is not None else top + 1, what="core")[0]
 
 
 def core_set_labels(labels, cores, *, n_states: int | None = None, before_first: str = "keep"):
@@ -262,7 +253,7 @@ def core_set_labels(labels, cores, *, n_states: int | None = None, before_first:
         elif before_first == "drop":
             cored = cored[n_before:]
         out.append(cored.astype(np.int64))
-    return _like_input(out, labels, rows="list" if before_first == "drop" else "stack")
+    return like_input(out, labels, rows="list" if before_first == "drop" else "stack")
 
 
 def cores_from_memberships(memberships: np.ndarray, threshold: float = 0.9) -> np.ndarray:
@@ -349,7 +340,7 @@ def min_dwell_filter(labels, min_dwell: int, *, n_states: int | None = None):
         keep[0] = True
         src = np.maximum.accumulate(np.where(keep, np.arange(len(starts)), 0))
         out.append(np.repeat(t[starts][src], lengths))
-    return _like_input(out, labels)
+    return like_input(out, labels)
 
 
 # ---------------------------------------------------------------------------
@@ -516,8 +507,8 @@ def metastable_states(
         memberships=memberships,
         assignments=assignments,
         cores=cores,
-        macro_labels=_like_input(macro, like),
-        core_labels=_like_input(list(cored), like),
+        macro_labels=like_input(macro, like),
+        core_labels=like_input(list(cored), like),
         order=order,
         pcca=pc,
         core_threshold=float(core_threshold),

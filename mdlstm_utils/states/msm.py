@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._checks import check_int as _check_int
-from ._labels import check_labels
+from mdlstm_utils._checks import check_int as _check_int
+from mdlstm_utils.states._labels import check_labels
 
 __all__ = ["estimate_msm"]
 

@@ -21,8 +21,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .._checks import check_int
-from ._labels import check_labels
+from mdlstm_utils._checks import check_int
+from mdlstm_utils.states._labels import check_labels
+from mdlstm_utils.states.clustering import kmeans
+from mdlstm_utils.states.grids import discretize_grid
+from mdlstm_utils.states.metastable import metastable_states, min_dwell_filter
+from mdlstm_utils.states.sets import populations, set_labels, set_lookup
 
 __all__ = ["TIME_UNITS", "parse_dt", "StateSpace", "from_labels", "grid_space", "kmeans_space", "metastable_space",
            "METASTABLE_KINDS"]
@@ -111,10 +115,8 @@ class StateSpace:
         object.__setattr__(self, "dt", dt)
         object.__setattr__(self, "dt_unit", unit)
         if self.sets is not None:
-            from ..kinetics import _set_mapping  # kinetics imports this package: import when needed
-
             sets = tuple(np.unique(np.asarray(s, dtype=np.int64).reshape(-1)) for s in self.sets)
-            _set_mapping(list(sets), n)  # empty, out-of-range and overlapping sets raise there
+            set_lookup(list(sets), n)  # empty, out-of-range and overlapping sets raise there
             names = tuple(str(i) for i in range(len(sets))) if self.set_names is None else tuple(map(str, self.set_names))
             if len(names) != len(sets):
                 raise ValueError(f"{len(names)} set names for {len(sets)} sets")
@@ -174,16 +176,12 @@ class StateSpace:
 
     def set_trajs(self) -> list[np.ndarray]:
         """Each frame's metastable set (``-1`` outside every set), one array per trajectory."""
-        from ..kinetics import set_labels
-
         if self.sets is None:
             raise ValueError("this state space has no metastable sets")
         return set_labels(list(self.trajs), list(self.sets), self.n_states)
 
     def populations(self) -> np.ndarray:
         """Fraction of frames in each state, shape ``(n_states,)``."""
-        from ..kinetics import populations
-
         return populations(list(self.trajs), self.n_states)
 
     def __repr__(self) -> str:
@@ -241,8 +239,6 @@ def grid_space(x, grid, *, dt=1.0, dt_unit: str | None = None, sets=None, set_na
 
     ``x`` is one trajectory ``(n_frames,)`` / ``(n_frames, dim)`` or a list of them.
     """
-    from .grids import discretize_grid
-
     xs = x if isinstance(x, (list, tuple)) else [x]
     labels = [np.asarray(discretize_grid(np.asarray(xi), grid)) for xi in xs]
     value, unit = parse_dt(dt, dt_unit)
@@ -258,8 +254,6 @@ def kmeans_space(X, n_clusters: int, *, dt=1.0, dt_unit: str | None = None, seed
     Returns the state space and the :class:`~mdlstm_utils.states.KMeansResult`
     (its centres assign new data with :func:`~mdlstm_utils.states.assign_to_centers`).
     """
-    from .clustering import kmeans
-
     xs = list(X) if isinstance(X, (list, tuple)) else [X]
     km = kmeans(xs, n_clusters, seed=seed, device=device, **kmeans_kw)
     labels = km.labels if isinstance(km.labels, (list, tuple)) else [km.labels]
@@ -286,8 +280,6 @@ def metastable_space(micro: StateSpace, kind: str = "coring", *, n_macro: int = 
     these microstates) to reuse one PCCA+ for several partitions; otherwise it
     is computed from an MSM at ``lag`` frames. Macrostate ``k`` is set ``k``.
     """
-    from .metastable import metastable_states, min_dwell_filter
-
     if kind not in METASTABLE_KINDS:
         raise ValueError(f"kind={kind!r}; expected one of {METASTABLE_KINDS}")
     ms = metastable

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kinetics import transition_counts
-from .markov import label_sequences, fit_markov
+from mdlstm_utils.kinetics import transition_counts
+from mdlstm_utils.kinetics.markov import label_sequences, fit_markov
 
 __all__ = ["set_assignment", "LossSensitivity", "loss_sensitivity", "TransitionErrors", "transition_errors",
            "slowest_timescale"]
@@ -106,7 +106,7 @@ def loss_sensitivity(train, val, n_states: int, groups, *, factors=(2.0, 0.5), d
     Parameters
     ----------
     train, val
-        Label trajectories: the MSM (lag 1, counted as :class:`~mdlstm_utils.markov.MarkovChain`) is estimated
+        Label trajectories: the MSM (lag 1, counted as :class:`~mdlstm_utils.kinetics.markov.MarkovChain`) is estimated
         on ``train``, the loss is measured on ``val`` (trajectories, or windows as a 2-D array).
     groups
         The metastable set of every state (:func:`set_assignment`): transitions between sets make the slow

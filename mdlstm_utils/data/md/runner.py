@@ -33,7 +33,7 @@ run is killed at any moment and :func:`simulate` is called again with the same
 committed size (removing any frames or half-written bytes written after the
 last commit, as GROMACS does with ``-append``), removes stray checkpoint and
 temporary files, loads the checkpoint and continues. There are no duplicated
-frames and no half-written files after a resume; :func:`~mdlstm_utils.md.load_trajectory` reads
+frames and no half-written files after a resume; :func:`~mdlstm_utils.data.md.load_trajectory` reads
 only the committed frames even from a directory whose run was just killed.
 ``ns`` is the *total* length: calling again with a larger ``ns`` extends a
 finished run.
@@ -52,11 +52,11 @@ are slower than one, so run one replica per core (:func:`simulate_replicas`,
 
 Command line::
 
-    python -m mdlstm_utils.md --ns 100 --seed 1 --temperature 300 --out data/raw/rep1
-    python -m mdlstm_utils.md --ns 100 --seed 1 --replicas 4 --out data/raw   # rep1..rep4
+    python -m mdlstm_utils.data.md --ns 100 --seed 1 --temperature 300 --out data/raw/rep1
+    python -m mdlstm_utils.data.md --ns 100 --seed 1 --replicas 4 --out data/raw   # rep1..rep4
 
-Trajectories are read back with :func:`~mdlstm_utils.md.load_trajectory` (:mod:`mdlstm_utils.md.features`);
-the system itself (starting structure, basins) is defined in :mod:`mdlstm_utils.md.alanine`.
+Trajectories are read back with :func:`~mdlstm_utils.data.md.load_trajectory` (:mod:`mdlstm_utils.data.md.features`);
+the system itself (starting structure, basins) is defined in :mod:`mdlstm_utils.data.md.alanine`.
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ import mdtraj as md
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._checks import check_int as _check_int, check_positive as _check_positive
-from .alanine import alanine_dipeptide_pdb
+from mdlstm_utils._checks import check_int as _check_int, check_positive as _check_positive
+from mdlstm_utils.data.md.alanine import alanine_dipeptide_pdb
+from mdlstm_utils.data.md.files import PROGRESS_NAME, TOPOLOGY_NAME, TRAJ_NAME, read_progress
 
 __all__ = ["simulate", "simulate_replicas", "available_platforms", "main"]
 
@@ -85,11 +86,7 @@ TIMESTEP_PS = 0.004
 FRICTION_PER_PS = 1.0
 HYDROGEN_MASS_AMU = 1.5
 FORCEFIELD_FILES = ("amber14-all.xml", "implicit/obc2.xml")
-TRAJ_NAME = "traj.xtc"
-TOPOLOGY_NAME = "topology.pdb"
-PROGRESS_NAME = "progress.json"
 _FORMAT_VERSION = 1
-_XTC_MAGIC = (1995).to_bytes(4, "big")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -117,7 +114,7 @@ def _sha256(data: bytes) -> str:
 
 def _python_call(out_dir, ns, seed, temperature, save_ps) -> str:
     return (
-        f"python -c \"from mdlstm_utils.md import simulate; simulate({str(out_dir)!r}, ns={ns!r}, seed={seed!r}, "
+        f"python -c \"from mdlstm_utils.data.md import simulate; simulate({str(out_dir)!r}, ns={ns!r}, seed={seed!r}, "
         f"temperature={temperature!r}, save_ps={save_ps!r})\""
     )
 
@@ -163,19 +160,6 @@ def _derived_seeds(seed: int) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
     vel_seed, int_seed = rng.integers(1, 2**31 - 1, size=2)
     return int(vel_seed), int(int_seed)
-
-
-def _read_progress(out_dir: Path) -> dict | None:
-    path = out_dir / PROGRESS_NAME
-    if not path.is_file():
-        return None
-    try:
-        prog = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a valid progress record of mdlstm_utils.md.simulate ({exc})") from exc
-    if not isinstance(prog, dict) or prog.get("format") != "mdlstm-md" or "n_frames" not in prog:
-        raise ValueError(f"{path} is not a progress record written by mdlstm_utils.md.simulate")
-    return prog
 
 
 def _write_progress(out_dir: Path, prog: dict) -> None:
@@ -261,7 +245,7 @@ def simulate(
     -------
     Path
         The trajectory file ``out_dir/traj.xtc``; its topology is
-        ``out_dir/topology.pdb`` (see :func:`~mdlstm_utils.md.load_trajectory`).
+        ``out_dir/topology.pdb`` (see :func:`~mdlstm_utils.data.md.load_trajectory`).
 
     Raises
     ------
@@ -307,12 +291,12 @@ def simulate(
             "platform": platform,
         }
 
-        prog = _read_progress(out_dir)
+        prog = read_progress(out_dir)
         if prog is None:
             if xtc.exists() and xtc.stat().st_size > 0:
                 raise ValueError(
                     f"{xtc} exists but {out_dir / PROGRESS_NAME} does not: this directory does not hold a run of "
-                    "mdlstm_utils.md.simulate; choose an empty out_dir"
+                    "mdlstm_utils.data.md.simulate; choose an empty out_dir"
                 )
         else:
             diffs = {k: (prog["params"].get(k), v) for k, v in params.items() if prog["params"].get(k) != v}
@@ -452,7 +436,7 @@ def _lock_run_dir(out_dir: Path):
         fh.close()
         raise RuntimeError(
             f"{out_dir} is being written by another process (its .lock is held); wait for it to finish or stop it "
-            "(e.g. `pkill -f mdlstm_utils.md`) before resuming"
+            "(e.g. `pkill -f mdlstm_utils.data.md`) before resuming"
         ) from None
     return fh
 
@@ -537,10 +521,10 @@ def simulate_replicas(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m mdlstm_utils.md --ns 100 --seed 1 --out data/raw/rep1``."""
+    """Command line: ``python -m mdlstm_utils.data.md --ns 100 --seed 1 --out data/raw/rep1``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
-        prog="python -m mdlstm_utils.md",
+        prog="python -m mdlstm_utils.data.md",
         description="Alanine dipeptide in implicit solvent (amber14 + OBC2, 4 fs HMR, Langevin 1/ps) with OpenMM; "
         "resumes from its checkpoint when run again with the same --out.",
     )
@@ -556,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="processes for --replicas (default min(N, CPUs))")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    command = "python -m mdlstm_utils.md " + shlex.join(argv)
+    command = "python -m mdlstm_utils.data.md " + shlex.join(argv)
     try:
         if args.replicas > 1:
             paths = simulate_replicas(

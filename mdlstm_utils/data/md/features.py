@@ -5,7 +5,7 @@ the states come from clustering features of the frames (k-means, TICA, ...).
 This module turns a trajectory of any molecule into such features, plain
 ``float32`` arrays of shape ``(n_frames, d)``:
 
-* :func:`load_trajectory` reads a run directory of :func:`~mdlstm_utils.md.simulate`
+* :func:`load_trajectory` reads a run directory of :func:`~mdlstm_utils.data.md.simulate`
   or a user's own file (xtc, dcd, trr, nc, h5, pdb, ...; a topology file for
   the formats without one), with errors that name the file and the problem.
 * :func:`featurize` with one of :data:`FEATURES` and :func:`feature_names`
@@ -36,6 +36,8 @@ from pathlib import Path
 import mdtraj as md
 import numpy as np
 
+from mdlstm_utils.data.md.files import TOPOLOGY_NAME, TRAJ_NAME, XTC_MAGIC, read_progress
+
 __all__ = [
     "load_trajectory",
     "FEATURES",
@@ -55,7 +57,7 @@ _SELF_CONTAINED = (
 )
 
 
-def _check_traj(traj) -> md.Trajectory:
+def check_traj(traj) -> md.Trajectory:
     if not isinstance(traj, md.Trajectory):
         raise TypeError(f"traj must be an mdtraj.Trajectory, got {type(traj).__name__}; use load_trajectory(path)")
     return traj
@@ -127,12 +129,12 @@ def _read_error(traj_file: Path, ext: str, topology, top_name: str, exc: Excepti
 
 
 def load_trajectory(path: str | os.PathLike, top=None) -> md.Trajectory:
-    """Read a trajectory: a run of :func:`~mdlstm_utils.md.simulate`, or any file mdtraj reads.
+    """Read a trajectory: a run of :func:`~mdlstm_utils.data.md.simulate`, or any file mdtraj reads.
 
     Parameters
     ----------
     path
-        A run directory of :func:`~mdlstm_utils.md.simulate` (its ``traj.xtc``
+        A run directory of :func:`~mdlstm_utils.data.md.simulate` (its ``traj.xtc``
         and ``topology.pdb`` are read), or a trajectory file in any format
         mdtraj reads, chosen by its extension: xtc, dcd, trr, nc, h5, pdb, gro, ...
         Of a run's ``traj.xtc`` only the committed frames are read: frames
@@ -142,7 +144,7 @@ def load_trajectory(path: str | os.PathLike, top=None) -> md.Trajectory:
         gro, h5, ...), or an ``mdtraj.Topology`` / ``mdtraj.Trajectory``.
         ``None`` (default): a file that holds its own topology (pdb, h5, gro,
         ...) uses it, and a coordinate-only file (xtc, dcd, trr, nc) uses the
-        ``topology.pdb`` next to it, as a run of :func:`~mdlstm_utils.md.simulate` has.
+        ``topology.pdb`` next to it, as a run of :func:`~mdlstm_utils.data.md.simulate` has.
 
     Returns
     -------
@@ -159,19 +161,16 @@ def load_trajectory(path: str | os.PathLike, top=None) -> md.Trajectory:
         says; when the topology's atom count does not match the trajectory's;
         when the trajectory holds no frames. The message names the file.
     """
-    # imported here: the runner imports alanine.py, which imports this module
-    from .runner import TOPOLOGY_NAME, TRAJ_NAME, _XTC_MAGIC, _read_progress
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} not found; expected a run directory of mdlstm_utils.md.simulate or a trajectory file "
+            f"{path} not found; expected a run directory of mdlstm_utils.data.md.simulate or a trajectory file "
             f"({_trajectory_formats()})"
         )
     run_dir = path.is_dir()
     traj_file = path / TRAJ_NAME if run_dir else path
     if run_dir and not traj_file.is_file():
-        raise FileNotFoundError(f"{traj_file} not found; expected a run directory written by mdlstm_utils.md.simulate")
+        raise FileNotFoundError(f"{traj_file} not found; expected a run directory written by mdlstm_utils.data.md.simulate")
     ext = _extension(traj_file)
     if ext not in md.formats.registry.FormatRegistry.loaders:
         raise ValueError(f"{traj_file}: mdtraj reads no {ext or 'extension-less'} files; it reads {_trajectory_formats()}")
@@ -180,7 +179,7 @@ def load_trajectory(path: str | os.PathLike, top=None) -> md.Trajectory:
         top = traj_file.parent / TOPOLOGY_NAME
         if not top.is_file():
             if run_dir:
-                raise FileNotFoundError(f"{top} not found; expected a run directory written by mdlstm_utils.md.simulate")
+                raise FileNotFoundError(f"{top} not found; expected a run directory written by mdlstm_utils.data.md.simulate")
             raise FileNotFoundError(
                 f"{traj_file}: a {ext} file holds coordinates only and needs a topology, but none was given and "
                 f"{top} is not there; pass top= a topology file (.pdb, .prmtop, .psf, .gro, ...)"
@@ -188,14 +187,14 @@ def load_trajectory(path: str | os.PathLike, top=None) -> md.Trajectory:
     topology, top_name = (None, "") if top is None else _load_topology(top)
 
     size = traj_file.stat().st_size
-    prog = _read_progress(traj_file.parent) if traj_file.name == TRAJ_NAME else None
+    prog = read_progress(traj_file.parent) if traj_file.name == TRAJ_NAME else None
     if prog is not None and prog["n_frames"] == 0:
         raise ValueError(f"{traj_file} holds no frames yet: the run in {traj_file.parent} has committed none")
     if size == 0:
         raise ValueError(f"{traj_file} is empty (0 bytes): it holds no frames")
     if ext == ".xtc":
         with open(traj_file, "rb") as fh:
-            if fh.read(4) != _XTC_MAGIC:
+            if fh.read(4) != XTC_MAGIC:
                 raise ValueError(
                     f"{traj_file} is not an XTC trajectory (no XTC magic number at its start): corrupt or another format"
                 )
@@ -252,7 +251,7 @@ def heavy_atom_distances(traj: md.Trajectory) -> np.ndarray:
     -------
     ndarray, shape (n_frames, n_heavy * (n_heavy - 1) / 2), float32
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     return md.compute_distances(traj, _pairs(_heavy_atoms(traj)), periodic=False)
 
 
@@ -275,7 +274,7 @@ def aligned_cartesian(traj: md.Trajectory, reference: md.Trajectory | None = Non
     ndarray, shape (n_frames, 3 * n_atoms), float32
         Rows are ``x1, y1, z1, x2, ...``.
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     if atoms == "heavy":
         idx = _heavy_atoms(traj)
     elif atoms == "all":
@@ -403,7 +402,7 @@ def featurize(traj: md.Trajectory, kind: str = "torsions") -> np.ndarray:
         For an unknown ``kind``, and when ``kind`` yields no feature for this
         topology (no dihedral, fewer than 2 heavy atoms, fewer than 2 Cα).
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     idx, _ = _columns(traj, kind)
     if kind == "torsions":
         angles = md.compute_dihedrals(traj, idx)  # radians, as compute_phi / psi / chi1 (periodic, the same call)
@@ -423,7 +422,7 @@ def feature_names(traj: md.Trajectory, kind: str = "torsions") -> list[str]:
     then atom name, as mdtraj prints atoms). With several chains each residue
     carries its chain (``ALA2:B``). Only the topology is read, not the frames.
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     idx, labels = _columns(traj, kind)
     if kind == "torsions":
         return [f"{f} {symbol} {_residue_label(res)}" for symbol, res in labels for f in ("sin", "cos")]

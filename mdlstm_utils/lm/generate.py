@@ -9,10 +9,10 @@ on the device and copied to the host in chunks, so memory stays bounded for
 long trajectories.
 
 ``use_cache=False`` is the slow reference for models with a finite window
-(:class:`~mdlstm_utils.models.TransformerLM`): it re-encodes the last
+(:class:`~mdlstm_utils.lm.models.TransformerLM`): it re-encodes the last
 ``model.receptive_field`` frames with a full forward pass at every step.
 
-``fast=True`` (the default on a CUDA GPU for :class:`~mdlstm_utils.models.LSTMLM`)
+``fast=True`` (the default on a CUDA GPU for :class:`~mdlstm_utils.lm.models.LSTMLM`)
 runs the step loop in blocks of ``block`` steps on static buffers: the uniform
 numbers of a whole block are drawn at once, and on CUDA the block is captured
 once in a CUDA graph and replayed, so the host launches one graph per block
@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .runtime import resolve_device
-from .states import check_labels
+from mdlstm_utils.runtime import resolve_device
+from mdlstm_utils.states import check_labels
 
 __all__ = ["generate", "generate_chunks", "sample_next", "sample_with_uniform"]
 
@@ -175,7 +175,7 @@ def generate(
     ----------
     model
         A trained model with ``forward``, ``init_state`` and ``step``
-        (see :mod:`mdlstm_utils.models`).
+        (see :mod:`mdlstm_utils.lm.models`).
     n_steps
         Frames to generate per trajectory.
     prompt
@@ -205,14 +205,14 @@ def generate(
         ``True``: step in blocks of ``block`` steps on static buffers, with the
         block's uniform numbers drawn at once; on CUDA each full block is a
         replayed CUDA graph. Only for models with a fixed-size state
-        (:class:`~mdlstm_utils.models.LSTMLM`; ``model.graph_safe_step``).
+        (:class:`~mdlstm_utils.lm.models.LSTMLM`; ``model.graph_safe_step``).
         ``"auto"``: on for such models on CUDA, off otherwise. The fast and the
         plain path sample the same distribution (a test compares them), but
         they consume the random numbers in a different order, so one seed
         gives different trajectories on the two paths (each path is
         repeatable with its seed). The fast path steps with the model's
         ``step_function()`` where it has one (:meth:`LSTMLM.step_function
-        <mdlstm_utils.models.LSTMLM.step_function>`: a precomputed input
+        <mdlstm_utils.lm.models.LSTMLM.step_function>`: a precomputed input
         projection, fewer kernels per step).
     precision
         Float32 matrix products on a CUDA GPU: ``"fp32"`` (full precision) or
@@ -221,7 +221,7 @@ def generate(
         ``"tf32"`` on CUDA, ``"fp32"`` elsewhere (the CPU has no TF32). On an
         H100, notebook 03's models generated with TF32 met the same kinetics
         targets as on the CPU (the φ-flip MFPTs of the metastable states within
-        5 %), unlike bfloat16 training (see :func:`~mdlstm_utils.train.fit`).
+        5 %), unlike bfloat16 training (see :func:`~mdlstm_utils.lm.train.fit`).
 
     Returns
     -------

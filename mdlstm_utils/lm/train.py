@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import model_from_config
-from .runtime import resolve_device
-from .states import check_labels
+from mdlstm_utils.lm.models import model_from_config
+from mdlstm_utils.runtime import resolve_device
+from mdlstm_utils.states import check_labels
 
 __all__ = ["QUICK_STEPS", "QUICK_BATCH", "TrainConfig", "TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
 
@@ -377,7 +377,7 @@ def fit(
     Parameters
     ----------
     model
-        A model from :mod:`mdlstm_utils.models` (its weights are trained in place).
+        A model from :mod:`mdlstm_utils.lm.models` (its weights are trained in place).
     train
         Label trajectories (1-D array, 2-D array of trajectories, or a list).
     val

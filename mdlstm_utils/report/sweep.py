@@ -1,6 +1,6 @@
 """Headless execution of the tutorial notebooks with papermill: the whole suite, and parameter sweeps.
 
-``python -m mdlstm_utils.sweep grid grid.yaml`` expands a YAML grid into
+``python -m mdlstm_utils.report.sweep grid grid.yaml`` expands a YAML grid into
 papermill runs (see :func:`load_grid` for the format). Each run writes its
 executed notebook and ``metrics.json`` under ``runs/<sweep-name>/<run-id>/``.
 Runs execute in a local process pool, or on a Dask cluster when a scheduler
@@ -9,7 +9,7 @@ and an ``error.txt``, and does not stop the others; running the sweep again
 skips the runs whose ``metrics.json`` exists and re-does the failed ones.
 :func:`aggregate` turns the metrics of a sweep into one tidy table.
 
-``python -m mdlstm_utils.sweep suite`` (what ``make run`` calls) runs every
+``python -m mdlstm_utils.report.sweep suite`` (what ``make run`` calls) runs every
 notebook in ``notebooks/`` with the given profile (``smoke``, ``quick`` or
 ``full``), writes each executed notebook, its ``metrics.json`` and its figures
 under ``runs/<notebook>/``, renders the executed notebooks to offline HTML
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import importlib
 import json
 import multiprocessing
 import os
@@ -36,7 +37,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runtime import PROFILES
+from mdlstm_utils.report.site import build_site
+from mdlstm_utils.runtime import PROFILES
 
 __all__ = [
     "find_notebook",
@@ -63,7 +65,7 @@ def find_notebook(name: str | Path) -> Path:
     root or elsewhere.
     """
     name = Path(name)
-    candidates = [name, Path("notebooks") / name, Path(__file__).resolve().parents[1] / "notebooks" / name]
+    candidates = [name, Path("notebooks") / name, Path(__file__).resolve().parents[2] / "notebooks" / name]
     for c in candidates:
         if c.is_file():
             return c.resolve()
@@ -196,7 +198,7 @@ def run_suite(
     run faster on 2 threads than on 1 (measured on 2 cores: 46 and 50 ms per
     LSTM step), so 2 notebooks at once use both cores. With ``render_html`` the executed
     notebooks become offline HTML pages and ``out_dir/index.html`` a landing
-    page (:func:`mdlstm_utils.site.build_site`). Returns
+    page (:func:`mdlstm_utils.report.site.build_site`). Returns
     ``{notebook name: {"status": "ok"|"failed", "seconds": ..., "error": ..., "html": ...}}``
     and writes it to ``out_dir/summary.json``.
     """
@@ -220,7 +222,7 @@ def run_suite(
         # one process per notebook: papermill changes the working directory of its process while a notebook
         # runs, so notebooks in threads of one process would race on it. Each kernel's torch and BLAS get
         # cores // jobs threads, unless the user chose.
-        from . import sweep as this  # by its module name, so that a spawned worker can unpickle it under `-m`
+        this = importlib.import_module("mdlstm_utils.report.sweep")  # by name, so that a spawned worker can unpickle it under `-m`
 
         n = str(max(1, (os.cpu_count() or 1) // jobs))
         env = {k: os.environ.get(k, n) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
@@ -229,8 +231,6 @@ def run_suite(
                     for nb in notebooks]
             summary = {nb.stem: f.result() for nb, f in zip(notebooks, futs)}
     if render_html:
-        from .site import build_site
-
         build_site(out_dir, summary, profile=profile, device=device)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -541,7 +541,7 @@ def summarize(df, by: list[str], metrics: list[str], csv: str | Path | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mdlstm_utils.sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mdlstm_utils.report.sweep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("suite", help="execute every tutorial notebook headless")
     s.add_argument("--notebooks", default="notebooks")
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--csv", default=None, help="also write the aggregated table here")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
-        argv.insert(0, "grid")  # `python -m mdlstm_utils.sweep grid.yaml`
+        argv.insert(0, "grid")  # `python -m mdlstm_utils.report.sweep grid.yaml`
     args = parser.parse_args(argv)
     if args.cmd == "notebook":
         import yaml

@@ -7,7 +7,7 @@ tab-separated columns::
 
     # mdlstm data manifest v1 (tab-separated; paths relative to this file's directory)
     # path	sha256	bytes	seed	command
-    alanine-dipeptide/rep1/traj.xtc	9f2c…	10234567	1	python -m mdlstm_utils.md --ns 100 --seed 1 --out data/alanine-dipeptide/rep1
+    alanine-dipeptide/rep1/traj.xtc	9f2c…	10234567	1	python -m mdlstm_utils.data.md --ns 100 --seed 1 --out data/alanine-dipeptide/rep1
 
 * ``path``: the file, relative to the directory of the MANIFEST, with ``/`` separators;
 * ``sha256``: hex digest of the file's bytes; ``bytes``: its size;
@@ -15,9 +15,9 @@ tab-separated columns::
 * ``command``: the exact shell command that produced it (run from the repository root).
 
 Lines starting with ``#`` and blank lines are ignored. :func:`write_manifest`
-adds or replaces entries; ``python -m mdlstm_utils.datasets add FILE...`` does
+adds or replaces entries; ``python -m mdlstm_utils.data.datasets add FILE...`` does
 the same from the shell, taking the command and seed from the ``progress.json``
-that :func:`mdlstm_utils.md.simulate` writes next to its trajectory.
+that :func:`mdlstm_utils.data.md.simulate` writes next to its trajectory.
 
 Data sets
 ---------
@@ -68,9 +68,9 @@ DATASETS: dict[str, dict[str, str]] = {
             "2 replicas x 60 ns, frames every 1 ps"
         ),
         "produce": (
-            "python -m mdlstm_utils.md --ns 60 --seed 1 --temperature 500 --replicas 2 --no-progress "
+            "python -m mdlstm_utils.data.md --ns 60 --seed 1 --temperature 500 --replicas 2 --no-progress "
             "--out data/alanine-dipeptide\n"
-            "    python -m mdlstm_utils.datasets add data/alanine-dipeptide/rep*/traj.xtc "
+            "    python -m mdlstm_utils.data.datasets add data/alanine-dipeptide/rep*/traj.xtc "
             "data/alanine-dipeptide/rep*/topology.pdb"
         ),
     },
@@ -119,7 +119,7 @@ class Dataset:
 
 def default_data_dir() -> Path:
     """The repository's ``data/`` directory (next to the ``mdlstm_utils`` package)."""
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"
 
 
 def _sha256_file(path: Path) -> str:
@@ -328,7 +328,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
             if top is None:
                 raise FileNotFoundError(
                     f"{f} has no topology: the MANIFEST lists no .pdb file in {f.parent}; add its topology.pdb with "
-                    "`python -m mdlstm_utils.datasets add <dir>/topology.pdb`"
+                    "`python -m mdlstm_utils.data.datasets add <dir>/topology.pdb`"
                 )
             try:
                 ds.trajectories.append(md.load(str(f), top=str(top)))
@@ -359,8 +359,8 @@ def _provenance(f: Path) -> tuple[str | None, int | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mdlstm_utils.datasets add FILE... | verify [NAME]``."""
-    p = argparse.ArgumentParser(prog="python -m mdlstm_utils.datasets", description="Maintain and check data/MANIFEST.")
+    """``python -m mdlstm_utils.data.datasets add FILE... | verify [NAME]``."""
+    p = argparse.ArgumentParser(prog="python -m mdlstm_utils.data.datasets", description="Maintain and check data/MANIFEST.")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("add", help="add or update MANIFEST entries for files")
     a.add_argument("files", nargs="+")

@@ -32,7 +32,7 @@ step chosen by a rule that is printed and can be overridden:
 
 The model's learning record (learning curve, validation loss beside a lag-1
 MSM's) is shown beside its slow-process error, with the transitions it gets
-wrong (:func:`~mdlstm_utils.diagnostics.transition_errors`).
+wrong (:func:`~mdlstm_utils.lm.diagnostics.transition_errors`).
 
 It writes ``OUT/report.html`` (figures embedded, readable offline) and
 ``OUT/metrics.json``; times are in the unit of ``--dt``. When no state space can
@@ -57,13 +57,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .states import lag as lagmod
-from .diagnostics import transition_errors
-from .memory import memory_test
-from .kinetics import population_interval, relaxation_timescales, set_labels
-from .runtime import _jsonable, mfpt_tolerance, resolve_device, seed_everything
-from .train import TrainConfig
-from .states import (StateSpace, estimate_msm, from_labels, metastable_space, metastable_states, min_dwell_filter,
+from mdlstm_utils.states import lag as lagmod
+from mdlstm_utils.lm.diagnostics import transition_errors
+from mdlstm_utils.kinetics.memory import memory_test
+from mdlstm_utils.kinetics import population_interval, relaxation_timescales, set_labels
+from mdlstm_utils.runtime import jsonable, mfpt_tolerance, resolve_device, seed_everything
+from mdlstm_utils.data import md
+from mdlstm_utils.lm.experiment import learn_and_compare
+from mdlstm_utils.lm.train import TrainConfig
+from mdlstm_utils.report import plots
+from mdlstm_utils.states import (StateSpace, kmeans_space, estimate_msm, from_labels, metastable_space, metastable_states, min_dwell_filter,
                      parse_dt, pcca_lump)
 
 __all__ = ["PROFILES", "Inputs", "Choice", "Analysis", "Partial", "AnalysisFailed", "States", "read_inputs",
@@ -182,8 +185,6 @@ def read_inputs(paths, *, top=None, features: str = "torsions", labels: bool = F
             for name, a in _arrays_of(p):
                 items += _split_features(name, a)
     elif suffixes <= set(TRAJECTORY_SUFFIXES):
-        from . import md
-
         kind = "trajectories"
         if features not in md.FEATURES:
             raise ValueError(f"features={features!r}; choose one of {md.FEATURES}")
@@ -288,8 +289,6 @@ def cluster(tics: list[np.ndarray], dt: float, dt_unit: str, *, n_micro: int | N
     Rule: ``sqrt(total frames)`` clusters, between 10 and ``max_micro``, so that
     each holds enough frames for its transition counts.
     """
-    from .states import kmeans_space
-
     total = sum(len(x) for x in tics)
     if n_micro is None:
         c = Choice(int(np.clip(int(np.sqrt(total)), 10, max_micro)), f"sqrt(frames), 10-{max_micro}")
@@ -457,7 +456,7 @@ class Check:
 
     def to_dict(self) -> dict:
         return {"title": self.title, "passed": self.passed, "finding": self.finding, "meaning": self.meaning,
-                "advice": self.advice, **_jsonable(self.numbers)}
+                "advice": self.advice, **jsonable(self.numbers)}
 
 
 @dataclass
@@ -807,8 +806,6 @@ def _slowest(trajs, n_states: int, dt: float, n_boot: int = 200) -> tuple[float,
 def learn(space: StateSpace, lag: int, *, model: str = "lstm", profile: str = "quick", seed: int = 0, device="auto",
           progress: bool = True) -> Learned:
     """Train ``model`` on the metastable labels, generate like the reference, sample the MSM at ``lag``; compare."""
-    from .experiment import learn_and_compare
-
     cfg = PROFILES[profile]
     prompt = int(min(100, max(1, space.lengths.min() // 10)))
     res = learn_and_compare(space, model=model, prompt_len=prompt, train=cfg["train"], hidden=cfg["hidden"],
@@ -824,7 +821,7 @@ def learn(space: StateSpace, lag: int, *, model: str = "lstm", profile: str = "q
 def slow_groups(space: StateSpace, lag: int) -> np.ndarray:
     """The two sides of the slowest process among the metastable states: PCCA+ into 2 sets of the reference's
     MSM on the learned labels at ``lag`` (with 2 states, each state is one side). Transitions between the sides
-    make the slowest process (:func:`~mdlstm_utils.diagnostics.transition_errors`)."""
+    make the slowest process (:func:`~mdlstm_utils.lm.diagnostics.transition_errors`)."""
     n = space.n_states
     if n == 2:
         return np.arange(2)
@@ -836,7 +833,7 @@ def slow_groups(space: StateSpace, lag: int) -> np.ndarray:
 
 
 def transitions(space: StateSpace, learned: Learned, lag: int):
-    """Which transitions the language model gets wrong: :func:`~mdlstm_utils.diagnostics.transition_errors` of
+    """Which transitions the language model gets wrong: :func:`~mdlstm_utils.lm.diagnostics.transition_errors` of
     the generated against the reference labels at ``lag``, the sides of the slowest process as the groups
     (:func:`slow_groups`); ``None`` when the reference has too few transitions at that lag."""
     try:
@@ -884,7 +881,7 @@ class Partial:
     seconds: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
-        return _jsonable({
+        return jsonable({
             "failed": self.reason, "dt": float(self.inputs.dt), "dt_unit": self.inputs.dt_unit,
             "choices": {k: {"value": c.value, "rule": c.rule} for k, c in self.choices.items()},
             "fallbacks": list(self.notes), "implied_timescales": _its_dict(self.its),
@@ -983,7 +980,7 @@ class Analysis(States):
         checks = self.self_checks
         verdict = self.verdict()
         rec = res.learning
-        return _jsonable({
+        return jsonable({
             "dt": float(dt), "dt_unit": self.inputs.dt_unit,
             "lag": float(self.choices["lag"].value * dt),
             "n_micro": int(self.micro.n_states), "n_macro": int(self.space.n_states),
@@ -1017,7 +1014,7 @@ class Analysis(States):
 
 
 def history_test(space: StateSpace):
-    """:func:`~mdlstm_utils.memory.memory_test` of the metastable labels the model learns (orders 1-3): does their
+    """:func:`~mdlstm_utils.kinetics.memory.memory_test` of the metastable labels the model learns (orders 1-3): does their
     next state depend on more than the current one? Returns the reason as a string when the data cannot answer."""
     try:
         return memory_test(list(space.trajs), space.n_states, orders=(1, 2, 3))
@@ -1174,8 +1171,6 @@ FIGURE_NAMES = ("implied timescales", "free energy", "CK test", "populations and
 def _its_figure(its, lag: int, unit: str):
     import matplotlib.pyplot as plt
 
-    from . import plots
-
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     plots.plot_implied_timescales(its, lag=lag, time_unit=unit, ax=ax)  # with the Bayesian intervals as bands
     ax.set_xscale("log")
@@ -1187,8 +1182,6 @@ def figure(a: Analysis, name: str):
     """One of the report's figures (:data:`FIGURE_NAMES`) as a matplotlib Figure; ``None`` where it does not apply
     (no free-energy map for label inputs). :data:`HOW_TO_READ` says how to read it."""
     import matplotlib.pyplot as plt
-
-    from . import plots
 
     unit = a.space.time_unit
     res = a.learned.result
@@ -1395,7 +1388,7 @@ def report_html(a: Analysis, m: dict | None = None) -> str:
 <table><tr><th>reference</th><th>{model}</th><th>MSM</th></tr><tr>{slow}</tr></table>
 {_learning_html(m)}
 <h2>Figures</h2>{figs}
-<p class="read">Written by mdlstm_utils.analyze. The reference is your data; the language model and the MSM baseline
+<p class="read">Written by mdlstm_utils.cli.analyze. The reference is your data; the language model and the MSM baseline
 (sampled at the same lag) generated as many trajectories of the same lengths.</p></body></html>"""
 
 
@@ -1412,7 +1405,7 @@ def partial_report_html(p: Partial) -> str:
 <div class="fail"><p>{html.escape(p.reason)}</p></div>
 {_choices_html(p.choices)}{_notes_html(p.notes)}
 <h2>Figures</h2>{fig}
-<p class="read">Written by mdlstm_utils.analyze: the steps before the failure, so that you can see why.</p></body></html>"""
+<p class="read">Written by mdlstm_utils.cli.analyze: the steps before the failure, so that you can see why.</p></body></html>"""
 
 
 def write_report(a: Analysis | Partial, out) -> Path:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._checks import check_int, check_positive
-from .systems import Potential
+from mdlstm_utils._checks import check_int, check_positive
+from mdlstm_utils.data.md import BASIN_NAMES, PHI_CORES
+from mdlstm_utils.data.systems import Potential
+from mdlstm_utils.kinetics import populations, transition_counts
+from mdlstm_utils.states import check_labels, estimate_msm
 
 __all__ = [
     "plot_potential_1d",
@@ -383,8 +386,7 @@ __all__ += ["plot_ramachandran", "plot_structure"]
 def plot_ramachandran(phi_psi: np.ndarray, *, bins: int = 72, kT: float = 1.0, vmax: float = 8.0, basins: bool = True,
                       ax=None, title: str = ""):
     """Ramachandran free-energy surface ``-kT ln p(phi, psi)`` (degrees), with the basin boxes of
-    :func:`mdlstm_utils.md.ramachandran_basins` and the phi-flip cores of :data:`mdlstm_utils.md.PHI_CORES`."""
-    from .md import BASIN_NAMES, PHI_CORES
+    :func:`mdlstm_utils.data.md.ramachandran_basins` and the phi-flip cores of :data:`mdlstm_utils.data.md.PHI_CORES`."""
 
     ax = _ax(ax, figsize=(4.8, 3.9))
     plot_fes_2d(np.asarray(phi_psi, dtype=float), bins=bins, kT=kT, vmax=vmax, ax=ax, range=[[-180, 180], [-180, 180]])
@@ -467,8 +469,6 @@ def _network_model(labels, n_states: int, lag: int) -> tuple[np.ndarray, np.ndar
     """
     from scipy.sparse.csgraph import connected_components
 
-    from .kinetics import populations, transition_counts
-    from .states import estimate_msm
 
     counts = transition_counts(labels, n_states, lag)  # checks the labels and the lag
     _, component = connected_components(counts, directed=True, connection="strong")
@@ -583,7 +583,6 @@ def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1
         raise ValueError(f"state_names has {len(names)} names but n_states={n_states}")
     if len(titles) != 2:
         raise ValueError(f"titles must be two strings (reference, generated), got {titles!r}")
-    from .states import check_labels
 
     trajs = [check_labels(labels, n_states, name=what) for what, labels in (("reference", reference), ("generated", generated))]
     models = [_network_model(t, n_states, lag) for t in trajs]
@@ -611,7 +610,7 @@ __all__ += ["plot_learning", "plot_transition_errors", "plot_loss_sensitivity"]
 
 
 def plot_learning(record, ax=None, *, label: str = ""):
-    """A :class:`~mdlstm_utils.experiment.LearningRecord`: training and validation loss against optimizer steps,
+    """A :class:`~mdlstm_utils.lm.experiment.LearningRecord`: training and validation loss against optimizer steps,
     with the lag-1 MSM's validation loss on the same held-out frames as a dashed line."""
     ax = _ax(ax)
     tag = f"{label}: " if label else ""
@@ -627,7 +626,7 @@ def plot_learning(record, ax=None, *, label: str = ""):
 
 def plot_transition_errors(te, ax=None, *, title: str = ""):
     """Transition probabilities of generated trajectories against the reference's (a
-    :class:`~mdlstm_utils.diagnostics.TransitionErrors`), log-log; the transitions between metastable sets in red."""
+    :class:`~mdlstm_utils.lm.diagnostics.TransitionErrors`), log-log; the transitions between metastable sets in red."""
     ax = _ax(ax, (4.5, 4))
     lo = max(min(te.p_ref.min(), te.p_gen[te.p_gen > 0].min() if np.any(te.p_gen > 0) else 1.0) / 2, 1e-7)
     lim = [lo, 1.0]
@@ -646,7 +645,7 @@ def plot_transition_errors(te, ax=None, *, title: str = ""):
 
 
 def plot_loss_sensitivity(ls, *, seed_spread: float | None = None, ax=None):
-    """A :class:`~mdlstm_utils.diagnostics.LossSensitivity` as bars: the change of the held-out loss when the slow
+    """A :class:`~mdlstm_utils.lm.diagnostics.LossSensitivity` as bars: the change of the held-out loss when the slow
     (between-set) or the fast (within-set) transitions are scaled, labelled with the slowest timescale that results;
     ``seed_spread``: the sd of the model's validation loss between training seeds, as a dashed line."""
     ax = _ax(ax, (6, 3.2))

@@ -2,8 +2,8 @@
 
 A model reads a sequence of state labels ``s_1 .. s_t`` and returns logits of
 ``p(s_{t+1} | s_1 .. s_t)`` over the ``n_states`` tokens. Every model has the
-same interface, used by :mod:`mdlstm_utils.train` and
-:mod:`mdlstm_utils.generate`:
+same interface, used by :mod:`mdlstm_utils.lm.train` and
+:mod:`mdlstm_utils.lm.generate`:
 
 * ``forward(tokens, state=None) -> (logits, state)`` on a ``(batch, time)``
   tensor of ``int64`` labels;
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_int as _check_int
+from mdlstm_utils._checks import check_int as _check_int
 
 __all__ = ["LSTMLM", "TransformerLM", "KVCache", "LSTMConfig", "TransformerConfig", "model_from_config",
            "count_parameters"]
@@ -50,7 +50,7 @@ class LSTMLM(nn.Module):
         Start from a Markov state model: the logits of the next state are
         ``log T[s_t] + head(h_t)``, where ``T`` is a transition matrix given by
         :meth:`set_prior` (a lag-1 MSM of the training labels, set by
-        :func:`~mdlstm_utils.experiment.learn_and_compare`) and the output layer
+        :func:`~mdlstm_utils.lm.experiment.learn_and_compare`) and the output layer
         starts at zero. An untrained model is then exactly the MSM; training
         learns only the correction that the history adds. A remedy for the rare
         transitions that the next-token loss barely sees: the model no longer
@@ -61,7 +61,7 @@ class LSTMLM(nn.Module):
     """
 
     #: ``step`` keeps a state of fixed shape and no Python-side counters, so a
-    #: block of steps can be captured in a CUDA graph (see :mod:`~mdlstm_utils.generate`).
+    #: block of steps can be captured in a CUDA graph (see :mod:`~mdlstm_utils.lm.generate`).
     graph_safe_step = True
 
     def __init__(
@@ -107,7 +107,7 @@ class LSTMLM(nn.Module):
 
     def set_prior(self, transition_matrix) -> None:
         """Set the MSM the logits start from (``msm_prior=True`` only): a row-stochastic ``(n_states, n_states)``
-        matrix with no zero entries (smooth the counts, as :meth:`~mdlstm_utils.markov.MarkovChain.transition_matrix` does)."""
+        matrix with no zero entries (smooth the counts, as :meth:`~mdlstm_utils.kinetics.markov.MarkovChain.transition_matrix` does)."""
         if not self.msm_prior:
             raise ValueError("set_prior needs a model built with msm_prior=True")
         t = torch.as_tensor(np.asarray(transition_matrix, dtype=np.float64))
@@ -177,7 +177,7 @@ class LSTMLM(nn.Module):
         rounding; a test compares them.
 
         The function holds a snapshot of the current weights: build a new one
-        after they change (:func:`~mdlstm_utils.generate.generate` builds one per
+        after they change (:func:`~mdlstm_utils.lm.generate.generate` builds one per
         call). Inference only: it records no gradients.
         """
         w_hh0 = self.lstm.weight_hh_l0.detach().clone()  # layers above the first keep all four of theirs in `upper`
@@ -304,7 +304,7 @@ class TransformerLM(nn.Module):
     context
         Attention window: the most tokens one attention layer looks at, and the
         size of the generation cache. Training windows (``seq_len`` of
-        :func:`mdlstm_utils.train.fit`) up to ``context`` use causal attention
+        :func:`mdlstm_utils.lm.train.fit`) up to ``context`` use causal attention
         from the window's start; longer ones train the sliding window itself.
     rope_base
         Base of the rotary frequencies.

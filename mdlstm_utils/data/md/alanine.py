@@ -9,7 +9,7 @@
 * :func:`representative_frames`: one frame per basin, e.g. to draw its structure.
 * :func:`structure_view`: those frames in 3-D in Jupyter (nglview), with the basin of the frame shown.
 
-Generic features of any topology are in :mod:`mdlstm_utils.md.features`.
+Generic features of any topology are in :mod:`mdlstm_utils.data.md.features`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 import mdtraj as md
 import numpy as np
 
-from .._checks import check_positive as _check_positive
-from .features import _check_traj
+from mdlstm_utils._checks import check_positive as _check_positive
+from mdlstm_utils.data.md.features import check_traj
+from mdlstm_utils.states import core_set_labels
 
 __all__ = [
     "alanine_dipeptide_pdb",
@@ -81,7 +82,7 @@ def phi_psi(traj: md.Trajectory, degrees: bool = True) -> np.ndarray:
     ndarray, shape (n_frames, 2), float64
         Column 0 is φ, column 1 is ψ.
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     phi_idx, phi = md.compute_phi(traj)
     psi_idx, psi = md.compute_psi(traj)
     if phi.shape[1] != 1 or psi.shape[1] != 1:
@@ -213,7 +214,6 @@ def phi_flip_cores(phi) -> np.ndarray | list[np.ndarray]:
     numpy.ndarray or list of numpy.ndarray
         ``int64`` core labels, shaped like the input.
     """
-    from ..states import core_set_labels
 
     def raw(p):  # 0 / 1 in a core, 2 between the cores
         c = phi_core(p)
@@ -300,7 +300,7 @@ def _import_nglview():
     except ImportError as exc:
         raise ImportError(
             f"structure_view needs nglview ({exc}); install it with `pip install nglview==3.1.4` (listed in "
-            "requirements.txt), or draw the frames with mdlstm_utils.plots.plot_structure"
+            "requirements.txt), or draw the frames with mdlstm_utils.report.plots.plot_structure"
         ) from exc
     return nglview
 
@@ -333,7 +333,7 @@ def structure_view(traj: md.Trajectory, names, *, width: str = "500px", height: 
     ImportError
         When nglview is not installed (a notebook can catch it and show static pictures instead).
     """
-    traj = _check_traj(traj)
+    traj = check_traj(traj)
     names = [str(n) for n in names]
     if len(names) != traj.n_frames:
         raise ValueError(f"names has {len(names)} entries but traj has {traj.n_frames} frames (one name per frame)")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .states import check_labels
+from mdlstm_utils.states import check_labels
 
 __all__ = ["label_sequences", "MarkovChain", "fit_markov", "OrderChoice", "choose_order"]
 

@@ -1,6 +1,6 @@
 """A browsable, fully offline HTML site of the executed notebooks of the suite.
 
-After ``python -m mdlstm_utils.sweep suite --out runs`` has executed every
+After ``python -m mdlstm_utils.report.sweep suite --out runs`` has executed every
 notebook into ``runs/<stem>/<stem>.ipynb`` (with its ``metrics.json`` and PNG
 figures beside it), :func:`build_site` renders each executed notebook to
 ``runs/<stem>/<stem>.html`` and writes ``runs/index.html``, a landing page with
@@ -56,7 +56,7 @@ def remote_assets(page_html: str) -> list[str]:
 STATIC_DIR = "_static"
 THUMBS_DIR = "_thumbs"
 THUMB_WIDTH = 420
-GLOSSARY_MD = Path(__file__).resolve().parents[1] / "docs" / "GLOSSARY.md"
+GLOSSARY_MD = Path(__file__).resolve().parents[2] / "docs" / "GLOSSARY.md"
 # The notebooks' links to the glossary (relative to notebooks/), with an optional anchor.
 _GLOSSARY_LINK = re.compile(r"""href=(["'])\.\./docs/GLOSSARY\.md(#[^"']*)?\1""")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kinetics import mfpt_matrix
-from .states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
-from .systems import FourWell1D, HiddenRows2D, HiddenSlowND, langevin
+from mdlstm_utils.kinetics import mfpt_matrix
+from mdlstm_utils.states import Grid, assign_basins, assign_to_centers, discretize_grid, kmeans, make_grid, state_means
+from mdlstm_utils.data.systems import FourWell1D, HiddenRows2D, HiddenSlowND, langevin
 
 __all__ = ["HIDDEN_SLOW_MSM_LAG", "HIDDEN_SLOW_MIN_DWELL", "FourWellData", "four_well", "HiddenSlowData", "hidden_slow", "slow_truth_mfpt", "HiddenRowsData", "hidden_rows"]
 
@@ -121,7 +121,7 @@ def slow_truth_mfpt(s: np.ndarray, dt: float, core: float = 0.5) -> np.ndarray:
 
 @dataclass
 class HiddenRowsData:
-    """:class:`~mdlstm_utils.systems.HiddenRows2D` reference data, seen through ``x`` and through ``(x, y)``.
+    """:class:`~mdlstm_utils.data.systems.HiddenRows2D` reference data, seen through ``x`` and through ``(x, y)``.
 
     ``labels_x`` are the bins of ``x`` alone (the one-coordinate view); ``labels_xy`` the bins of ``x`` in each
     row (``y < 0`` or ``> 0``; the two-coordinate view). Both are numbered ``0..n-1`` over the bins the data
@@ -129,7 +129,7 @@ class HiddenRowsData:
     every bin (``xy``: ``bin + n_bins * row``) to its state, a bin without frames to the nearest visited bin's.
     ``x_sets`` lumps the ``x`` states into four intervals cut at ``x = -1, 0, 1``, the images in ``x`` of the
     four wells (bottom-left, top-left, bottom-right, top-right); ``xy_sets`` are the four wells themselves
-    (:meth:`~mdlstm_utils.systems.HiddenRows2D.well_of`), in the order of the potential's ``minima``.
+    (:meth:`~mdlstm_utils.data.systems.HiddenRows2D.well_of`), in the order of the potential's ``minima``.
     """
 
     potential: HiddenRows2D
@@ -179,7 +179,7 @@ def _compact(full: np.ndarray, n_bins: int, n_rows: int) -> np.ndarray:
 
 def hidden_rows(n_walkers: int, n_frames: int, *, save_every: int = 100, n_bins: int = 18, seed: int = 0,
                 device="auto", progress: bool = True, **potential) -> HiddenRowsData:
-    """Walkers on :class:`~mdlstm_utils.systems.HiddenRows2D` (options ``potential``) started at the well
+    """Walkers on :class:`~mdlstm_utils.data.systems.HiddenRows2D` (options ``potential``) started at the well
     bottoms in Boltzmann proportions and equilibrated 5000 steps; ``x`` cut into ``n_bins`` bins on
     [-1.8, 1.8] (the outer bins take the tails; with ``n_bins`` a multiple of 9 the cuts ``x = -1, 0, 1``
     between the wells' images fall on bin edges)."""

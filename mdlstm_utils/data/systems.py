@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_int as _check_count, check_positive as _check_positive
-from .runtime import resolve_device
+from mdlstm_utils._checks import check_int as _check_count, check_positive as _check_positive
+from mdlstm_utils.runtime import resolve_device
 
 __all__ = [
     "Potential",
@@ -467,7 +467,7 @@ def langevin(
         position after ``burn_in + (k + 1) * save_every`` steps.
     """
     if not isinstance(potential, Potential):
-        raise TypeError(f"potential must be a mdlstm_utils.systems.Potential, got {type(potential).__name__}")
+        raise TypeError(f"potential must be a mdlstm_utils.data.systems.Potential, got {type(potential).__name__}")
     dt = _check_positive("dt", dt)
     kT = _check_positive("kT", kT)
     gamma = _check_positive("gamma", gamma)

@@ -6,8 +6,8 @@ This is the loop every notebook runs once per partition, model or seed::
                                  (and an MSM of the same labels, sampled alike: the baseline)
 
 :func:`learn_and_compare` does it in one call with the suite's recipe
-(:class:`~mdlstm_utils.train.TrainConfig`, the models of
-:class:`~mdlstm_utils.models.LSTMConfig` / ``TransformerConfig``), so a
+(:class:`~mdlstm_utils.lm.train.TrainConfig`, the models of
+:class:`~mdlstm_utils.lm.models.LSTMConfig` / ``TransformerConfig``), so a
 sweep point, a notebook cell and a user's own script all run exactly the same
 experiment; :func:`learn_spaces` runs it on several partitions. Give
 ``truth_mfpt`` when the true slow kinetics are known (toy systems, or a better
@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 from torch import nn
 
-from .generate import generate
-from .kinetics import Comparison, NoiseFloor, comparison, msm_trajectories, noise_floor, relative_error
-from .markov import fit_markov
-from .models import LSTMConfig, TransformerConfig, count_parameters
-from .runtime import fmt as runtime_fmt, resolve_device, seed_everything
-from .states import StateSpace, check_labels
-from .train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
+from mdlstm_utils.lm.generate import generate
+from mdlstm_utils.kinetics import Comparison, NoiseFloor, comparison, msm_trajectories, noise_floor, relative_error
+from mdlstm_utils.kinetics.markov import fit_markov
+from mdlstm_utils.lm.models import LSTMConfig, TransformerConfig, count_parameters
+from mdlstm_utils.runtime import fmt as runtime_fmt, resolve_device, seed_everything
+from mdlstm_utils.states import StateSpace, check_labels
+from mdlstm_utils.lm.train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
 
 __all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "learn_and_compare", "learn_spaces"]
 
@@ -40,8 +40,8 @@ MODELS = ("lstm", "transformer")
 def build_model(kind, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:
     """The suite's LSTM or Transformer for ``n_states`` tokens.
 
-    ``kind`` is an :class:`~mdlstm_utils.models.LSTMConfig` or
-    :class:`~mdlstm_utils.models.TransformerConfig` (built as it is), or the
+    ``kind`` is an :class:`~mdlstm_utils.lm.models.LSTMConfig` or
+    :class:`~mdlstm_utils.lm.models.TransformerConfig` (built as it is), or the
     name ``"lstm"`` / ``"transformer"``: the config's defaults with
     ``hidden_dim=hidden`` or ``d_model=d_model, context=context``.
     """
@@ -81,7 +81,7 @@ class LearningRecord:
 
 
 def _fit_split(train_data, val_data, cfg: TrainConfig) -> tuple[list, list]:
-    """The frames :func:`~mdlstm_utils.train.fit` trains and validates on: ``val_data`` when given, else the last
+    """The frames :func:`~mdlstm_utils.lm.train.fit` trains and validates on: ``val_data`` when given, else the last
     ``cfg.val_fraction`` of each training trajectory."""
     if val_data is not None:
         return list(train_data), list(val_data)
@@ -90,9 +90,9 @@ def _fit_split(train_data, val_data, cfg: TrainConfig) -> tuple[list, list]:
 
 def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: TrainConfig, *,
                     msm=None) -> LearningRecord:
-    """The :class:`LearningRecord` of a :func:`~mdlstm_utils.train.fit` run on ``train_data`` (validated on
+    """The :class:`LearningRecord` of a :func:`~mdlstm_utils.lm.train.fit` run on ``train_data`` (validated on
     ``val_data``, or on the last ``cfg.val_fraction`` of each training trajectory as ``fit`` does); ``msm``: the
-    first-order :class:`~mdlstm_utils.markov.MarkovChain` of the training frames when already counted."""
+    first-order :class:`~mdlstm_utils.kinetics.markov.MarkovChain` of the training frames when already counted."""
     fit_part, held = _fit_split(train_data, val_data, cfg)
     msm = fit_markov(fit_part, n_states, 1) if msm is None else msm
     windows = make_windows(held, cfg.seq_len)
@@ -186,13 +186,13 @@ def learn_and_compare(
         state labels, e.g. ``[[0], [1]]`` for two macrostates).
     model
         ``"lstm"`` or ``"transformer"`` (sizes ``hidden`` and ``d_model``), or
-        an :class:`~mdlstm_utils.models.LSTMConfig` /
-        :class:`~mdlstm_utils.models.TransformerConfig` (:func:`build_model`).
+        an :class:`~mdlstm_utils.lm.models.LSTMConfig` /
+        :class:`~mdlstm_utils.lm.models.TransformerConfig` (:func:`build_model`).
     dt
         Time between frames (MFPTs are reported in this unit; default 1).
     n_train
         Train on the first ``n_train`` trajectories (default: all; the last
-        10 % of each is held out for validation by :func:`~mdlstm_utils.train.fit`).
+        10 % of each is held out for validation by :func:`~mdlstm_utils.lm.train.fit`).
     n_gen, gen_frames
         Generate ``n_gen`` trajectories (default: as many as the reference,
         each prompted with the first ``prompt_len`` frames of one reference
@@ -206,7 +206,7 @@ def learn_and_compare(
         ``prompt[i]``. Replaces ``prompt_len`` and ``n_gen`` and needs
         ``gen_frames``.
     train, train_settings
-        A :class:`~mdlstm_utils.train.TrainConfig` (default: the recipe,
+        A :class:`~mdlstm_utils.lm.train.TrainConfig` (default: the recipe,
         cosine decay without early stopping) with any field overridden by
         keyword (``seq_len=50, steps=1000``; ``train_steps`` is a synonym of
         ``steps``, a budget of optimizer steps that does not depend on how much

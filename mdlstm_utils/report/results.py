@@ -4,7 +4,7 @@ No number is copied by hand: every number in ``docs/RESULTS.md`` and in the
 headline block of ``README.md`` is formatted, by :func:`fmt`, from a value in
 a file under ``docs/results/``.
 
-Steps (``python -m mdlstm_utils.results [--runs runs] [--docs docs] [--readme README.md] [--allow-mixed]``):
+Steps (``python -m mdlstm_utils.report.results [--runs runs] [--docs docs] [--readme README.md] [--allow-mixed]``):
 
 1. **collect** (:func:`collect`): for every ``runs/<stem>/metrics.json`` whose
    ``"profile"`` is ``"full"``, copy it to ``docs/results/<stem>_full.json``;
@@ -694,7 +694,7 @@ def render_results(results: str | Path) -> str:
     out = [
         "# Results of the full profile",
         "",
-        "<!-- Written by `make results` (python -m mdlstm_utils.results) from docs/results/; do not edit by hand. -->",
+        "<!-- Written by `make results` (python -m mdlstm_utils.report.results) from docs/results/; do not edit by hand. -->",
         "",
         "Every number below is formatted from a value in the files under [`results/`](results/): the `metrics.json` "
         "of each notebook run in the `full` profile, saved as `results/<notebook>_full.json` (and the summary table a "
@@ -1030,7 +1030,7 @@ def check_readme_vintages(readme_text: str, results: str | Path) -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mdlstm_utils.results", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m mdlstm_utils.report.results", description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs", help="folder of executed notebooks (runs/<notebook>/metrics.json)")
     ap.add_argument("--docs", default="docs", help="folder holding results/ and RESULTS.md")
     ap.add_argument("--readme", default=None, help="README to update (default: the README.md beside --docs)")

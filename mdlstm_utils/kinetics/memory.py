@@ -6,14 +6,14 @@ information about the hidden part, and a first-order model gets the slow kinetic
 
 * :func:`memory_test` answers, for any label trajectories, whether history matters at this saving interval:
   chains of order 1, 2, ... are counted on training frames and scored on held-out frames
-  (:func:`~mdlstm_utils.markov.choose_order`); a higher order that predicts held-out frames better by more
+  (:func:`~mdlstm_utils.kinetics.markov.choose_order`); a higher order that predicts held-out frames better by more
   than its sampling error says yes. It returns a typed :class:`MemoryTest` with a plain-words sentence.
 * :func:`igme` is a memory-kernel model of the research line of the reproduced paper: the integrative
   generalized master equation (Cao, Montoya-Castillo, Wang, Markland & Huang, J. Chem. Phys. 159, 134106, 2023),
   which fits :math:`\\ln T(t) = \\ln A + t \\ln \\hat T` to the transition matrices over a range of lags.
 * :func:`slowest_its` measures the slowest implied timescale of label trajectories at one lag, with a
   bootstrap interval over trajectories: the kinetic observable by which generated trajectories are judged
-  (its exact value for a toy system is :func:`~mdlstm_utils.systems.projected_timescales`).
+  (its exact value for a toy system is :func:`~mdlstm_utils.data.systems.projected_timescales`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_int, check_positive
-from .markov import OrderChoice, choose_order, label_sequences
-from .states import check_labels, estimate_msm
+from mdlstm_utils._checks import check_int, check_positive
+from mdlstm_utils.kinetics.markov import OrderChoice, choose_order, label_sequences
+from mdlstm_utils.states import check_labels, estimate_msm
 
 __all__ = ["MemoryTest", "memory_test", "IGMEResult", "igme", "SlowestITS", "slowest_its", "transition_matrix"]
 
@@ -35,7 +35,7 @@ class MemoryTest:
     """The answer of :func:`memory_test`: does the next state depend on earlier states beyond the current one?
 
     ``history_matters`` is true when a chain of order ``order > 1`` predicts the held-out frames better than
-    the first-order chain by more than three standard errors (:func:`~mdlstm_utils.markov.choose_order`); then
+    the first-order chain by more than three standard errors (:func:`~mdlstm_utils.kinetics.markov.choose_order`); then
     ``gain`` (nats per held-out frame) and its 95 % interval ``(gain_low, gain_high)`` lie above zero.
     ``val_loss`` holds each order's held-out loss (nats per frame, ``nan`` where the order was not scored).
     """
@@ -110,7 +110,7 @@ def memory_test(labels, n_states: int, *, val_fraction: float = 0.2, orders=(1, 
     """Does the next state depend on earlier states beyond the current one, at this saving interval?
 
     Markov chains of each order in ``orders`` (which must include 1) are counted on training frames and
-    scored on held-out frames (:func:`~mdlstm_utils.markov.choose_order`: held-out log-likelihood, the order
+    scored on held-out frames (:func:`~mdlstm_utils.kinetics.markov.choose_order`: held-out log-likelihood, the order
     chosen is the lowest within three standard errors of the best). History matters when an order above 1 is
     chosen; the gain over order 1 comes with a 95 % interval over ``n_blocks`` blocks of held-out frames.
 
@@ -232,7 +232,7 @@ def slowest_its(labels, n_states: int, lag: int, *, dt: float = 1.0, n_boot: int
 
     On trajectories of a process seen through states that are not Markovian, the value depends on the lag;
     its exact limit for infinite data of a toy system is
-    :func:`~mdlstm_utils.systems.projected_timescales` at the same lag, which makes it a kinetic observable
+    :func:`~mdlstm_utils.data.systems.projected_timescales` at the same lag, which makes it a kinetic observable
     with an exact value by which generated trajectories can be judged. The MSM is deeptime's reversible
     maximum-likelihood estimate on the largest connected set (:func:`~mdlstm_utils.states.estimate_msm`); the
     percentile interval resamples whole trajectories (``nan`` with fewer than 2 or ``n_boot=0``).

@@ -1,0 +1,11 @@
+"""The language models and everything they do: build, train, generate, and the one experiment every notebook runs.
+
+* :mod:`~mdlstm_utils.lm.models`       next-state language models (:class:`~mdlstm_utils.lm.models.LSTMLM`,
+  :class:`~mdlstm_utils.lm.models.TransformerLM`) from config dataclasses
+* :mod:`~mdlstm_utils.lm.train`        the training loop and :class:`~mdlstm_utils.lm.train.TrainConfig`, whose
+  defaults are the suite's recipe (chosen by ``bench/bench_convergence.py``)
+* :mod:`~mdlstm_utils.lm.generate`     batched generation of long trajectories (recurrent state / KV cache)
+* :mod:`~mdlstm_utils.lm.experiment`   :func:`~mdlstm_utils.lm.experiment.learn_and_compare`: train, generate like
+  the reference, compare beside the MSM baseline and the noise floor, in one call
+* :mod:`~mdlstm_utils.lm.diagnostics`  why a language model loses the rare event: loss sensitivity, transition errors
+"""
