@@ -8,6 +8,7 @@ everywhere and each metrics dict says what it ran on.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import random
@@ -294,10 +295,32 @@ def headline(question: str, numbers: dict[str, str], verdict: str, figure: str |
             "verdict": verdict, "figure": figure}
 
 
-def fmt(value: float | None, spec: str = ".2f") -> str:
-    """A number for a headline: ``format(value, spec)``; ``None`` (an error that is infinite because a
-    passage was never generated, as the comparisons report it) reads ``"inf"``."""
-    return "inf" if value is None else format(float(value), spec)
+def fmt(value, spec: str | None = None) -> str:
+    """One number as a reader sees it, in headlines, tables, ``docs/RESULTS.md`` and the README.
+
+    With ``spec``: ``format(value, spec)`` (``fmt(0.1234, ".0%")`` -> ``"12%"``). Without: the results rule, so
+    that no number is written with more digits than it has meaning: an integer as it is (``72``), a float with
+    ``|x| >= 100`` rounded to an integer (``1503.7`` -> ``"1504"``), any other float with three significant digits
+    (``0.054871`` -> ``"0.0549"``, ``1.0`` -> ``"1"``). Always: ``None`` and ``nan`` (no value) read ``"–"``,
+    infinity (an error whose passage was never generated) ``"inf"``, booleans ``yes`` / ``no``; anything else
+    is written with ``str``.
+    """
+    if value is None or isinstance(value, str):
+        return "–" if value is None else value
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)) and spec is None:
+        return str(int(value))
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        return str(value)
+    x = float(value)
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if spec is not None:
+        return format(x, spec)
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
 def seed_values(values) -> np.ndarray:
@@ -316,7 +339,7 @@ def mean_sd(values, spec: str = ".2f", *, what: str = "seeds") -> str:
     v = seed_values(values)
     mean, sd = seed_stats(v)
     if not np.isfinite(mean):
-        return fmt(None, spec)
+        return fmt(float("inf"), spec)
     return fmt(mean, spec) if v.size == 1 else f"{fmt(mean, spec)} ± {fmt(sd, spec)} (sd, {v.size} {what})"
 
 

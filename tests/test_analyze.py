@@ -74,12 +74,12 @@ def test_labels_with_gaps_are_relabelled(capsys):
 def test_kinetics_refuses_bad_dt(dt):
     lab = np.array([0, 0, 1, 1, 0, 1])
     with pytest.raises(ValueError, match="dt must be"):
-        kinetics.compare(lab, lab, n_states=2, sets=[[0], [1]], dt=dt)
+        kinetics.comparison(lab, lab, n_states=2, sets=[[0], [1]], dt=dt)
 
 
 def test_kinetics_refuses_single_frames():
     with pytest.raises(ValueError, match="one frame"):
-        kinetics.compare([np.array([0]), np.array([1])], np.array([0, 1, 0]), n_states=2, sets=[[0], [1]])
+        kinetics.comparison([np.array([0]), np.array([1])], np.array([0, 1, 0]), n_states=2, sets=[[0], [1]])
 
 
 def test_min_dwell_plateau_rule():
@@ -187,6 +187,25 @@ def test_bad_inputs_fail_clearly(tmp_path, capsys):
         assert code == 2, args
         assert message in err, (message, err)
         assert not out.exists(), "nothing may be written for bad input"
+
+
+@pytest.mark.parametrize("dt", [["--dt", "-1ps"], ["--dt", "-0.5 ns"], ["--dt", "-.5"], ["--dt=-1ps"]])
+def test_negative_dt_reaches_the_dt_check(tmp_path, capsys, dt):
+    # a value that starts with '-' is not taken for an unknown option ("expected one argument")
+    np.save(tmp_path / "ok.npy", _two_state_features(n_traj=1, n_frames=50)[0])
+    out = tmp_path / "out"
+    code = analyze.cli(["analyze", str(tmp_path / "ok.npy"), *dt, "--out", str(out), "--profile", "smoke"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dt must be a finite time > 0" in err and "expected one argument" not in err, err
+    assert not out.exists()
+
+
+def test_dt_value_joined_leaves_other_arguments_alone():
+    j = analyze._dt_value_joined
+    assert j(["a.npy", "--dt", "-1ps", "--out", "o"]) == ["a.npy", "--dt=-1ps", "--out", "o"]
+    assert j(["a.npy", "--dt", "2ps", "--lag", "-3"]) == ["a.npy", "--dt", "2ps", "--lag", "-3"]
+    assert j(["a.npy", "--dt", "--out", "o"]) == ["a.npy", "--dt", "--out", "o"]  # argparse names the missing value
+    assert j(["--", "--dt", "-1ps"]) == ["--", "--dt", "-1ps"]
 
 
 # ---- the rules and self-checks, on exact inputs ----------------------------------------------

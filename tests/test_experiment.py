@@ -138,3 +138,36 @@ def test_learn_and_compare_trains_on_given_labels(monkeypatch):
         learn_and_compare(macro, 2, [[0], [1]], n_train=2, train_labels=macro[:2], **kw)
     with pytest.raises(ValueError, match="val_labels"):
         learn_and_compare(macro, 2, [[0], [1]], val_labels=macro[:, :10] + 5, **kw)
+
+
+def test_settings_by_config_and_by_keyword_are_the_same_experiment():
+    # learn_and_compare's settings come grouped (TrainConfig, GenerateConfig, BaselineConfig) or flat by keyword
+    from mdlstm_utils.lm.experiment import BaselineConfig, GenerateConfig
+    from mdlstm_utils.lm.train import TrainConfig
+
+    macro = (_two_well_chain(1_000, 4, seed=3) >= 3).astype(np.int64)
+    common = dict(model="lstm", hidden=8, seed=0, device="cpu")
+    flat = learn_and_compare(macro, 2, [[0], [1]], epochs=1, steps=3, seq_len=20, gen_frames=200, prompt_len=20,
+                             baseline_lag=2, noise_pairs=3, **common)
+    grouped = learn_and_compare(macro, 2, [[0], [1]], train=TrainConfig(epochs=1, steps=3, seq_len=20),
+                                generation=GenerateConfig(gen_frames=200, prompt_len=20),
+                                baselines=BaselineConfig(msm_lag=2, noise_pairs=3), **common)
+    np.testing.assert_array_equal(flat.generated, grouped.generated)
+    np.testing.assert_array_equal(flat.baseline, grouped.baseline)
+    assert flat.metrics["noise_floor_mfpt_err"] == grouped.metrics["noise_floor_mfpt_err"]
+    assert flat.baseline.shape[1] == 100  # the MSM at a lag of 2 frames covers the same time in half the frames
+    none = learn_and_compare(macro, 2, [[0], [1]], epochs=1, steps=3, seq_len=20, gen_frames=200, prompt_len=20,
+                             baselines=BaselineConfig(msm=False, noise_pairs=0), **common)
+    assert none.baseline is None and none.noise_floor is None and "msm_mfpt_max_rel_err" not in none.metrics
+
+
+def test_unknown_or_bad_settings_are_refused_before_training():
+    from mdlstm_utils.lm.experiment import BaselineConfig
+
+    labels = np.zeros((2, 300), dtype=int)
+    with pytest.raises(TypeError, match="unknown setting 'n_epochs'.*epochs"):
+        learn_and_compare(labels, 2, [[0], [1]], n_epochs=3)
+    with pytest.raises(ValueError, match="msm_lag must be an int >= 1, got 0"):
+        learn_and_compare(labels, 2, [[0], [1]], baseline_lag=0)
+    with pytest.raises(ValueError, match="noise_pairs must be an int >= 0"):
+        BaselineConfig(noise_pairs=-1)

@@ -17,13 +17,17 @@ def test_verdict_per_profile():
 
 
 def test_headline_and_format():
-    h = runtime.headline("Does it learn?", {"error": runtime.fmt(0.1234, ".0%"), "inf error": runtime.fmt(None)},
+    h = runtime.headline("Does it learn?", {"error": runtime.fmt(0.1234, ".0%"), "inf error": runtime.fmt(np.inf, ".0%")},
                          "met: a", "fig.png")
     assert h == {"question": "Does it learn?", "numbers": [{"label": "error", "value": "12%"},
                                                            {"label": "inf error", "value": "inf"}],
                  "verdict": "met: a", "figure": "fig.png"}
     with pytest.raises(ValueError, match="one non-empty line"):
         runtime.headline("two\nlines", {}, "")
+    # one format for every number a reader sees: no value reads "–", an infinite error "inf"
+    assert [runtime.fmt(v) for v in (None, np.nan, np.inf, 72, np.int64(3), 1503.72, 0.054871, True)] == \
+        ["–", "–", "inf", "72", "3", "1504", "0.0549", "yes"]
+    assert runtime.fmt(None, ".0%") == "–" and runtime.fmt(0.05, ".0%") == "5%"
 
 
 def test_mfpt_tolerance_per_profile():

@@ -139,9 +139,9 @@ def test_ck_test_passes_for_a_markov_chain_and_plots(four_state):
     np.testing.assert_allclose(ck.predictions[0], np.eye(2))
     np.testing.assert_allclose(ck.predictions.sum(-1), 1.0, atol=1e-8)
     assert ck.max_error < 0.02
-    ax = plot_implied_timescales(implied_timescales(dtraj[:20000], [1, 2, 3], k=2), lag=2, time_unit="ns")
+    ax = plot_implied_timescales(implied_timescales(dtraj[:20000], [1, 2, 3], k=2), lag=2, dt_unit="ns")
     assert ax.get_yscale() == "log"
-    axes = plot_ck_test(ck, time_unit="ns")
+    axes = plot_ck_test(ck, dt_unit="ns")
     assert axes.shape == (2, 2)
     with pytest.raises(ValueError, match="mlags \\* lag = 200000 frames"):
         ck_test(dtraj, 40_000, 2)

@@ -3,13 +3,17 @@
 (nbval, run by the same pytest call on notebooks/, checks the outputs of the cells marked NBVAL_CHECK_OUTPUT.)
 """
 
+import ast
+import io
 import json
 import math
+import tokenize
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mdlstm_utils.report import results as R
 from mdlstm_utils.report.sweep import execute_notebook, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +35,129 @@ def test_parameters_cell(nb):
     assert 'profile = "smoke"' in src, "notebooks default to the smoke profile (nbval executes them as they are)"
 
 
+def numeric_literals(source: str, out: set) -> set:
+    """The numbers written as literals in Python ``source``, added to ``out`` (a result is computed, never a literal)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):  # a notebook cell with IPython syntax: its literals up to there
+        tokens = []
+    for tok in tokens:
+        if tok.type == tokenize.NUMBER:
+            value = ast.literal_eval(tok.string)
+            if isinstance(value, (int, float)):
+                out.add(float(value))
+    return out
+
+
+PACKAGE_LITERALS = frozenset(set().union(*(numeric_literals(p.read_text(), set())
+                                           for p in (ROOT / "mdlstm_utils").rglob("*.py"))))
+
+
+def hand_typed_results(nb: Path) -> list[str]:
+    """Result-shaped numbers typed by hand into the markdown cells of notebook ``nb``, one message each.
+
+    A number counts when :func:`mdlstm_utils.report.results.result_numbers` finds it (a percentage, each end of a
+    range such as ``35–83 %``, a decimal, a side of ``±``), and it is allowed only as a setting: a literal of the
+    notebook's code cells or of the package, written by ``fmt`` or as it stands (``0.02``), or as a percentage
+    (0.25 -> ``25 %``), or one of :data:`~mdlstm_utils.report.results.SETTING_PERCENTS`. What a run measures
+    belongs in the code output, where it is the number of the run being read.
+    """
+    cells = json.loads(nb.read_text())["cells"]
+    values = set(PACKAGE_LITERALS)
+    for c in cells:
+        if c["cell_type"] == "code":
+            numeric_literals("".join(c["source"]), values)
+    plain = {f for v in values for f in (R.fmt(v), repr(v), f"{v:g}")}
+    percents = {R.fmt(100 * v) for v in values} | set(R.SETTING_PERCENTS)
+    out = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] != "markdown":
+            continue
+        for tok, line in R.result_numbers("".join(c["source"])):
+            number = tok.removesuffix(" %").replace("−", "-").lstrip("+-")
+            if number not in (percents if tok.endswith("%") else plain):
+                out.append(f"{nb.name} cell {i}: {tok} in {line.strip()[:90]!r}")
+    return out
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_prose_states_no_result_typed_by_hand(nb):
+    problems = hand_typed_results(nb)
+    assert not problems, "numbers quoted from a run belong in the code output:\n" + "\n".join(problems)
+
+
+def _matrix(rows) -> np.ndarray:
+    """An MFPT matrix from its JSON form (``None``, written for nan and inf, back to nan)."""
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+def max_rel_err(gen, ref) -> float | None:
+    """The largest MFPT error as :func:`mdlstm_utils.kinetics.relative_error` defines it, from the JSON matrices:
+    ``max |gen / ref - 1|`` over the off-diagonal pairs with a finite reference; a passage the reference makes
+    and the generated trajectories never make is ``inf``. ``None`` for inf or nan, as the metrics file writes them."""
+    g, r = _matrix(gen), _matrix(ref)
+    pairs = ~np.eye(len(r), dtype=bool) & np.isfinite(r)
+    if not pairs.any():
+        return None
+    err = float(np.where(np.isfinite(g[pairs]), np.abs(g[pairs] / r[pairs] - 1.0), np.inf).max())
+    return err if math.isfinite(err) else None
+
+
+def _same(recorded, recomputed) -> bool:
+    if recomputed is None:
+        return recorded is None
+    return recorded is not None and math.isclose(recorded, recomputed, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def _dicts(x, path="metrics"):
+    """Every dict in a metrics tree with its path (``metrics.partitions.microstates``)."""
+    if isinstance(x, dict):
+        yield path, x
+        for k, v in x.items():
+            yield from _dicts(v, f"{path}.{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _dicts(v, f"{path}[{i}]")
+
+
+def comparison_errors_mismatch(m: dict) -> list[str]:
+    """Where a recorded error is not the one its arrays give: ``[]`` when all agree.
+
+    Every ``set_pop_max_abs_err`` must be ``max |set_pop_gen - set_pop_ref|`` of the populations beside it, and
+    every nested ``mfpt_max_rel_err`` with ``mfpt_ref`` / ``mfpt_gen`` beside it :func:`max_rel_err` of them.
+    The top-level ``mfpt_max_rel_err`` is the comparison a notebook picks for its summary (notebook 00: the
+    cores', beside the wells' matrices; 03: the φ flips'), so it must be the error of one pair of MFPT matrices
+    recorded somewhere in ``m``: ``mfpt_ref`` / ``mfpt_gen``, or the analysis' ``mfpt`` with its ``reference``
+    and ``lm`` matrices.
+    """
+    bad, found = [], {}
+    for path, d in _dicts(m):
+        if {"set_pop_ref", "set_pop_gen", "set_pop_max_abs_err"} <= d.keys():
+            want = float(np.max(np.abs(np.subtract(d["set_pop_gen"], d["set_pop_ref"]))))
+            if not _same(d["set_pop_max_abs_err"], want):
+                bad.append(f"{path}.set_pop_max_abs_err = {d['set_pop_max_abs_err']!r}, but max |gen - ref| = {want!r}")
+        if {"mfpt_ref", "mfpt_gen"} <= d.keys():
+            found[path] = want = max_rel_err(d["mfpt_gen"], d["mfpt_ref"])
+            if d is not m and "mfpt_max_rel_err" in d and not _same(d["mfpt_max_rel_err"], want):
+                bad.append(f"{path}.mfpt_max_rel_err = {d['mfpt_max_rel_err']!r}, but the MFPT matrices give {want!r}")
+        if isinstance(d.get("mfpt"), dict) and {"reference", "lm"} <= d["mfpt"].keys():
+            found[f"{path}.mfpt"] = max_rel_err(d["mfpt"]["lm"], d["mfpt"]["reference"])
+    if "mfpt_max_rel_err" in m and not any(_same(m["mfpt_max_rel_err"], v) for v in found.values()):
+        bad.append(f"metrics.mfpt_max_rel_err = {m['mfpt_max_rel_err']!r} is the error of none of the MFPT matrices "
+                   f"recorded ({found or 'none'})")
+    return bad
+
+
+RECORDED = sorted((ROOT / "docs" / "results").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDED if "set_pop_ref" in json.loads(p.read_text())], ids=lambda p: p.stem)
+def test_recorded_errors_are_what_their_arrays_give(path):
+    # the check the smoke runs below make, on the recorded full-profile results (fast, no notebook run)
+    problems = comparison_errors_mismatch(json.loads(path.read_text()))
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_smoke_profile(nb, tmp_path):
@@ -48,12 +175,8 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
         assert m["exact_timescales"][0] > m["exact_timescales"][1] > 0
     elif "set_pop_ref" in m:  # notebooks that compare metastable-set populations and MFPTs
         assert math.isclose(sum(m["set_pop_ref"]), sum(m["set_pop_gen"]), abs_tol=0.05)
-        assert 0.0 <= m["set_pop_max_abs_err"] <= 1.0
-        if m["mfpt_max_rel_err"] is None:  # infinite: a passage the reference makes was never generated
-            n_gen = np.array(m["mfpt_n_gen"])
-            assert (n_gen[~np.eye(len(n_gen), dtype=bool)] == 0).any()
-        else:
-            assert m["mfpt_max_rel_err"] >= 0.0
+        problems = comparison_errors_mismatch(m)
+        assert not problems, "\n".join(problems)
     elif m["notebook"] == "07_batch_sweeps":  # the sweep: every run finished, one summary row per grid point
         assert m["status_counts"] == {"ok": m["n_runs"]}
         assert len(m["summary"]) * len(m["seeds"]) == m["n_runs"]

@@ -38,21 +38,24 @@ def test_model_comparison_bars_follow_their_labels():
         matplotlib.pyplot.close("all")
 
 
-def test_population_bars_carry_the_bootstrap_intervals_of_compare():
+def test_population_bars_carry_the_bootstrap_intervals_of_the_comparison():
     import matplotlib.pyplot as plt
 
-    from mdlstm_utils.kinetics import compare
+    from mdlstm_utils.kinetics import comparison
     from mdlstm_utils.report.plots import plot_populations
 
     rng = np.random.default_rng(0)
     ref, gen = rng.integers(0, 3, size=(12, 500)), rng.integers(0, 3, size=(12, 500))
-    m = compare(ref, gen, n_states=3, sets=[[0], [1], [2]])
-    ax = plot_populations(m["set_pop_ref"], m["set_pop_gen"], ["a", "b", "c"], intervals=m)
-    caps = [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    c = comparison(ref, gen, n_states=3, sets=[[0], [1], [2]], set_names=["a", "b", "c"])
+    ax = plot_populations(c)
+    caps = [b for b in ax.containers if getattr(b, "errorbar", None) is not None]
     assert len(caps) == 2  # one set of error bars per bar group
     seg = caps[0].errorbar.lines[2][0].get_segments()  # the reference's vertical bars
-    assert np.allclose([s[:, 1].min() for s in seg], m["set_pop_ref_low"])
-    assert np.allclose([s[:, 1].max() for s in seg], m["set_pop_ref_high"])
+    assert np.allclose([s[:, 1].min() for s in seg], c.set_pop_ref_low)
+    assert np.allclose([s[:, 1].max() for s in seg], c.set_pop_ref_high)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    with pytest.raises(TypeError, match="kinetics.Comparison"):
+        plot_populations(c.to_dict())
     plt.close("all")
 
 
@@ -85,7 +88,7 @@ def test_transition_network_arrows_carry_the_rates_of_the_chain():
     dt = 0.5  # ps per frame: exact rates 0.046/ps (A -> B) and 0.122/ps (B -> A)
     ref = np.stack([MarkovStateModel(P).simulate(40_000, seed=s) for s in (1, 2)])
     gen = [MarkovStateModel(P).simulate(30_000, seed=s) for s in (3, 4, 5)]
-    axes = plots.plot_transition_network(ref, gen, 2, dt=dt, time_unit="ps", state_names=["A", "B"])
+    axes = plots.plot_transition_network(ref, gen, 2, dt=dt, dt_unit="ps", state_names=["A", "B"])
     assert len(axes) == 2 and [a.get_title() for a in axes] == ["reference", "generated"]
     exact = {("A", "B"): P[0, 1] / dt, ("B", "A"): P[1, 0] / dt}
     for ax in axes:
@@ -98,7 +101,7 @@ def test_transition_network_arrows_carry_the_rates_of_the_chain():
     where = [{t.get_text().split("\n")[0]: t.get_position() for t in a.texts if "%" in t.get_text()} for a in axes]
     assert where[0] == where[1]
     # at a lag of 2 frames the label is P(2 dt)_ij / (2 dt), from the square of P
-    axes = plots.plot_transition_network(ref, gen, 2, lag=2, dt=dt, time_unit="ps", state_names=["A", "B"],
+    axes = plots.plot_transition_network(ref, gen, 2, lag=2, dt=dt, dt_unit="ps", state_names=["A", "B"],
                                          titles=("MD", "LSTM"))
     assert [a.get_title() for a in axes] == ["MD", "LSTM"]
     P2 = P @ P

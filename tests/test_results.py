@@ -194,13 +194,27 @@ def test_without_full_runs_it_says_so_and_only_renders(tmp_path, capsys):
     assert (docs / "RESULTS.md").read_text() == (DOCS / "RESULTS.md").read_text()
 
 
-def test_no_hand_written_numbers_in_the_readme_outside_the_block():
-    """Outside the generated block the README holds facts about the install and times only (a few known ones)."""
+#: Results the README states outside its block that no file of docs/results writes as it does (issue #34 item 5):
+#: 03's noise floor converted by hand (0.133 -> "13 %") and the measurement of `mdlstm analyze` on unseen systems
+#: ("−13…+11 %", "−22…+8 %", "−10…+4 %"; +4 % happens to be a headline's number). Remove an entry when the README
+#: quotes it from a run; the test fails when one of them changes or goes away, or another one appears.
+README_HAND_TYPED = ["13 %", "−13 %", "+11 %", "−22 %", "+8 %", "−10 %"]
+
+
+def test_result_numbers_definition():
+    text = ("errors 1 % / 4 %, 71–76 % off, −13…+11 % of exact, 0.85 ± 0.0166, ratio 0.0549 (`0.5`), 95 % intervals;\n"
+            "Python ≥ 3.11, torch 2.13.0, 1.8 GB, 2 cores, 2026-12-04, 00–06, arXiv:2107.06573, 23 min, 1385 s\n")
+    assert [t for t, _ in R.result_numbers(text)] == ["1 %", "4 %", "71 %", "76 %", "−13 %", "+11 %", "95 %",
+                                                       "0.85", "0.0166", "0.0549"]
+
+
+def test_no_hand_written_results_in_the_readme_outside_the_block():
+    """Outside the generated block a result (a percentage, a decimal, a ± or a range of them) is quoted from
+    docs/results as the files write it; counts, install size and times, versions, dates and notebook numbers are free."""
     text = README.read_text()
     outside = text[: text.index(R.BEGIN)] + text[text.index(R.END):]
-    # the numbers that may appear: Python version, install time and size, notebook numbers, the references' years and pages
-    tokens = set(R.number_tokens(re.sub(r"^```.*?^```", "", outside, flags=re.S | re.M)))
-    assert not {t for t in tokens if re.fullmatch(r"0\.\d+", t)}, f"result-like numbers outside the block: {sorted(tokens)}"
+    problems = R.check_prose(re.sub(r"^```.*?^```", "", outside, flags=re.S | re.M), RESULTS)
+    assert [p.split(" in ", 1)[0] for p in problems] == README_HAND_TYPED, "\n".join(problems)
 
 
 def test_seeded_interval_scan_is_written_as_mean_and_sd(tmp_path):

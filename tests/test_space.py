@@ -13,7 +13,7 @@ from test_experiment import _two_well_chain
 
 def test_state_space_checks_and_derives():
     sp = StateSpace((np.array([0, 1, 1, 0]), np.array([1, 1, 0])), 2, dt="2ps", sets=[[0], [1]], set_names=["A", "B"])
-    assert sp.dt == 2.0 and sp.dt_unit == "ps" and sp.time_unit == "ps"
+    assert sp.dt == 2.0 and sp.dt_unit == "ps"
     assert sp.n_traj == 2 and sp.n_frames == 7 and sp.lengths.tolist() == [4, 3]
     np.testing.assert_allclose(sp.populations(), [3 / 7, 4 / 7])
     assert [s.tolist() for s in sp.set_trajs()] == [[0, 1, 1, 0], [1, 1, 0]]
@@ -71,9 +71,9 @@ def test_comparison_is_typed_and_its_dict_is_the_json_form():
     gen = _two_well_chain(5000, 4, seed=2)
     sets = [[0, 1, 2], [3, 4, 5]]
     c = kinetics.comparison(ref, gen, n_states=6, sets=sets, dt=2.0, dt_unit="ps")
-    assert c.mfpt_ref.shape == (2, 2) and np.isnan(c.mfpt_ref[0, 0]) and c.pop_ref.shape == (2,)
+    assert c.mfpt_ref.shape == (2, 2) and np.isnan(c.mfpt_ref[0, 0]) and c.set_pop_ref.shape == (2,)
     np.testing.assert_allclose(c.mfpt_ratio, c.mfpt_gen / c.mfpt_ref)
-    d = kinetics.compare(ref, gen, n_states=6, sets=sets, dt=2.0)
+    d = kinetics.comparison(ref, gen, n_states=6, sets=sets, dt=2.0).to_dict()
     assert d["mfpt_ref"][0][0] is None and d["mfpt_ref"][0][1] == pytest.approx(c.mfpt_ref[0, 1])
     assert d["mfpt_max_rel_err"] == pytest.approx(c.mfpt_max_rel_err)
     assert c.to_dict()["dt_unit"] == "ps"

@@ -162,6 +162,19 @@ def read_inputs(paths, *, top=None, features: str = "torsions", labels: bool = F
     Raises ``FileNotFoundError`` / ``ValueError`` naming the file and the problem.
     """
     value, unit = parse_dt(dt)
+    paths = _input_paths(paths)
+    kind, items = _read_items(paths, top=top, features=features, labels=labels)
+    if max_frames is not None:
+        items = [(n, a[:max_frames]) for n, a in items]
+    for name, a in items:
+        if len(a) < 2:
+            raise ValueError(f"{name}: has {len(a)} frame{'s' if len(a) != 1 else ''}; a trajectory needs at least 2")
+    data = _label_data(items) if kind == "labels" else _feature_data(items)
+    return Inputs(kind, [n for n, _ in items], data, value, unit, features if kind == "trajectories" else None)
+
+
+def _input_paths(paths) -> list[Path]:
+    """``paths`` (one path or several) as a list of existing files: a missing file is named before any reading."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -170,59 +183,71 @@ def read_inputs(paths, *, top=None, features: str = "torsions", labels: bool = F
     for p in paths:
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no such file")
+    return paths
+
+
+def _read_items(paths: list[Path], *, top, features: str, labels: bool) -> tuple[str, list[tuple[str, np.ndarray]]]:
+    """The kind of input (``"labels"``, ``"features"`` or ``"trajectories"``) and its arrays with their sources.
+
+    The kind follows from ``labels`` and the file suffixes; one call reads one kind, so a mix of trajectory
+    files and arrays is refused rather than guessed. Trajectory files are featurized here (``features``).
+    """
     suffixes = {p.suffix.lower() for p in paths}
     items: list[tuple[str, np.ndarray]] = []
     if labels:
-        kind = "labels"
         for p in paths:
             if p.suffix.lower() not in ARRAY_SUFFIXES:
                 raise ValueError(f"{p}: labels must be given as .npy or .npz files")
             for name, a in _arrays_of(p):
                 items += _split_labels(name, a)
-    elif suffixes <= set(ARRAY_SUFFIXES):
-        kind = "features"
+        return "labels", items
+    if suffixes <= set(ARRAY_SUFFIXES):
         for p in paths:
             for name, a in _arrays_of(p):
                 items += _split_features(name, a)
-    elif suffixes <= set(TRAJECTORY_SUFFIXES):
-        kind = "trajectories"
+        return "features", items
+    if suffixes <= set(TRAJECTORY_SUFFIXES):
         if features not in md.FEATURES:
             raise ValueError(f"features={features!r}; choose one of {md.FEATURES}")
         for p in paths:
             traj = md.load_trajectory(p, top=top)
             items.append((str(p), np.asarray(md.featurize(traj, features), dtype=np.float64)))
-    else:
-        raise ValueError(f"cannot mix or read these inputs ({', '.join(sorted(map(str, paths)))}): give trajectory files "
-                         f"({', '.join(TRAJECTORY_SUFFIXES)}) or feature arrays (.npy, .npz), or labels with --labels")
-    if max_frames is not None:
-        items = [(n, a[:max_frames]) for n, a in items]
+        return "trajectories", items
+    raise ValueError(f"cannot mix or read these inputs ({', '.join(sorted(map(str, paths)))}): give trajectory files "
+                     f"({', '.join(TRAJECTORY_SUFFIXES)}) or feature arrays (.npy, .npz), or labels with --labels")
+
+
+def _label_data(items: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
+    """Label trajectories as ``int64`` arrays, after checking that each holds whole, non-negative numbers."""
     for name, a in items:
-        if len(a) < 2:
-            raise ValueError(f"{name}: has {len(a)} frame{'s' if len(a) != 1 else ''}; a trajectory needs at least 2")
-    if kind == "labels":
-        for name, a in items:
-            if not (np.issubdtype(a.dtype, np.integer) or (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a))
-                                                             and np.all(a == np.round(a)))):
-                raise ValueError(f"{name}: labels must be whole numbers, got dtype {a.dtype}")
-            if a.min() < 0:
-                raise ValueError(f"{name}: holds a negative label ({a.min()})")
-        data = [a.astype(np.int64) for _, a in items]
-    else:
-        widths = {a.shape[1] for _, a in items}
-        if len(widths) > 1:
-            first = items[0]
-            odd = next((n, a) for n, a in items if a.shape[1] != first[1].shape[1])
-            raise ValueError(f"features of different widths: {first[0]} has {first[1].shape[1]} columns, "
-                             f"{odd[0]} has {odd[1].shape[1]} columns")
-        for name, a in items:
-            if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-                raise ValueError(f"{name}: features must be real numbers, got dtype {a.dtype}")
-            bad = ~np.isfinite(a)
-            if bad.any():
-                frame = int(np.flatnonzero(bad.any(axis=1))[0])
-                raise ValueError(f"{name}: {int(bad.sum())} NaN or infinite feature values (first in frame {frame})")
-        data = [a.astype(np.float64) for _, a in items]
-    return Inputs(kind, [n for n, _ in items], data, value, unit, features if kind == "trajectories" else None)
+        if not (np.issubdtype(a.dtype, np.integer) or (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a))
+                                                         and np.all(a == np.round(a)))):
+            raise ValueError(f"{name}: labels must be whole numbers, got dtype {a.dtype}")
+        if a.min() < 0:
+            raise ValueError(f"{name}: holds a negative label ({a.min()})")
+    return [a.astype(np.int64) for _, a in items]
+
+
+def _feature_data(items: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
+    """Feature trajectories as ``float64`` arrays, after checking one width for all, real dtypes and finite values.
+
+    A NaN or an infinite value is named with its file and first frame: TICA and k-means would otherwise fail
+    later, or silently give nonsense, far from the cause.
+    """
+    widths = {a.shape[1] for _, a in items}
+    if len(widths) > 1:
+        first = items[0]
+        odd = next((n, a) for n, a in items if a.shape[1] != first[1].shape[1])
+        raise ValueError(f"features of different widths: {first[0]} has {first[1].shape[1]} columns, "
+                         f"{odd[0]} has {odd[1].shape[1]} columns")
+    for name, a in items:
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise ValueError(f"{name}: features must be real numbers, got dtype {a.dtype}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            frame = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise ValueError(f"{name}: {int(bad.sum())} NaN or infinite feature values (first in frame {frame})")
+    return [a.astype(np.float64) for _, a in items]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -939,7 +964,7 @@ class Analysis(States):
         lm, msm = self.learned.result.comparison, self.learned.result.baseline_comparison
         sl = self.learned.slowest
         tol = mfpt_tolerance(self.profile)
-        rel_pop = {k: float(np.max(np.abs(c.pop_gen / c.pop_ref - 1))) for k, c in (("lm", lm), ("msm", msm))}
+        rel_pop = {k: float(np.max(np.abs(c.set_pop_gen / c.set_pop_ref - 1))) for k, c in (("lm", lm), ("msm", msm))}
         rel_its = {k: abs(sl[k][0] / sl["reference"][0] - 1) for k in ("lm", "msm")}
         ref_half = np.nanmax((lm.mfpt_ref_high - lm.mfpt_ref_low) / (2 * lm.mfpt_ref))
         checks = self.self_checks
@@ -1172,7 +1197,7 @@ def _its_figure(its, lag: int, unit: str):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    plots.plot_implied_timescales(its, lag=lag, time_unit=unit, ax=ax)  # with the Bayesian intervals as bands
+    plots.plot_implied_timescales(its, lag=lag, dt_unit=unit, ax=ax)  # with the Bayesian intervals as bands
     ax.set_xscale("log")
     ax.set_title("microstate MSM: implied timescales")
     return fig
@@ -1183,7 +1208,7 @@ def figure(a: Analysis, name: str):
     (no free-energy map for label inputs). :data:`HOW_TO_READ` says how to read it."""
     import matplotlib.pyplot as plt
 
-    unit = a.space.time_unit
+    unit = a.space.dt_unit or "time units"
     res = a.learned.result
     if name == "implied timescales":
         return _its_figure(a.its, a.choices["lag"].value, unit)
@@ -1219,7 +1244,7 @@ def figure(a: Analysis, name: str):
         ax.legend(frameon=True, fontsize=8, loc="best", title="cores")
         return fig
     if name == "CK test":
-        axes = plots.plot_ck_test(a.ck, time_unit=unit)
+        axes = plots.plot_ck_test(a.ck, dt_unit=unit)
         lag_t = a.ck.lags[1] * a.ck.dt
         axes[0, 0].figure.suptitle(f"Chapman–Kolmogorov test of the microstate MSM at {lag_t:g} {unit} on the "
                                    "metastable sets", fontsize=9)
@@ -1229,13 +1254,13 @@ def figure(a: Analysis, name: str):
         sl = a.learned.slowest
         plots.plot_kinetics_comparison({a.model.upper(): res.comparison, "MSM": res.baseline_comparison},
                                        {"reference": sl["reference"], a.model.upper(): sl["lm"], "MSM": sl["msm"]},
-                                       axes=axs, time_unit=unit)
+                                       axes=axs, dt_unit=unit)
         fig.tight_layout()
         return fig
     if name == "state trajectories":
         gen = res.generated[0]
         series = {"reference (trajectory 1)": a.space.trajs[0][: len(gen)], f"generated ({a.model.upper()})": gen}
-        axes = plots.plot_trajectories(series, dt=a.space.dt, time_unit=unit, ylabel="state")
+        axes = plots.plot_trajectories(series, dt=a.space.dt, dt_unit=unit, ylabel="state")
         for ax in axes:
             ax.set_yticks(range(a.space.n_states), a.space.set_names)
         return axes[0].figure
@@ -1363,7 +1388,7 @@ def _learning_html(m: dict) -> str:
 def report_html(a: Analysis, m: dict | None = None) -> str:
     """The report as one self-contained HTML page (figures embedded as PNG); ``m``: ``a.metrics()`` if computed."""
     m = a.metrics() if m is None else m
-    unit = a.space.time_unit
+    unit = a.space.dt_unit or "time units"
     pops = "".join(
         f"<tr><td>{html.escape(n)}</td>" + "".join(
             f"<td>{m['populations'][k][i]:.3f} [{m['populations_low'][k][i]:.3f}, {m['populations_high'][k][i]:.3f}]</td>"
@@ -1461,8 +1486,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _dt_value_joined(argv: list[str]) -> list[str]:
+    """``--dt -1ps`` as ``--dt=-1ps``, so that a negative interval reaches the check of ``--dt``.
+
+    argparse takes a value that starts with ``-`` and is not a plain number (``-1ps``, ``-0.5 ns``) for an
+    option and answers "expected one argument"; joined to ``--dt`` it is read as its value, and
+    :func:`read_inputs` then says that the time between frames must be > 0.
+    """
+    out, rest = [], list(argv)
+    while rest:
+        a = rest.pop(0)
+        if a == "--":  # what follows is positional: left as it is
+            return out + [a] + rest
+        if a == "--dt" and rest and len(rest[0]) > 1 and rest[0][0] == "-" and rest[0][1] in "0123456789.":
+            a = f"--dt={rest.pop(0)}"
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(_dt_value_joined(argv))
     try:
         inputs = read_inputs(args.inputs, top=args.top, features=args.features, labels=args.labels, dt=args.dt,
                              max_frames=PROFILES[args.profile]["max_frames"])

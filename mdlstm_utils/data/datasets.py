@@ -359,7 +359,11 @@ def _provenance(f: Path) -> tuple[str | None, int | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m mdlstm_utils.data.datasets add FILE... | verify [NAME]``."""
+    """The command line of this module: add files to the MANIFEST, or verify the shipped files.
+
+    ``python -m mdlstm_utils.data.datasets add FILE [FILE ...]`` or
+    ``python -m mdlstm_utils.data.datasets verify``; returns the exit status.
+    """
     p = argparse.ArgumentParser(prog="python -m mdlstm_utils.data.datasets", description="Maintain and check data/MANIFEST.")
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("add", help="add or update MANIFEST entries for files")

@@ -592,7 +592,7 @@ class HiddenSlowND(Potential):
     ``X = Y @ R.T`` and ``Y = X @ R``). Its first column, the slow direction
     :attr:`slow_direction`, has all entries ``±1/sqrt(dim)`` (random signs),
     so every feature carries the same small share ``1/dim`` of ``s`` and no
-    single feature shows the slow process (|corr(x_j, s)| is about 0.3-0.4
+    single feature shows the slow process (``|corr(x_j, s)|`` is about 0.3-0.4
     with the defaults, walkers spread over both wells); the other columns are random. :meth:`slow_coordinate`
     recovers ``s = X @ R[:, 0]`` exactly.
 

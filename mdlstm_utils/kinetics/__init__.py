@@ -16,7 +16,7 @@ The names of the first four are importable from here: ``from mdlstm_utils.kineti
 
 from mdlstm_utils.kinetics import markov, memory
 from mdlstm_utils.kinetics.baselines import msm_trajectories
-from mdlstm_utils.kinetics.comparison import Comparison, compare, comparison
+from mdlstm_utils.kinetics.comparison import Comparison, comparison
 from mdlstm_utils.kinetics.observables import (
     MFPT,
     free_energy,
@@ -50,7 +50,6 @@ __all__ = [
     "relaxation_timescales",
     "Comparison",
     "comparison",
-    "compare",
     "msm_trajectories",
     "subsample",
     "markov",

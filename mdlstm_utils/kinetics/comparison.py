@@ -14,7 +14,7 @@ from mdlstm_utils.states.sets import populations, set_labels, set_lookup
 from mdlstm_utils.kinetics.observables import mfpt_interval, mfpt_matrix
 from mdlstm_utils.kinetics.uncertainty import population_interval, relative_error, set_populations
 
-__all__ = ["Comparison", "comparison", "compare"]
+__all__ = ["Comparison", "comparison"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,8 +25,7 @@ class Comparison:
     matrices ``(k, k)`` from row to column, ``nan`` on the diagonal); the
     ``*_low`` / ``*_high`` arrays are 95 % intervals (populations: bootstrap,
     :func:`population_interval`; MFPTs: Poisson, :func:`mfpt_interval`). Times
-    are in ``dt_unit``. :meth:`to_dict` gives the JSON form (the keys of
-    :func:`compare`).
+    are in ``dt_unit``. :meth:`to_dict` gives the JSON form, for metrics files and sweeps.
     """
 
     n_states: int
@@ -35,12 +34,12 @@ class Comparison:
     state_pop_max_abs_err: float
     state_pop_js_divergence: float
     set_names: list | None = None
-    pop_ref: np.ndarray | None = None
-    pop_gen: np.ndarray | None = None
-    pop_ref_low: np.ndarray | None = None
-    pop_ref_high: np.ndarray | None = None
-    pop_gen_low: np.ndarray | None = None
-    pop_gen_high: np.ndarray | None = None
+    set_pop_ref: np.ndarray | None = None
+    set_pop_gen: np.ndarray | None = None
+    set_pop_ref_low: np.ndarray | None = None
+    set_pop_ref_high: np.ndarray | None = None
+    set_pop_gen_low: np.ndarray | None = None
+    set_pop_gen_high: np.ndarray | None = None
     mfpt_ref: np.ndarray | None = None
     mfpt_gen: np.ndarray | None = None
     mfpt_ref_low: np.ndarray | None = None
@@ -55,12 +54,12 @@ class Comparison:
         return self.mfpt_ref is not None
 
     @property
-    def pop_abs_err(self) -> np.ndarray:
-        return np.abs(self.pop_gen - self.pop_ref)
+    def set_pop_abs_err(self) -> np.ndarray:
+        return np.abs(self.set_pop_gen - self.set_pop_ref)
 
     @property
-    def pop_max_abs_err(self) -> float:
-        return float(self.pop_abs_err.max())
+    def set_pop_max_abs_err(self) -> float:
+        return float(self.set_pop_abs_err.max())
 
     @property
     def mfpt_ratio(self) -> np.ndarray:
@@ -81,7 +80,19 @@ class Comparison:
                         False)
 
     def to_dict(self) -> dict:
-        """JSON-ready: nested lists, ``None`` for missing values (the keys :func:`compare` documents)."""
+        """The JSON form, for metrics files and sweeps: nested lists, ``None`` for missing values.
+
+        Keys (``*_ref`` / ``*_gen`` are the two measurements):
+
+        * ``n_states``, ``dt``, ``dt_unit``; ``state_pop_max_abs_err``, ``state_pop_js_divergence``: state populations;
+        * with sets: ``set_names``; ``set_pop_ref``, ``set_pop_gen``, ``set_pop_abs_err`` and its max
+          ``set_pop_max_abs_err``, with the 95 % bootstrap intervals ``set_pop_ref_low``/``_high`` and
+          ``set_pop_gen_low``/``_high``; ``mfpt_ref``, ``mfpt_gen``, ``mfpt_ratio`` (gen / ref, ``None`` on the
+          diagonal), ``mfpt_n_ref``, ``mfpt_n_gen`` (event counts), the 95 % intervals ``mfpt_ref_low``/``_high``
+          and ``mfpt_gen_low``/``_high``, ``mfpt_overlap`` (whether the two intervals overlap; ``None`` where
+          either has no event) and ``mfpt_max_rel_err`` = max over pairs of ``|ratio - 1|`` (``inf`` when the
+          generated trajectories never make a passage that the reference makes).
+        """
         out = {"n_states": int(self.n_states), "dt": float(self.dt), "dt_unit": self.dt_unit,
                "state_pop_max_abs_err": float(self.state_pop_max_abs_err),
                "state_pop_js_divergence": float(self.state_pop_js_divergence)}
@@ -95,14 +106,14 @@ class Comparison:
         out.update(
             {
                 "set_names": list(self.set_names),
-                "set_pop_ref": self.pop_ref.tolist(),
-                "set_pop_gen": self.pop_gen.tolist(),
-                "set_pop_abs_err": self.pop_abs_err.tolist(),
-                "set_pop_max_abs_err": self.pop_max_abs_err,
-                "set_pop_ref_low": self.pop_ref_low.tolist(),
-                "set_pop_ref_high": self.pop_ref_high.tolist(),
-                "set_pop_gen_low": self.pop_gen_low.tolist(),
-                "set_pop_gen_high": self.pop_gen_high.tolist(),
+                "set_pop_ref": self.set_pop_ref.tolist(),
+                "set_pop_gen": self.set_pop_gen.tolist(),
+                "set_pop_abs_err": self.set_pop_abs_err.tolist(),
+                "set_pop_max_abs_err": self.set_pop_max_abs_err,
+                "set_pop_ref_low": self.set_pop_ref_low.tolist(),
+                "set_pop_ref_high": self.set_pop_ref_high.tolist(),
+                "set_pop_gen_low": self.set_pop_gen_low.tolist(),
+                "set_pop_gen_high": self.set_pop_gen_high.tolist(),
                 "mfpt_ref": _lists(self.mfpt_ref),
                 "mfpt_gen": _lists(self.mfpt_gen),
                 "mfpt_ratio": _lists(self.mfpt_ratio),
@@ -169,39 +180,9 @@ def comparison(
     return Comparison(
         **base,
         set_names=list(set_names) if set_names is not None else [str(i) for i in range(k)],
-        pop_ref=set_populations(sl_ref, k), pop_gen=set_populations(sl_gen, k),
-        pop_ref_low=pop_ci["ref"][0], pop_ref_high=pop_ci["ref"][1],
-        pop_gen_low=pop_ci["gen"][0], pop_gen_high=pop_ci["gen"][1],
+        set_pop_ref=set_populations(sl_ref, k), set_pop_gen=set_populations(sl_gen, k),
+        set_pop_ref_low=pop_ci["ref"][0], set_pop_ref_high=pop_ci["ref"][1],
+        set_pop_gen_low=pop_ci["gen"][0], set_pop_gen_high=pop_ci["gen"][1],
         mfpt_ref=m_ref, mfpt_gen=m_gen, mfpt_ref_low=lo_ref, mfpt_ref_high=hi_ref,
         mfpt_gen_low=lo_gen, mfpt_gen_high=hi_gen, mfpt_n_ref=n_ref, mfpt_n_gen=n_gen,
     )
-
-
-def compare(
-    reference,
-    generated,
-    *,
-    n_states: int,
-    sets=None,
-    set_names: list[str] | None = None,
-    dt: float = 1.0,
-) -> dict:
-    """:func:`comparison` in its JSON form (:meth:`Comparison.to_dict`), for metrics files and sweeps.
-
-    Keys (``*_ref`` / ``*_gen`` are the two measurements):
-
-    * ``state_pop_max_abs_err``, ``state_pop_js_divergence``: state populations;
-    * with ``sets`` (e.g. wells): ``set_pop_ref``, ``set_pop_gen``,
-      ``set_pop_abs_err`` and its max ``set_pop_max_abs_err``, and the 95 %
-      bootstrap intervals ``set_pop_ref_low``/``_high``, ``set_pop_gen_low``/``_high``
-      (:func:`population_interval`);
-      ``mfpt_ref``, ``mfpt_gen``, ``mfpt_ratio`` (gen / ref, nested lists,
-      ``None`` on the diagonal), ``mfpt_n_ref``, ``mfpt_n_gen`` (event counts),
-      the 95 % intervals ``mfpt_ref_low``/``_high`` and ``mfpt_gen_low``/``_high``
-      (:func:`mfpt_interval`), ``mfpt_overlap`` (whether the two intervals
-      overlap; ``None`` where either has no event),
-      and ``mfpt_max_rel_err`` = max over pairs of ``|ratio - 1|``
-      (:func:`relative_error`: ``inf`` when the generated trajectories never
-      make a passage that the reference makes).
-    """
-    return comparison(reference, generated, n_states=n_states, sets=sets, set_names=set_names, dt=dt).to_dict()

@@ -354,7 +354,7 @@ def subsample(labels, k: int):
     Notes
     -----
     The time between two frames of the result is ``k * dt``: pass
-    ``dt=k * dt`` to :func:`mfpt`, :func:`mfpt_matrix` and :func:`compare`,
+    ``dt=k * dt`` to :func:`mfpt`, :func:`mfpt_matrix` and :func:`~mdlstm_utils.kinetics.comparison`,
     and remember that a lag of one frame now means ``k`` base frames.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):

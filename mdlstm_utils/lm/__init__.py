@@ -7,5 +7,7 @@
 * :mod:`~mdlstm_utils.lm.generate`     batched generation of long trajectories (recurrent state / KV cache)
 * :mod:`~mdlstm_utils.lm.experiment`   :func:`~mdlstm_utils.lm.experiment.learn_and_compare`: train, generate like
   the reference, compare beside the MSM baseline and the noise floor, in one call
+* :mod:`~mdlstm_utils.lm.resolution`   the saving-interval scan: one experiment per interval and seed, beside the MSM
+  baseline and the noise floor (notebook 02)
 * :mod:`~mdlstm_utils.lm.diagnostics`  why a language model loses the rare event: loss sensitivity, transition errors
 """

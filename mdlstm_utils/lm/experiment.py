@@ -17,6 +17,7 @@ trajectories are from it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -32,7 +33,8 @@ from mdlstm_utils.runtime import fmt as runtime_fmt, resolve_device, seed_everyt
 from mdlstm_utils.states import StateSpace, check_labels
 from mdlstm_utils.lm.train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
 
-__all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "learn_and_compare", "learn_spaces"]
+__all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "GenerateConfig", "BaselineConfig",
+           "learn_and_compare", "learn_spaces"]
 
 MODELS = ("lstm", "transformer")
 
@@ -143,32 +145,103 @@ def _reference(labels, n_states, sets, set_names, dt):
     return trajs, n_states, sets, set_names, 1.0 if dt is None else dt, unit
 
 
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How :func:`learn_and_compare` generates: ``n_gen`` trajectories of ``gen_frames`` frames, each continuing a
+    prompt.
+
+    The defaults make the generated data like the reference: as many trajectories, each as long as its
+    reference trajectory (trajectories of different lengths give a list) and prompted with that trajectory's
+    first ``prompt_len`` frames (cycling through them when ``n_gen`` is larger), so that both are measured on
+    the same number and length of trajectories. ``prompt``: explicit prompts, an int array ``(n_gen, k)`` (for
+    example random windows of the reference): trajectory ``i`` continues ``prompt[i]``; it replaces
+    ``prompt_len`` and ``n_gen`` and needs ``gen_frames``.
+    """
+
+    n_gen: int | None = None
+    gen_frames: int | None = None
+    prompt_len: int = 100
+    prompt: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """What a language model is judged against besides the reference (:func:`learn_and_compare`).
+
+    ``msm``: also sample a Markov state model of the training labels at a lag of ``msm_lag`` frames, as many
+    trajectories covering as much time as the generated ones from the same start states, and compare it the
+    same way: what the language model must match or beat to be worth using (adds ``msm_mfpt_gen``,
+    ``msm_mfpt_gen_low`` / ``_high``, ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err`` and, with
+    ``truth_mfpt``, ``msm_vs_truth_err`` to the metrics). ``noise_pairs``: with sets, the noise floor
+    (:func:`~mdlstm_utils.kinetics.noise_floor`) from that many pairs of bootstrap replicates of the
+    reference, one as large as the reference and one as large as the generated data: the error a perfect
+    model would show (adds ``noise_floor_mfpt_err``, the median, ``noise_floor_mfpt_err_high``, the 95 %
+    quantile, and the same for set populations); ``0`` skips it.
+    """
+
+    msm: bool = True
+    msm_lag: int = 1
+    noise_pairs: int = 20
+
+    def __post_init__(self):
+        if not isinstance(self.msm, bool):
+            raise TypeError(f"msm must be True or False, got {self.msm!r}")
+        for name, low in (("msm_lag", 1), ("noise_pairs", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+
+
+#: settings of :func:`learn_and_compare` under another name: ``{synonym: (config, field)}``
+_SYNONYMS = {"train_steps": ("train", "steps"), "baseline": ("baselines", "msm"), "baseline_lag": ("baselines", "msm_lag")}
+_SIZES = ("hidden", "d_model")
+
+
+def _settings(train, generation, baselines, settings: dict):
+    """Split ``learn_and_compare``'s keyword settings among its three configs and the model sizes."""
+    configs = {"train": train or TrainConfig(), "generation": generation or GenerateConfig(),
+               "baselines": baselines or BaselineConfig()}
+    fields = {k: {f.name for f in dataclasses.fields(c)} for k, c in configs.items()}
+    changes = {k: {} for k in configs}
+    sizes = {}
+    for key, value in settings.items():
+        if key in _SIZES:
+            sizes[key] = value
+            continue
+        where, name = _SYNONYMS.get(key, (None, key))
+        where = where or next((k for k, f in fields.items() if name in f), None)
+        if where is None:
+            known = sorted(set().union(*fields.values(), _SYNONYMS, _SIZES))
+            raise TypeError(f"learn_and_compare got an unknown setting {key!r}; settings are fields of TrainConfig, "
+                            f"GenerateConfig or BaselineConfig, or a model size: {', '.join(known)}")
+        changes[where][name] = value
+    cfg = configs["train"].replace(**changes["train"])
+    if cfg.patience is None and cfg.lr_schedule != "cosine":
+        cfg = cfg.replace(patience=3)
+    gen = replace(configs["generation"], **changes["generation"])
+    base = replace(configs["baselines"], **changes["baselines"])
+    return cfg, gen, base, sizes
+
+
 def learn_and_compare(
     labels,
     n_states: int | None = None,
     sets=None,
     *,
     model="lstm",
-    dt: float | None = None,
-    n_train: int | None = None,
-    n_gen: int | None = None,
-    gen_frames: int | None = None,
-    prompt_len: int = 100,
-    prompt=None,
     train: TrainConfig | None = None,
-    hidden: int = 128,
-    d_model: int = 96,
+    generation: GenerateConfig | None = None,
+    baselines: BaselineConfig | None = None,
+    dt: float | None = None,
     set_names: list[str] | None = None,
     truth_mfpt=None,
-    baseline: bool = True,
-    baseline_lag: int = 1,
-    noise_pairs: int = 20,
+    n_train: int | None = None,
     train_labels=None,
     val_labels=None,
     seed: int = 0,
     device="auto",
     progress: bool = False,
-    **train_settings,
+    **settings,
 ) -> LearnResult:
     """Train ``model`` on ``labels``, generate as many trajectories, compare their kinetics with ``labels``.
 
@@ -185,53 +258,36 @@ def learn_and_compare(
         The metastable sets whose populations and MFPTs are compared (lists of
         state labels, e.g. ``[[0], [1]]`` for two macrostates).
     model
-        ``"lstm"`` or ``"transformer"`` (sizes ``hidden`` and ``d_model``), or
+        ``"lstm"`` or ``"transformer"`` (sizes ``hidden`` and ``d_model``, given as settings), or
         an :class:`~mdlstm_utils.lm.models.LSTMConfig` /
         :class:`~mdlstm_utils.lm.models.TransformerConfig` (:func:`build_model`).
+    train
+        A :class:`~mdlstm_utils.lm.train.TrainConfig` (default: the recipe, cosine decay without early
+        stopping). With ``lr_schedule="constant"`` and no ``patience``, training stops after 3 epochs without
+        improvement.
+    generation
+        A :class:`GenerateConfig`: how many trajectories to generate, how long, from which prompts (default:
+        as many and as long as the reference, each prompted with the first 100 frames of one reference
+        trajectory).
+    baselines
+        A :class:`BaselineConfig`: the MSM baseline and the noise floor to judge the model against (default:
+        both, the MSM at a lag of one frame, 20 pairs of replicates for the floor).
+    settings
+        Any field of the three configs by keyword, overriding it: ``steps=1000, seq_len=50`` (``TrainConfig``;
+        ``train_steps`` is a synonym of ``steps``), ``gen_frames=20000, prompt=windows``
+        (``GenerateConfig``), ``noise_pairs=0`` (``BaselineConfig``; ``baseline`` and ``baseline_lag`` are
+        synonyms of ``msm`` and ``msm_lag``), and ``hidden``, ``d_model`` (model sizes for a model given by
+        name). An unknown name is refused with the names that exist.
     dt
         Time between frames (MFPTs are reported in this unit; default 1).
     n_train
         Train on the first ``n_train`` trajectories (default: all; the last
         10 % of each is held out for validation by :func:`~mdlstm_utils.lm.train.fit`).
-    n_gen, gen_frames
-        Generate ``n_gen`` trajectories (default: as many as the reference,
-        each prompted with the first ``prompt_len`` frames of one reference
-        trajectory, cycling) of ``gen_frames`` frames. Default: each as long as
-        its reference trajectory (trajectories of different lengths give a
-        list), so that generated and reference data have the same number and
-        length of trajectories.
-    prompt
-        Optional explicit prompts, an int array ``(n_gen, k)`` (for example
-        random windows of the reference): trajectory ``i`` continues
-        ``prompt[i]``. Replaces ``prompt_len`` and ``n_gen`` and needs
-        ``gen_frames``.
-    train, train_settings
-        A :class:`~mdlstm_utils.lm.train.TrainConfig` (default: the recipe,
-        cosine decay without early stopping) with any field overridden by
-        keyword (``seq_len=50, steps=1000``; ``train_steps`` is a synonym of
-        ``steps``, a budget of optimizer steps that does not depend on how much
-        data there is). With ``lr_schedule="constant"`` and no ``patience``,
-        training stops after 3 epochs without improvement.
     truth_mfpt
         Optional true MFPT matrix between the same sets (same time unit as
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
         reference partition itself is from the truth) and
         ``gen_vs_truth_err`` (how far the generated trajectories are).
-    baseline, baseline_lag
-        Also sample a Markov state model of ``labels`` at a lag of
-        ``baseline_lag`` frames, as many trajectories covering as much time as
-        the generated ones from the same start states, and compare it the same
-        way: what the language model must match or beat to be worth using. Adds
-        ``msm_mfpt_gen``, ``msm_mfpt_gen_low``, ``msm_mfpt_gen_high``,
-        ``msm_mfpt_max_rel_err``, ``msm_set_pop_max_abs_err`` and, with
-        ``truth_mfpt``, ``msm_vs_truth_err``.
-    noise_pairs
-        With ``sets``, also the noise floor (:func:`~mdlstm_utils.kinetics.noise_floor`):
-        ``noise_pairs`` pairs of bootstrap replicates of ``labels``, one as
-        large as the reference and one as large as the generated data, compared
-        the same way. Adds ``noise_floor_mfpt_err`` (median),
-        ``noise_floor_mfpt_err_high`` (95 % quantile) and the same for set
-        populations: the errors a perfect model would show. ``0`` skips it.
     train_labels, val_labels
         Optional label trajectories to train on (and to estimate the MSM
         baseline from) instead of the first ``n_train`` reference
@@ -246,27 +302,23 @@ def learn_and_compare(
     Returns
     -------
     LearnResult
-        ``metrics`` holds every key of :func:`~mdlstm_utils.kinetics.compare`
+        ``metrics`` holds every key of :meth:`~mdlstm_utils.kinetics.Comparison.to_dict`
         and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
         ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
     """
     trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
+    cfg, gcfg, bcfg, sizes = _settings(train, generation, baselines, settings)
     n_train, prompt, prompt_len, n_gen, gen_frames, like_reference = _generation_settings(
-        lengths, n_train, train_labels, prompt, prompt_len, n_gen, gen_frames)
-    if "train_steps" in train_settings:
-        train_settings["steps"] = train_settings.pop("train_steps")
-    cfg = (train or TrainConfig()).replace(**train_settings)
-    if cfg.patience is None and cfg.lr_schedule != "cosine":
-        cfg = cfg.replace(patience=3)
+        lengths, n_train, train_labels, gcfg.prompt, gcfg.prompt_len, gcfg.n_gen, gcfg.gen_frames)
     dev = resolve_device(device)
     train_data = trajs[:n_train] if train_labels is None else check_labels(train_labels, n_states, name="train_labels")
     val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
     ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
 
     seed_everything(seed)
-    net = build_model(model, n_states, hidden=hidden, d_model=d_model)
+    net = build_model(model, n_states, **sizes)
     msm1 = fit_markov(_fit_split(train_data, val_data, cfg)[0], n_states, 1)  # the lag-1 MSM of the training frames
     if getattr(net, "msm_prior", False):  # the logits start from it
         net.set_prior(msm1.transition_matrix())
@@ -284,17 +336,17 @@ def learn_and_compare(
     cmp = comparison(trajs, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
     m = cmp.to_dict()
     msm = bcmp = None
-    if baseline:
-        msm, bcmp = _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, int(baseline_lag), gen_frames,
+    if bcfg.msm:
+        msm, bcmp = _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, bcfg.msm_lag, gen_frames,
                                   prompt[:, -1], lengths[src] if ragged else None, seed + 2)
         b = bcmp.to_dict()
         if sets is not None:
             m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
                                                   "set_pop_max_abs_err")})
     floor = None
-    if sets is not None and noise_pairs:
+    if sets is not None and bcfg.noise_pairs:
         floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
-                            n_pairs=int(noise_pairs), seed=seed + 3)
+                            n_pairs=bcfg.noise_pairs, seed=seed + 3)
         m.update(floor.to_dict())
     name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
     rec = learning_record(tr, train_data, val_data, n_states, cfg, msm=msm1)
@@ -389,5 +441,5 @@ def learn_spaces(spaces: dict, *, prompt_of=None, verbose: bool = True, **settin
             m = results[name].metrics
             print(f"--- {name}: " + (f"the same labels as '{same}', result reused" if same else
                   f"{space.n_states} tokens, {m['epochs_run']} epochs in {m['train_seconds']:.0f} s, "
-                  f"slow-process error {runtime_fmt(m.get('mfpt_max_rel_err'))}"))
+                  f"slow-process error {runtime_fmt(m.get('mfpt_max_rel_err'), '.2f')}"))
     return results

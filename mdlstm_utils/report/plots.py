@@ -8,7 +8,7 @@ import numpy as np
 from mdlstm_utils._checks import check_int, check_positive
 from mdlstm_utils.data.md import BASIN_NAMES, PHI_CORES
 from mdlstm_utils.data.systems import Potential
-from mdlstm_utils.kinetics import populations, transition_counts
+from mdlstm_utils.kinetics import Comparison, populations, transition_counts
 from mdlstm_utils.states import check_labels, estimate_msm
 
 __all__ = [
@@ -82,7 +82,7 @@ def plot_fes_2d(xy: np.ndarray, *, bins: int = 60, kT: float = 1.0, vmax: float 
     return ax
 
 
-def plot_trajectories(series: dict[str, np.ndarray], *, dt: float = 1.0, time_unit: str = "", ylabel: str = "state", axes=None):
+def plot_trajectories(series: dict[str, np.ndarray], *, dt: float = 1.0, dt_unit: str = "", ylabel: str = "state", axes=None):
     """Stacked time series, one panel per entry of ``series`` (name -> 1-D array)."""
     n = len(series)
     if axes is None:
@@ -93,48 +93,58 @@ def plot_trajectories(series: dict[str, np.ndarray], *, dt: float = 1.0, time_un
         ax.plot(t, y, lw=0.5, color=GEN_STYLE["color"] if "gen" in name.lower() else "black")
         ax.set_ylabel(ylabel)
         ax.set_title(name, fontsize=9, loc="left")
-    axes[-1].set_xlabel(f"time {f'({time_unit})' if time_unit else ''}".strip())
+    axes[-1].set_xlabel(f"time {f'({dt_unit})' if dt_unit else ''}".strip())
     return axes
 
 
-def plot_populations(pop_ref, pop_gen, names: list[str] | None = None, ax=None, *, intervals: dict | None = None):
-    """Bar chart of set (well) populations, reference vs generated.
+def plot_populations(comparison: Comparison, ax=None, *, names: list[str] | None = None):
+    """Bar chart of set (well) populations, reference against generated, with their 95 % bootstrap intervals.
 
-    ``intervals``: a :func:`~mdlstm_utils.kinetics.compare` result; its 95 %
-    bootstrap intervals (``set_pop_ref_low`` ...) are drawn as error bars.
+    ``comparison``: a :class:`~mdlstm_utils.kinetics.Comparison` with sets (:func:`~mdlstm_utils.kinetics.comparison`,
+    or ``LearnResult.comparison``); ``names`` overrides its set names on the axis.
     """
     ax = _ax(ax)
-    pop_ref, pop_gen = np.asarray(pop_ref, dtype=float), np.asarray(pop_gen, dtype=float)
-    k = np.arange(len(pop_ref))
-
-    def err(kind, p):
-        if not intervals or f"set_pop_{kind}_low" not in intervals:
-            return None
-        lo, hi = (np.asarray(intervals[f"set_pop_{kind}_{s}"], dtype=float) for s in ("low", "high"))
-        return np.clip(np.vstack([p - lo, hi - p]), 0.0, None)
-
-    ax.bar(k - 0.2, pop_ref, 0.4, color="0.3", label="reference", yerr=err("ref", pop_ref), capsize=2)
-    ax.bar(k + 0.2, pop_gen, 0.4, color=GEN_STYLE["color"], label="generated (LM)", yerr=err("gen", pop_gen), capsize=2)
-    ax.set_xticks(k, names or [str(i) for i in k])
+    c = _with_sets(comparison)
+    k = np.arange(len(c.set_pop_ref))
+    for off, p, lo, hi, color, label in ((-0.2, c.set_pop_ref, c.set_pop_ref_low, c.set_pop_ref_high, "0.3", "reference"),
+                                         (0.2, c.set_pop_gen, c.set_pop_gen_low, c.set_pop_gen_high, GEN_STYLE["color"],
+                                          "generated (LM)")):
+        ax.bar(k + off, p, 0.4, color=color, label=label, yerr=np.clip(np.vstack([p - lo, hi - p]), 0.0, None), capsize=2)
+    ax.set_xticks(k, names or list(c.set_names))
     ax.set_ylabel("population")
     ax.legend(frameon=False)
     return ax
 
 
-def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, time_unit: str = "", axes=None):
+def _with_sets(comparison) -> Comparison:
+    if not isinstance(comparison, Comparison):
+        raise TypeError(f"expected a kinetics.Comparison (kinetics.comparison(...) or LearnResult.comparison), "
+                        f"got {type(comparison).__name__}")
+    if not comparison.has_sets:
+        raise ValueError("this Comparison has no sets: pass sets= to kinetics.comparison")
+    return comparison
+
+
+def _unit(dt_unit: str | None, comparison=None) -> str:
+    """`` (unit)`` for an axis label: ``dt_unit``, else the comparison's, else nothing."""
+    u = dt_unit if dt_unit is not None else (comparison.dt_unit if comparison is not None else "")
+    return f" ({u})" if u else ""
+
+
+def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, dt_unit: str | None = None, axes=None):
     """Reference vs several generators on three panels: set populations, MFPTs (log), slowest relaxation time.
 
     ``comparisons``: ``{name: Comparison}`` (:func:`~mdlstm_utils.kinetics.comparison`, all against the same
-    reference, e.g. a language model and the MSM baseline); ``slowest``: ``{"reference" or a name of
+    reference, e.g. a language model and the MSM baseline; times in their ``dt_unit`` unless ``dt_unit`` is given); ``slowest``: ``{"reference" or a name of
     comparisons: (value, low, high)}``, each drawn where given. Bars carry the 95 % intervals. Returns the three axes.
     """
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     first = next(iter(comparisons.values()))
     names = list(first.set_names)
-    groups = [("reference", first.pop_ref, first.pop_ref_low, first.pop_ref_high, first.mfpt_ref, first.mfpt_ref_low,
+    groups = [("reference", first.set_pop_ref, first.set_pop_ref_low, first.set_pop_ref_high, first.mfpt_ref, first.mfpt_ref_low,
                first.mfpt_ref_high)]
-    groups += [(n, c.pop_gen, c.pop_gen_low, c.pop_gen_high, c.mfpt_gen, c.mfpt_gen_low, c.mfpt_gen_high)
+    groups += [(n, c.set_pop_gen, c.set_pop_gen_low, c.set_pop_gen_high, c.mfpt_gen, c.mfpt_gen_low, c.mfpt_gen_high)
                for n, c in comparisons.items()]
     colors = ["0.35", GEN_STYLE["color"], "tab:blue", "tab:green"]
     w = 0.8 / len(groups)
@@ -156,7 +166,7 @@ def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, 
     axes[1].set_xticks(np.arange(len(pairs)), [f"{names[i]}→{names[j]}" for i, j in pairs],
                        rotation=45 if len(pairs) > 4 else 0, fontsize=8)
     axes[1].set_yscale("log")
-    unit = f" ({time_unit})" if time_unit else ""
+    unit = _unit(dt_unit, first)
     axes[1].set_ylabel(f"MFPT{unit}")
     if slowest:
         labels = ["reference"] + list(comparisons)
@@ -173,72 +183,59 @@ def plot_kinetics_comparison(comparisons: dict, slowest: dict | None = None, *, 
     return axes
 
 
-def plot_mfpt(metrics: dict, *, time_unit: str = "", tolerance: float = 0.25, ax=None):
-    """Generated vs reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band.
+def plot_mfpt(comparison: Comparison, *, dt_unit: str | None = None, tolerance: float = 0.25, ax=None):
+    """Generated against reference MFPT for every ordered pair of sets (log-log), with a ±tolerance band; each
+    point carries its 95 % intervals, horizontal for the reference and vertical for the generated trajectories.
 
-    With the intervals of :func:`~mdlstm_utils.kinetics.compare` in ``metrics``
-    each point carries its 95 % intervals: horizontal for the reference,
-    vertical for the generated trajectories.
+    ``comparison``: a :class:`~mdlstm_utils.kinetics.Comparison` with sets; ``dt_unit`` overrides its unit.
     """
     ax = _ax(ax, figsize=(4.5, 4.2))
-    ref = np.array(metrics["mfpt_ref"], dtype=float)
-    gen = np.array(metrics["mfpt_gen"], dtype=float)
-    names = metrics.get("set_names") or [str(i) for i in range(len(ref))]
+    c = _with_sets(comparison)
+    ref, gen = c.mfpt_ref, c.mfpt_gen
     ok = np.isfinite(ref) & np.isfinite(gen) & (ref > 0) & (gen > 0)
     if not ok.any():
         ax.text(0.5, 0.5, "no passages to compare", ha="center", transform=ax.transAxes)
         return ax
     both = np.r_[ref[ok], gen[ok]]
-    lo, hi = both.min() / 2, both.max() * 2
-    t = np.geomspace(lo, hi, 50)
+    t = np.geomspace(both.min() / 2, both.max() * 2, 50)
     ax.fill_between(t, t * (1 - tolerance), t * (1 + tolerance), color="0.85", label=f"±{tolerance:.0%}")
     ax.plot(t, t, color="0.5", lw=1)
-    bars = {k: np.array(metrics[k], dtype=float) for k in ("mfpt_ref_low", "mfpt_ref_high", "mfpt_gen_low", "mfpt_gen_high")
-            if k in metrics}
     for i, j in zip(*np.nonzero(ok)):
-        if len(bars) == 4:  # 95 % intervals of both measurements
-            xerr = [[ref[i, j] - bars["mfpt_ref_low"][i, j]], [bars["mfpt_ref_high"][i, j] - ref[i, j]]]
-            yerr = [[gen[i, j] - bars["mfpt_gen_low"][i, j]], [bars["mfpt_gen_high"][i, j] - gen[i, j]]]
-            ax.errorbar(ref[i, j], gen[i, j], xerr=xerr, yerr=yerr, fmt="o", color=GEN_STYLE["color"], ms=5,
-                        elinewidth=1, capsize=2)
-        else:
-            ax.plot(ref[i, j], gen[i, j], "o", color=GEN_STYLE["color"], ms=5)
-        ax.annotate(f"{names[i]}→{names[j]}", (ref[i, j], gen[i, j]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        xerr = [[ref[i, j] - c.mfpt_ref_low[i, j]], [c.mfpt_ref_high[i, j] - ref[i, j]]]
+        yerr = [[gen[i, j] - c.mfpt_gen_low[i, j]], [c.mfpt_gen_high[i, j] - gen[i, j]]]
+        ax.errorbar(ref[i, j], gen[i, j], xerr=np.nan_to_num(xerr), yerr=np.nan_to_num(yerr), fmt="o",
+                    color=GEN_STYLE["color"], ms=5, elinewidth=1, capsize=2)
+        ax.annotate(f"{c.set_names[i]}→{c.set_names[j]}", (ref[i, j], gen[i, j]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    unit = f" ({time_unit})" if time_unit else ""
+    unit = _unit(dt_unit, c)
     ax.set_xlabel(f"MFPT reference{unit}")
     ax.set_ylabel(f"MFPT generated{unit}")
     ax.legend(frameon=False, loc="upper left")
     return ax
 
 
-def plot_mfpt_bars(metrics: dict, *, truth=None, truth_label: str = "exact", time_unit: str = "",
+def plot_mfpt_bars(comparison: Comparison, *, truth=None, truth_label: str = "exact", dt_unit: str | None = None,
                    tolerance: float | None = None, ax=None):
     """The MFPT of every ordered pair of sets as bars: reference and generated with their 95 % intervals.
 
-    With ``truth`` (a ``(k, k)`` matrix of exact MFPTs between the same sets)
-    a black tick marks the exact value on each pair (legend ``truth_label``), and with ``tolerance`` a
-    grey band spans the truth ± tolerance: the reference bar shows how close
-    the data themselves come (the noise floor), the generated bar what the
-    model learned.
+    ``comparison``: a :class:`~mdlstm_utils.kinetics.Comparison` with sets. With ``truth`` (a ``(k, k)`` matrix of
+    exact MFPTs between the same sets) a black tick marks the exact value on each pair (legend ``truth_label``),
+    and with ``tolerance`` a grey band spans the truth ± tolerance: the reference bar shows how close the data
+    themselves come (the noise floor), the generated bar what the model learned.
     """
     ax = _ax(ax, figsize=(5.5, 3.5))
-    ref = np.array(metrics["mfpt_ref"], dtype=float)
-    gen = np.array(metrics["mfpt_gen"], dtype=float)
-    names = metrics.get("set_names") or [str(i) for i in range(len(ref))]
-    pairs = [(i, j) for i in range(len(ref)) for j in range(len(ref)) if i != j]
+    c = _with_sets(comparison)
+    n = len(c.mfpt_ref)
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     x = np.arange(len(pairs))
-    for off, vals, kind, style in ((-0.2, ref, "ref", REF_STYLE), (0.2, gen, "gen", GEN_STYLE)):
+    for off, vals, low, high, kind, style in ((-0.2, c.mfpt_ref, c.mfpt_ref_low, c.mfpt_ref_high, "ref", REF_STYLE),
+                                              (0.2, c.mfpt_gen, c.mfpt_gen_low, c.mfpt_gen_high, "gen", GEN_STYLE)):
         v = np.array([vals[i, j] for i, j in pairs])
-        err = None
-        if f"mfpt_{kind}_low" in metrics:
-            low = np.array(metrics[f"mfpt_{kind}_low"], dtype=float)
-            high = np.array(metrics[f"mfpt_{kind}_high"], dtype=float)
-            err = np.array([[v[k] - low[i, j], high[i, j] - v[k]] for k, (i, j) in enumerate(pairs)]).T
-            err = np.where(np.isfinite(err), err, 0.0)
+        err = np.array([[v[k] - low[i, j], high[i, j] - v[k]] for k, (i, j) in enumerate(pairs)]).T
         ax.bar(x + off, v, 0.4, color=style["color"], alpha=0.75 if kind == "gen" else 0.55, label=style["label"],
-               yerr=err, capsize=2, error_kw={"elinewidth": 1})
+               yerr=np.where(np.isfinite(err), err, 0.0), capsize=2, error_kw={"elinewidth": 1})
     if truth is not None:
         t = np.array([np.asarray(truth, dtype=float)[i, j] for i, j in pairs])
         if tolerance is not None:
@@ -246,9 +243,9 @@ def plot_mfpt_bars(metrics: dict, *, truth=None, truth_label: str = "exact", tim
                 ax.fill_between([k - 0.45, k + 0.45], tk * (1 - tolerance), tk * (1 + tolerance), color="0.85", zorder=0,
                                 label=f"{truth_label} ±{tolerance:.0%}" if k == 0 else None)
         ax.hlines(t, x - 0.45, x + 0.45, color="black", lw=2, label=truth_label)
-    ax.set_xticks(x, [f"{names[i]}→{names[j]}" for i, j in pairs], fontsize=8)
+    ax.set_xticks(x, [f"{c.set_names[i]}→{c.set_names[j]}" for i, j in pairs], fontsize=8)
     ax.set_yscale("log")
-    ax.set_ylabel(f"MFPT ({time_unit})" if time_unit else "MFPT")
+    ax.set_ylabel(f"MFPT{_unit(dt_unit, c)}")
     ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
@@ -320,7 +317,7 @@ def plot_training(history: list[dict], ax=None):
 __all__ += ["plot_implied_timescales", "plot_ck_test"]
 
 
-def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: int | None = None, ax=None):
+def plot_implied_timescales(its, *, lag=None, dt_unit: str = "", n_processes: int | None = None, ax=None):
     """Implied timescales vs lag time (log y), from an :class:`mdlstm_utils.states.lag.ImpliedTimescalesResult`.
 
     The grey area below the diagonal ``t = lag`` marks timescales faster than
@@ -346,14 +343,14 @@ def plot_implied_timescales(its, *, lag=None, time_unit: str = "", n_processes: 
         ax.axvline(float(lag) * its.dt, color="black", ls="--", lw=1, label=f"lag = {float(lag) * its.dt:g}")
     ax.set_yscale("log")
     ax.set_ylim(top=top)
-    unit = f" ({time_unit})" if time_unit else ""
+    unit = f" ({dt_unit})" if dt_unit else ""
     ax.set_xlabel(f"lag time{unit}")
     ax.set_ylabel(f"implied timescale{unit}")
     ax.legend(frameon=False, fontsize=8)
     return ax
 
 
-def plot_ck_test(ck, *, time_unit: str = "", axes=None):
+def plot_ck_test(ck, *, dt_unit: str = "", axes=None):
     """Chapman–Kolmogorov test grid from an :class:`mdlstm_utils.states.lag.CKTestResult`.
 
     Panel ``(i, j)``: probability to be in set ``j`` after time ``t`` when
@@ -371,7 +368,7 @@ def plot_ck_test(ck, *, time_unit: str = "", axes=None):
             a.plot(t, ck.predictions[:, i, j], "s--", ms=3, color=GEN_STYLE["color"], label="MSM prediction")
             a.set_title(f"{i} → {j}", fontsize=8, loc="left")
             a.set_ylim(-0.05, 1.05)
-    unit = f" ({time_unit})" if time_unit else ""
+    unit = f" ({dt_unit})" if dt_unit else ""
     for a in axes[-1]:
         a.set_xlabel(f"time{unit}")
     for a in axes[:, 0]:
@@ -533,7 +530,7 @@ def _draw_network(ax, P, pi, pos, *, names, colours, radius, top_pop, top_p, tau
 
 
 def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1, dt: float = 1.0,
-                            time_unit: str = "", state_names: list[str] | None = None,
+                            dt_unit: str = "", state_names: list[str] | None = None,
                             titles: tuple[str, str] = ("reference", "generated"), axes=None):
     """The metastable transition network of the reference beside the generated one, drawn alike.
 
@@ -557,8 +554,8 @@ def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1
         Number of states, 2 to 6 (a network of a few metastable states).
     lag
         Lag time of the MSMs in frames.
-    dt, time_unit
-        Time between frames and its unit: the rates are per ``time_unit``.
+    dt, dt_unit
+        Time between frames and its unit: the rates are per ``dt_unit``.
     state_names
         A name per state, written in its disc with its population; default the state numbers.
     titles
@@ -593,11 +590,11 @@ def plot_transition_network(reference, generated, n_states: int, *, lag: int = 1
         _, axes = plt.subplots(1, 2, figsize=(10 * grow, 4.4 * grow))
     pos = _network_positions(n_states)
     radius = 0.2 * np.linalg.norm(pos[:, None] - pos[None], axis=-1)[off].min()  # of the most populated disc
-    lag_text = f"{lag * dt:g} {time_unit}".strip()
+    lag_text = f"{lag * dt:g} {dt_unit}".strip()
     style = dict(names=names, colours=[tuple(0.5 + 0.5 * np.array(to_rgb(f"C{i}"))) for i in range(n_states)],
                  radius=radius, top_pop=max(float(pi.max()) for _, pi, _ in models),
                  top_p=max(float(P[off].max()) for P in drawn), tau=lag * dt,
-                 rate_unit=f"/{time_unit}" if time_unit else "")
+                 rate_unit=f"/{dt_unit}" if dt_unit else "")
     for ax, title, P, (_, pi, fitted) in zip(axes, titles, drawn, models):
         note = (f"disc area ∝ population; arrow i→j: P_ij(τ)/τ, τ = {lag_text}" if fitted
                 else f"no two states visited both ways at τ = {lag_text}: no MSM, populations from frames")
@@ -664,3 +661,52 @@ def plot_loss_sensitivity(ls, *, seed_spread: float | None = None, ax=None):
         ax.set_yscale("log")
     ax.set_ylabel("held-out loss increase (nats/frame)")
     return ax
+
+
+__all__ += ["plot_interval_scan"]
+
+#: the models of an interval scan's summary: (model, marker style, legend label)
+_SCAN_STYLES = (("LSTM", "o-", "LSTM"), ("MSM", "s--", "MSM"), ("noise floor", "k^:", "noise floor (a perfect model)"))
+
+
+def _scan_errors(ax, summary, dt_unit: str, title: str, tolerance: float | None):
+    """Left panel of :func:`plot_interval_scan`: the slow-process error of each model against the interval."""
+    for model, style, label in _SCAN_STYLES:
+        d = summary[summary.model == model]
+        ax.errorbar(d.interval, d["slow-process error"], yerr=d["slow-process error sd"].fillna(0), fmt=style,
+                    capsize=3, label=label)
+    if tolerance is not None:
+        ax.axhline(tolerance, color="0.5", ls=":", lw=1, label=f"tolerance ({tolerance:.0%})")
+    ax.set(xscale="log", xlabel=f"saving interval ({dt_unit})", ylabel="max |MFPT gen / ref − 1|", title=title)
+    ax.legend(frameon=False)
+
+
+def _scan_mfpts(ax, summary, a: str, b: str, dt_unit: str):
+    """Right panel of :func:`plot_interval_scan`: the MFPT ``a→b`` of the reference, the LSTM and the MSM."""
+    d, m = summary[summary.model == "LSTM"], summary[summary.model == "MSM"]
+    ax.plot(d.interval, d[f"MFPT {a}→{b} ref"], "k-o", label=f"reference {a}→{b}")
+    for t, style, name in ((d, "r--s", "LSTM"), (m, "b:^", "MSM")):
+        ax.errorbar(t.interval, t[f"MFPT {a}→{b} gen"], yerr=t[f"MFPT {a}→{b} gen sd"].fillna(0), fmt=style,
+                    capsize=3, label=f"{name} {a}→{b}")
+    ax.set(xscale="log", xlabel=f"saving interval ({dt_unit})", ylabel=f"MFPT ({dt_unit})")
+    ax.legend(frameon=False, fontsize=8)
+
+
+def plot_interval_scan(summary, set_names, *, dt_unit: str, title: str = "", tolerance: float | None = None,
+                       axes=None):
+    """A saving-interval scan on two panels against the interval (log scale), each point the mean over seeds
+    with a bar of ± one sd over seeds.
+
+    Left: the slow-process error (``max |MFPT gen / ref − 1|``) of the LSTM, the MSM at the same lag and the noise
+    floor (what a perfect model would score), with the profile's ``tolerance`` as a dotted line (none when
+    ``None``). Right: the MFPT from the first set of ``set_names`` to the second, of the reference at each
+    interval, the LSTM and the MSM. ``summary``: :attr:`~mdlstm_utils.lm.resolution.IntervalScan.summary`
+    (columns ``interval``, ``model``, ``slow-process error`` and ``… sd``, ``MFPT a→b ref`` / ``gen`` / ``gen sd``);
+    ``dt_unit`` labels the time axes. Returns the two axes (``axes[0].figure`` to save the figure).
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    _scan_errors(axes[0], summary, dt_unit, title, tolerance)
+    _scan_mfpts(axes[1], summary, set_names[0], set_names[1], dt_unit)
+    axes[0].figure.tight_layout()
+    return axes

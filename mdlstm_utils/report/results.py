@@ -29,7 +29,7 @@ not, the block is refused (exit status 1, README left alone) unless ``--allow-mi
 (another commit than most rows, no commit recorded, or uncommitted changes to the code) is marked ``⚠`` with its
 commit in the conditions, and the line above the table says so. :func:`check_readme_vintages` checks the marks.
 
-Formatting rule (:func:`fmt`), applied to every number:
+Formatting rule (:func:`mdlstm_utils.runtime.fmt`, the one format of the suite), applied to every number:
 
 * a JSON integer is written as it is (``72``, ``120000``);
 * a float with ``|x| >= 100`` is rounded to an integer (``{:.0f}``: ``1503.72`` -> ``1504``);
@@ -53,6 +53,11 @@ left after removing HTML tags and comments, image links, link targets,
 inline code spans and the notebook number of a heading. Each number must
 equal ``fmt(v)`` for some value ``v`` of that notebook's files (JSON numbers
 and CSV cells), or appear as a number inside one of their strings or keys.
+
+:func:`check_prose` checks prose that is written by hand (the README outside its block, the notebooks'
+markdown): there only *result-shaped* numbers count (:func:`result_numbers`: percentages, each end of a range
+such as ``71–76 %``, decimals, both sides of ``±``), and each must be quoted from the files as they write it;
+counts, years, dates, sizes, versions and notebook numbers are left alone.
 """
 
 from __future__ import annotations
@@ -60,12 +65,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mdlstm_utils.runtime import MFPT_TOLERANCE, fmt
 
 __all__ = [
     "fmt",
@@ -76,6 +82,8 @@ __all__ = [
     "update_readme",
     "number_tokens",
     "check_numbers",
+    "result_numbers",
+    "check_prose",
     "check_readme_block",
     "check_readme_vintages",
     "readme_rows",
@@ -113,25 +121,6 @@ TITLES = {
 
 
 # ----------------------------------------------------------------------------------------------- formatting
-def fmt(x) -> str:
-    """Format one value by the documented rule (module docstring)."""
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "–"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        if abs(x) >= 100:
-            return f"{x:.0f}"
-        return f"{x:.3g}"
-    return str(x)
-
-
 def pm(mean, std) -> str:
     """``mean ± std`` (each by :func:`fmt`); just the mean when ``std`` is missing."""
     return fmt(mean) if std is None else f"{fmt(mean)} ± {fmt(std)}"
@@ -992,6 +981,89 @@ def check_readme_block(readme_text: str, results: str | Path) -> list[str]:
         for tok in number_tokens(line[m.end():] if m else line):
             if tok not in allowed:
                 problems.append(f"README block: {tok} in {line[:60]!r} is not a value of its notebook's files")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------- prose
+#: a number as prose writes it: optional sign (ASCII or Unicode minus), digits, optional fraction and exponent
+_PROSE_NUM = r"[+\-−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+#: a percentage, or a range of them (``71–76 %``, ``−13…+11 %``, ``4-5 %``): both ends are results
+_PERCENT = re.compile(rf"(?<![\w.])({_PROSE_NUM})(?:\s*(?:–|—|…|-|to)\s*({_PROSE_NUM}))?\s*%")
+_PLUS_MINUS = re.compile(rf"(?<![\w.])({_PROSE_NUM})\s*±\s*({_PROSE_NUM})(?![\w]|\.\d)")
+_DECIMAL = re.compile(r"(?<![\w.\-−+/:])[+\-−]?\d+\.\d+(?:e[-+]?\d+)?(?![\w.]|\.\d)")
+#: what makes a decimal no result: a version after a tool's name or ``≥``, an arXiv number, a size in bytes
+_VERSION_BEFORE = re.compile(r"(?:Python|PyTorch|torch|CUDA|OpenMM|NumPy|version|arXiv|≥|>=|\bv)\s*:?\s*$", re.I)
+_SIZE_AFTER = re.compile(r"^\s*[kMGT]i?B\b")
+#: percentages that are settings, not results: the level of every interval and the profiles' MFPT tolerances
+SETTING_PERCENTS = frozenset({"95", *(fmt(100 * t) for t in MFPT_TOLERANCE.values())})
+
+
+def result_numbers(text: str) -> list[tuple[str, str]]:
+    """The result-shaped numbers of prose ``text``, each with its line: ``("71 %", line)``, ``("0.0549", line)``.
+
+    A result is written as a percentage (each end of a range such as ``71–76 %``), as a decimal, or as
+    ``mean ± sd`` (both sides). Counts, years, dates, sizes (``2 cores``, ``1.8 GB``), versions (``Python
+    3.11``, ``2.13.0``), arXiv numbers and notebook numbers are not results; neither is anything in inline code,
+    HTML or a link target (removed as for :func:`number_tokens`).
+    """
+    out = []
+    for line in _strip(text).splitlines():
+        taken = []
+        for m in _PERCENT.finditer(line):
+            out += [(f"{g} %", line) for g in m.groups() if g is not None]
+            taken.append(m.span())
+        for m in _PLUS_MINUS.finditer(line):
+            out += [(g, line) for g in m.groups()]
+            taken.append(m.span())
+        for m in _DECIMAL.finditer(line):
+            if any(a <= m.start() < b for a, b in taken) or _VERSION_BEFORE.search(line[:m.start()]) \
+                    or _SIZE_AFTER.match(line[m.end():]):
+                continue
+            out.append((m.group(0), line))
+    return out
+
+
+def _percents(obj, out: set[str]) -> set[str]:
+    """The numbers written as percentages (``"71%"``) in the strings and keys of a results file."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _percents(str(k), out)
+            _percents(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _percents(v, out)
+    elif isinstance(obj, str):
+        out.update(_signless(p) for p in re.findall(rf"({_PROSE_NUM})\s*%", obj))
+    return out
+
+
+def _signless(number: str) -> str:
+    return number.replace("−", "-").lstrip("+-")
+
+
+def check_prose(text: str, results: str | Path, nn: str | None = None) -> list[str]:
+    """Results typed by hand into prose ``text``: one message per result-shaped number not quoted from the files.
+
+    Each number of :func:`result_numbers` must come from the files of notebook ``nn`` (all notebooks' files when
+    ``None``) as they write it: a decimal or a side of ``±`` as ``fmt(v)`` of a value, or as a number in one of
+    their strings (as :func:`check_numbers` asks); a percentage as a number the files themselves write as a
+    percentage (a headline's ``"71%"``), not one converted by hand from a fraction (``0.133`` is not ``13 %``), or
+    a setting (:data:`SETTING_PERCENTS`). Signs are ignored. Empty: nothing typed by hand.
+    """
+    groups = load_results(results)
+    chosen = [groups.get(nn)] if nn is not None else list(groups.values())
+    plain: set[str] = set()
+    percents: set[str] = set(SETTING_PERCENTS)
+    for g in filter(None, chosen):
+        plain |= {_signless(t) for t in _allowed_for(g)}
+        for _, d in [*g.jsons, *g.csvs]:
+            _percents(d, percents)
+    problems = []
+    for tok, line in result_numbers(text):
+        known = percents if tok.endswith("%") else plain
+        if _signless(tok.removesuffix(" %")) not in known:
+            where = f"notebook {nn}'s files" if nn is not None else "docs/results"
+            problems.append(f"{tok} in {line.strip()[:80]!r} is not quoted from {where}: a result typed by hand")
     return problems
 
 

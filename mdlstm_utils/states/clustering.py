@@ -313,7 +313,7 @@ def tica(X, lag: int, dim: int | None = None, *, var_cutoff: float | None = None
     X
         One ``(T, d)`` array or a list of them.
     lag
-        TICA lag time in frames, ``1 <= lag < `` the longest trajectory.
+        TICA lag time in frames: at least 1 and shorter than the longest trajectory.
     dim
         Number of components to keep; ``None`` keeps what ``var_cutoff``
         selects (or all when both are ``None``).

@@ -144,11 +144,6 @@ class StateSpace:
     def n_sets(self) -> int:
         return 0 if self.sets is None else len(self.sets)
 
-    @property
-    def time_unit(self) -> str:
-        """The unit to write on axes and in tables: ``dt_unit``, or ``"time units"`` for reduced units."""
-        return self.dt_unit or "time units"
-
     def as_array(self) -> np.ndarray:
         """The trajectories as one ``(n_traj, n_frames)`` array; ``ValueError`` when their lengths differ."""
         if len(set(self.lengths.tolist())) != 1:
@@ -187,7 +182,7 @@ class StateSpace:
     def __repr__(self) -> str:
         sets = f", sets={list(self.set_names)}" if self.sets is not None else ""
         return (f"StateSpace(kind={self.kind!r}, n_states={self.n_states}, n_traj={self.n_traj}, "
-                f"frames={self.n_frames}, dt={self.dt:g} {self.time_unit}{sets})")
+                f"frames={self.n_frames}, dt={self.dt:g} {self.dt_unit or 'time units'}{sets})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -69,6 +69,8 @@ import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from io import StringIO
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -257,8 +259,46 @@ def simulate(
         When another process is writing ``out_dir`` (each run directory has
         one writer at a time, enforced by a lock file ``out_dir/.lock``).
     """
-    from openmm import unit
+    plan = _plan_run(ns, seed, temperature, save_ps, checkpoint_every_ps, threads, platform)
+    out_dir = _make_run_dir(out_dir)
+    lock = _lock_run_dir(out_dir)  # one writer per run directory
+    try:
+        params = _run_params(plan)
+        prog = _committed_run(out_dir, params)
+        context, integrator, pdb, vel_seed = _build(plan.temperature, plan.seed, plan.platform, plan.threads)
+        if prog is None:
+            call = command or _python_call(out_dir, plan.ns, plan.seed, plan.temperature, plan.save_ps)
+            prog = _start_run(out_dir, context, pdb, vel_seed, plan.temperature, params, call)
+        else:
+            _resume_run(out_dir, context, prog)
+        if int(prog["n_frames"]) < plan.n_target:
+            _produce(out_dir, context, integrator, prog, plan, progress=progress, position=progress_position)
+        return out_dir / TRAJ_NAME
+    finally:
+        lock.close()
 
+
+@dataclass(frozen=True)
+class _Plan:
+    """The checked arguments of one :func:`simulate` call, and the counts its loop runs on (steps, frames)."""
+
+    ns: float
+    seed: int
+    temperature: float
+    save_ps: float
+    platform: str
+    threads: int
+    steps_per_frame: int  # integrator steps between saved frames
+    frames_per_commit: int  # frames appended per commit (checkpoint_every_ps / save_ps)
+    n_target: int  # frames of the whole run (ns / save_ps)
+
+
+def _plan_run(ns, seed, temperature, save_ps, checkpoint_every_ps, threads, platform) -> _Plan:
+    """Check every argument of :func:`simulate` before anything is written, and turn the times into counts.
+
+    The saving and commit intervals must be whole multiples of the 4 fs step and of ``save_ps``, and
+    ``ns`` a whole number of frames, so that a resumed run lands on the same frames as an uninterrupted one.
+    """
     ns = _check_positive("ns", ns)
     seed = _check_int("seed", seed, 0)
     temperature = _check_positive("temperature", temperature)
@@ -272,138 +312,171 @@ def simulate(
     n_target = round(ns * 1000.0 / save_ps)
     if n_target < 1 or abs(n_target * save_ps - ns * 1000.0) > 1e-6 * ns * 1000.0:
         raise ValueError(f"ns={ns!r} must be a positive multiple of save_ps={save_ps!r} ps (= {save_ps / 1000:g} ns)")
+    return _Plan(ns, seed, temperature, save_ps, platform, threads, steps_per_frame, frames_per_commit, n_target)
 
+
+def _make_run_dir(out_dir) -> Path:
+    """Create the run directory (a file of that name is an error, not something to write into)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir={str(out_dir)!r} exists and is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock_run_dir(out_dir)  # one writer per run directory
-    try:
-        xtc = out_dir / TRAJ_NAME
-        params = {
-            "seed": seed,
-            "temperature_K": temperature,
-            "save_ps": save_ps,
-            "timestep_ps": TIMESTEP_PS,
-            "friction_per_ps": FRICTION_PER_PS,
-            "hydrogen_mass_amu": HYDROGEN_MASS_AMU,
-            "forcefield": list(FORCEFIELD_FILES),
-            "platform": platform,
-        }
+    return out_dir
 
-        prog = read_progress(out_dir)
-        if prog is None:
-            if xtc.exists() and xtc.stat().st_size > 0:
-                raise ValueError(
-                    f"{xtc} exists but {out_dir / PROGRESS_NAME} does not: this directory does not hold a run of "
-                    "mdlstm_utils.data.md.simulate; choose an empty out_dir"
-                )
-        else:
-            diffs = {k: (prog["params"].get(k), v) for k, v in params.items() if prog["params"].get(k) != v}
-            if diffs:
-                detail = ", ".join(f"{k}: run has {old!r}, asked {new!r}" for k, (old, new) in diffs.items())
-                raise ValueError(
-                    f"out_dir={str(out_dir)!r} holds a run with other parameters ({detail}); "
-                    "use the same parameters to resume it or choose another out_dir"
-                )
 
-        context, integrator, pdb, vel_seed = _build(temperature, seed, platform, threads)
+def _run_params(plan: _Plan) -> dict:
+    """The parameters that define a run's trajectory, recorded in ``progress.json``: a resume must match them."""
+    return {
+        "seed": plan.seed,
+        "temperature_K": plan.temperature,
+        "save_ps": plan.save_ps,
+        "timestep_ps": TIMESTEP_PS,
+        "friction_per_ps": FRICTION_PER_PS,
+        "hydrogen_mass_amu": HYDROGEN_MASS_AMU,
+        "forcefield": list(FORCEFIELD_FILES),
+        "platform": plan.platform,
+    }
 
-        if prog is None:  # fresh start: minimize, velocities, commit frame count 0
-            _cleanup(out_dir, None)
-            import openmm
 
-            context.setPositions(pdb.positions)
-            openmm.LocalEnergyMinimizer.minimize(context)
-            context.setVelocitiesToTemperature(temperature * unit.kelvin, vel_seed)
-            positions = context.getState(getPositions=True).getPositions()
-            from io import StringIO
+def _committed_run(out_dir: Path, params: dict) -> dict | None:
+    """The commit record of the run already in ``out_dir``, or ``None`` for a fresh directory.
 
-            from openmm import app
-
-            buf = StringIO()
-            app.PDBFile.writeFile(pdb.topology, positions, buf)
-            _atomic_write_bytes(out_dir / TOPOLOGY_NAME, buf.getvalue().encode())
-            _atomic_write_bytes(xtc, b"")
-            prog = {
-                "format": "mdlstm-md",
-                "version": _FORMAT_VERSION,
-                "params": params,
-                "command": command or _python_call(out_dir, ns, seed, temperature, save_ps),
-                "n_frames": 0,
-                "step": 0,
-                "xtc_bytes": 0,
-                "checkpoint": None,
-                "checkpoint_sha256": None,
-                "wall_seconds": 0.0,
-            }
-            chk = context.createCheckpoint()
-            _commit(out_dir, prog, chk, step=0, n_frames=0, xtc_bytes=0)
-        else:  # resume: cut the trajectory back to the committed size, load the checkpoint
-            chk_path = out_dir / str(prog["checkpoint"])
-            if not chk_path.is_file():
-                raise FileNotFoundError(
-                    f"{out_dir / PROGRESS_NAME} names checkpoint {chk_path.name}, which is missing; "
-                    f"the run in {out_dir} cannot be resumed (delete the directory to start again)"
-                )
-            chk = chk_path.read_bytes()
-            if _sha256(chk) != prog["checkpoint_sha256"]:
-                raise ValueError(f"checkpoint {chk_path} does not match the sha256 recorded in {PROGRESS_NAME}: corrupted")
-            size = xtc.stat().st_size if xtc.exists() else -1
-            if size < prog["xtc_bytes"]:
-                raise ValueError(
-                    f"{xtc} has {max(size, 0)} bytes but {prog['xtc_bytes']} were committed: the trajectory was "
-                    "truncated or removed; the run cannot be resumed"
-                )
-            if size > prog["xtc_bytes"]:
-                os.truncate(xtc, prog["xtc_bytes"])
-            _cleanup(out_dir, chk_path.name)
-            context.loadCheckpoint(chk)
-            got = context.getState().getStepCount()
-            if got != prog["step"]:
-                raise ValueError(f"checkpoint {chk_path} is at step {got}, but {PROGRESS_NAME} records step {prog['step']}")
-
-        n_done = int(prog["n_frames"])
-        if n_done >= n_target:
-            return xtc
-
-        bar = tqdm(
-            total=n_target,
-            initial=n_done,
-            unit="ps",
-            unit_scale=save_ps,
-            desc=f"MD {out_dir.name} (seed {seed}, {temperature:g} K)",
-            disable=not progress,
-            position=progress_position,
-            leave=progress_position is None,
-            dynamic_ncols=True,
+    Refuses a directory whose trajectory has no commit record (not a run of :func:`simulate`, so not ours
+    to overwrite) and a run started with other parameters (continuing it would splice two trajectories).
+    """
+    xtc = out_dir / TRAJ_NAME
+    prog = read_progress(out_dir)
+    if prog is None:
+        if xtc.exists() and xtc.stat().st_size > 0:
+            raise ValueError(
+                f"{xtc} exists but {out_dir / PROGRESS_NAME} does not: this directory does not hold a run of "
+                "mdlstm_utils.data.md.simulate; choose an empty out_dir"
+            )
+        return None
+    diffs = {k: (prog["params"].get(k), v) for k, v in params.items() if prog["params"].get(k) != v}
+    if diffs:
+        detail = ", ".join(f"{k}: run has {old!r}, asked {new!r}" for k, (old, new) in diffs.items())
+        raise ValueError(
+            f"out_dir={str(out_dir)!r} holds a run with other parameters ({detail}); "
+            "use the same parameters to resume it or choose another out_dir"
         )
-        t_start = time.perf_counter()
-        frames_run = 0
-        try:
-            while n_done < n_target:
-                k = min(frames_per_commit, n_target - n_done)
-                xyz = np.empty((k, context.getSystem().getNumParticles(), 3), dtype=np.float32)
-                for i in range(k):
-                    integrator.step(steps_per_frame)
-                    state = context.getState(getPositions=True)
-                    xyz[i] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-                    bar.update(1)
-                steps = prog["step"] + steps_per_frame * np.arange(1, k + 1, dtype=np.int64)
-                xtc_bytes = _append_frames(xtc, xyz, steps)
-                n_done += k
-                frames_run += k
-                elapsed = time.perf_counter() - t_start
-                prog["wall_seconds"] = float(prog.get("wall_seconds", 0.0)) + elapsed
-                t_start = time.perf_counter()
-                _commit(out_dir, prog, context.createCheckpoint(), step=int(steps[-1]), n_frames=n_done, xtc_bytes=xtc_bytes)
-                if prog["wall_seconds"] > 0:
-                    bar.set_postfix(ns_per_day=f"{n_done * save_ps / 1000 / prog['wall_seconds'] * 86400:.0f}")
-        finally:
-            bar.close()
-        return xtc
+    return prog
+
+
+def _start_run(out_dir: Path, context, pdb, vel_seed: int, temperature: float, params: dict, command: str) -> dict:
+    """Start a fresh run: minimize, draw velocities, write the topology and an empty trajectory, commit frame 0.
+
+    The first commit (step 0, no frames) makes the directory a resumable run from the start; the topology is
+    the minimized structure, which the XTC frames are read against. Returns the commit record.
+    """
+    import openmm
+    from openmm import app, unit
+
+    _cleanup(out_dir, None)
+    context.setPositions(pdb.positions)
+    openmm.LocalEnergyMinimizer.minimize(context)
+    context.setVelocitiesToTemperature(temperature * unit.kelvin, vel_seed)
+    positions = context.getState(getPositions=True).getPositions()
+    buf = StringIO()
+    app.PDBFile.writeFile(pdb.topology, positions, buf)
+    _atomic_write_bytes(out_dir / TOPOLOGY_NAME, buf.getvalue().encode())
+    _atomic_write_bytes(out_dir / TRAJ_NAME, b"")
+    prog = {
+        "format": "mdlstm-md",
+        "version": _FORMAT_VERSION,
+        "params": params,
+        "command": command,
+        "n_frames": 0,
+        "step": 0,
+        "xtc_bytes": 0,
+        "checkpoint": None,
+        "checkpoint_sha256": None,
+        "wall_seconds": 0.0,
+    }
+    _commit(out_dir, prog, context.createCheckpoint(), step=0, n_frames=0, xtc_bytes=0)
+    return prog
+
+
+def _resume_run(out_dir: Path, context, prog: dict) -> None:
+    """Bring the run back to its last commit: cut the trajectory to the committed size, load the checkpoint.
+
+    Frames or half-written bytes after the commit belong to no checkpoint and are dropped, as GROMACS does
+    with ``-append``; a missing or altered checkpoint, or a trajectory shorter than committed, cannot be
+    resumed without gaps and is refused.
+    """
+    xtc = out_dir / TRAJ_NAME
+    chk_path = out_dir / str(prog["checkpoint"])
+    if not chk_path.is_file():
+        raise FileNotFoundError(
+            f"{out_dir / PROGRESS_NAME} names checkpoint {chk_path.name}, which is missing; "
+            f"the run in {out_dir} cannot be resumed (delete the directory to start again)"
+        )
+    chk = chk_path.read_bytes()
+    if _sha256(chk) != prog["checkpoint_sha256"]:
+        raise ValueError(f"checkpoint {chk_path} does not match the sha256 recorded in {PROGRESS_NAME}: corrupted")
+    size = xtc.stat().st_size if xtc.exists() else -1
+    if size < prog["xtc_bytes"]:
+        raise ValueError(
+            f"{xtc} has {max(size, 0)} bytes but {prog['xtc_bytes']} were committed: the trajectory was "
+            "truncated or removed; the run cannot be resumed"
+        )
+    if size > prog["xtc_bytes"]:
+        os.truncate(xtc, prog["xtc_bytes"])
+    _cleanup(out_dir, chk_path.name)
+    context.loadCheckpoint(chk)
+    got = context.getState().getStepCount()
+    if got != prog["step"]:
+        raise ValueError(f"checkpoint {chk_path} is at step {got}, but {PROGRESS_NAME} records step {prog['step']}")
+
+
+def _produce(out_dir: Path, context, integrator, prog: dict, plan: _Plan, *, progress: bool,
+             position: int | None) -> None:
+    """The production loop: run ``frames_per_commit`` frames at a time and commit each block.
+
+    Each block is appended to the trajectory and then committed with a checkpoint (:func:`_commit`), so a
+    kill at any moment loses at most one block. The wall time of the run is added to ``progress.json``.
+    """
+    n_done = int(prog["n_frames"])
+    bar = tqdm(
+        total=plan.n_target,
+        initial=n_done,
+        unit="ps",
+        unit_scale=plan.save_ps,
+        desc=f"MD {out_dir.name} (seed {plan.seed}, {plan.temperature:g} K)",
+        disable=not progress,
+        position=position,
+        leave=position is None,
+        dynamic_ncols=True,
+    )
+    t_start = time.perf_counter()
+    try:
+        while n_done < plan.n_target:
+            k = min(plan.frames_per_commit, plan.n_target - n_done)
+            xyz = _run_frames(context, integrator, k, plan.steps_per_frame, bar)
+            steps = prog["step"] + plan.steps_per_frame * np.arange(1, k + 1, dtype=np.int64)
+            xtc_bytes = _append_frames(out_dir / TRAJ_NAME, xyz, steps)
+            n_done += k
+            elapsed = time.perf_counter() - t_start
+            prog["wall_seconds"] = float(prog.get("wall_seconds", 0.0)) + elapsed
+            t_start = time.perf_counter()
+            _commit(out_dir, prog, context.createCheckpoint(), step=int(steps[-1]), n_frames=n_done, xtc_bytes=xtc_bytes)
+            if prog["wall_seconds"] > 0:
+                bar.set_postfix(ns_per_day=f"{n_done * plan.save_ps / 1000 / prog['wall_seconds'] * 86400:.0f}")
     finally:
-        lock.close()
+        bar.close()
+
+
+def _run_frames(context, integrator, k: int, steps_per_frame: int, bar) -> np.ndarray:
+    """Integrate ``k`` frames of ``steps_per_frame`` steps each; their positions in nm, ``(k, atoms, 3)`` float32."""
+    from openmm import unit
+
+    xyz = np.empty((k, context.getSystem().getNumParticles(), 3), dtype=np.float32)
+    for i in range(k):
+        integrator.step(steps_per_frame)
+        state = context.getState(getPositions=True)
+        xyz[i] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        bar.update(1)
+    return xyz
 
 
 def _commit(out_dir: Path, prog: dict, chk: bytes, *, step: int, n_frames: int, xtc_bytes: int) -> None:
