@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mdlstm_utils import kinetics
-from mdlstm_utils.cli import analyze
+from mdlstm_utils.cli import analyze, metastable
 from mdlstm_utils.states import from_labels, parse_dt
 
 import _own_systems as own
@@ -273,8 +273,8 @@ def test_no_hint_to_lower_a_threshold_below_one_half():
     m = np.array([[0.2, 0.8], [0.95, 0.05]])
     with pytest.raises(ValueError, match="lower the threshold to at most 0.8"):
         cores_from_memberships(m, 0.9)
-    assert "no threshold in (0.5, 1) can" in analyze._no_core_error(np.array([[0.6, 0.4], [0.6, 0.4]]), 0.7)
-    assert "a threshold <= 0.80 would form it" in analyze._no_core_error(m, 0.9)
+    assert "no threshold in (0.5, 1) can" in metastable._no_core_error(np.array([[0.6, 0.4], [0.6, 0.4]]), 0.7)
+    assert "a threshold <= 0.80 would form it" in metastable._no_core_error(m, 0.9)
 
 
 def _fake_checks(passed: dict):

@@ -1,5 +1,12 @@
-"""Command-line entry points.
+"""Command-line entry points: ``mdlstm analyze``, the whole method on your own trajectories.
 
-* :mod:`~mdlstm_utils.cli.analyze`  ``mdlstm analyze``: the whole method on your own trajectories, with
-  ``report.html`` and ``metrics.json``
+* :mod:`~mdlstm_utils.cli.analyze`     the steps in order (inputs, states, model, checks), :func:`~mdlstm_utils.cli.analyze.run`
+  and the command line; writes ``report.html`` and ``metrics.json``
+* :mod:`~mdlstm_utils.cli.inputs`      reading MD files, feature arrays or label arrays, checked before any long step
+* :mod:`~mdlstm_utils.cli.metastable`  metastable states with the alternatives the rules allow (core thresholds,
+  fewer states, longer lags), each trial recorded
+* :mod:`~mdlstm_utils.cli.checks`      self-checks of a state space against the data alone
+* :mod:`~mdlstm_utils.cli.report`      the report's figures and its offline HTML page
+
+The rules that choose each step live in :mod:`mdlstm_utils.states.rules`, where notebooks use them too.
 """
