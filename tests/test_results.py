@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mdlstm_utils import runtime
 from mdlstm_utils.report import results as R
+from mdlstm_utils.report.claims import Claim, ClaimNumber, MissingClaimError, Source, read_claim
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -28,7 +30,6 @@ def test_fmt_rule():
     assert R.fmt(None) == "–"
     assert R.fmt(True) == "yes" and R.fmt(False) == "no"
     assert R.fmt(float("inf")) == "inf"
-    assert R.pm(0.85, 0.0166) == "0.85 ± 0.0166" and R.pm(0.85, None) == "0.85"
 
 
 def test_number_tokens_definition():
@@ -60,7 +61,7 @@ def test_every_number_in_results_md_is_a_value_of_the_files():
     assert R.check_numbers(md, RESULTS) == []
     sections = dict(R._sections(md))
     assert set(sections) == set(R.load_results(RESULTS))  # one section per notebook number, none unchecked
-    assert len(R.number_tokens(md)) > 500  # the check is not vacuous
+    assert len(R.number_tokens(md)) > 40  # the check is not vacuous
 
 
 def test_every_number_in_the_readme_block_is_a_value_of_its_notebook():
@@ -68,7 +69,7 @@ def test_every_number_in_the_readme_block_is_a_value_of_its_notebook():
     assert text.count(R.BEGIN) == 1 and text.count(R.END) == 1
     assert R.check_readme_block(text, RESULTS) == []
     block = text[text.index(R.BEGIN): text.index(R.END)]
-    assert len(R.number_tokens(block)) > 20
+    assert len(R.number_tokens(block)) > 10
 
 
 def _bump(line: str) -> str:
@@ -79,14 +80,19 @@ def _bump(line: str) -> str:
     return line[: m.start()] + new + line[m.end():]
 
 
-@pytest.mark.parametrize("nn", ["01", "02", "03", "04", "05", "06", "07"])
+#: the notebooks of docs/results whose runs record a claim: their sections hold a table of numbers
+CLAIMED = sorted({r.nn for g in R.load_results(RESULTS).values() for r in R.records(g) if r.claim})
+
+
+@pytest.mark.parametrize("nn", CLAIMED)
 def test_check_fails_when_one_number_changes_by_10_percent(nn):
     md = (DOCS / "RESULTS.md").read_text()
     start = md.index(f"\n## {nn} ")
     lines = md[start:].splitlines()
-    # the last data row of the section's first table, and the first line of its bullet list
+    # the second and the last row of the claim's table of numbers that hold a number
     rows = [i for i, ln in enumerate(lines) if ln.startswith("| ") and not ln.startswith("|---")
             and any(float(t) != 0 for t in R.number_tokens(ln))]
+    assert len(rows) >= 2
     for i in (rows[1], rows[-1]):
         changed = lines.copy()
         changed[i] = _bump(lines[i])
@@ -98,8 +104,9 @@ def test_check_fails_when_one_number_changes_by_10_percent(nn):
 def test_readme_check_fails_when_one_number_changes_by_10_percent():
     text = README.read_text()
     lines = text.splitlines()
-    rows = [i for i, ln in enumerate(lines) if re.match(r"\| \[\d\d\]\(", ln)]
-    assert rows
+    rows = [i for i, ln in enumerate(lines) if re.match(r"\| \[\d\d\]\(", ln)
+            and any(float(t) != 0 for t in R.number_tokens(ln.split(") |", 1)[1]))]
+    assert rows  # the rows of claims (a row without one holds its seed at most)
     for i in rows:
         changed = lines.copy()
         # skip the notebook link in the first cell
@@ -113,14 +120,20 @@ def test_readme_check_fails_when_one_number_changes_by_10_percent():
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+def _headline(question: str, numbers: dict, verdict: str, figure: str | None = None) -> dict:
+    return runtime.headline(question, numbers, verdict, figure)
+
+
 def _fake_runs(root: Path) -> Path:
-    """Full runs of 01, 07 and 08 (all of commit COMMIT, clean) and a smoke run of 06."""
+    """Full runs of 01, 07 and 08 (all of commit COMMIT, clean) and a smoke run of 06; 01 and 07 record a claim."""
     env = {"commit": COMMIT, "commit_dirty": False}
     runs = root / "runs"
     full = runs / "01_toy_potentials"
     full.mkdir(parents=True)
     d01 = json.loads((RESULTS / "01_toy_potentials_full.json").read_text())
     d01["environment"].update(env, wall_seconds=412.3)
+    d01["headline"] = _headline("Does an LSTM learn the four wells?", {"largest MFPT error": "5%"}, "met: MFPTs",
+                                "free_energy.png")
     (full / "metrics.json").write_text(json.dumps(d01))
     (full / "free_energy.png").write_bytes(b"\x89PNG fake figure")
     (full / "01_toy_potentials.ipynb").write_text("{}")
@@ -128,6 +141,7 @@ def _fake_runs(root: Path) -> Path:
     smoke.mkdir()
     (smoke / "metrics.json").write_text(json.dumps({"notebook": "06_transformer_vs_lstm", "profile": "smoke", "seed": 0}))
     (smoke / "transformer_vs_lstm.png").write_bytes(b"smoke figure")
+    (smoke / "06_transformer_vs_lstm.ipynb").write_text("{}")
     sweep = runs / "07_batch_sweeps"
     sweep.mkdir()
     rows = [{"partition": "micro", "interval": 1, "model": "lstm", "gen_vs_truth_err_mean": 0.97,
@@ -135,6 +149,7 @@ def _fake_runs(root: Path) -> Path:
     (sweep / "metrics.json").write_text(json.dumps({
         "notebook": "07_batch_sweeps", "profile": "full", "seed": 0, "n_runs": 3, "status_counts": {"ok": 3},
         "grid": {"interval": [1], "partition": ["micro"], "model": ["lstm"]}, "seeds": [0, 1, 2], "summary": rows,
+        "headline": _headline("Which factor decides?", {"gen vs truth, micro": "0.97 ± 0.01"}, "met: micro fails"),
         "environment": {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "python": "3.11.7", "date": "2026-11-26",
                         **env}}))
     (sweep / "three_factors_summary.csv").write_text(
@@ -156,25 +171,32 @@ def test_collect_copies_full_runs_and_skips_other_profiles(tmp_path, capsys):
     out = capsys.readouterr().out
     res = docs / "results"
     assert (res / "01_toy_potentials_full.json").read_bytes() == (runs / "01_toy_potentials" / "metrics.json").read_bytes()
+    assert (res / "01_toy_potentials_full.ipynb").read_text() == "{}"  # the executed notebook: the record itself
     assert (res / "01_free_energy.png").read_bytes() == b"\x89PNG fake figure"
     assert (res / "07_batch_sweeps_full.json").is_file() and (res / "07_three_factors_summary.csv").is_file()
-    assert (res / "08_your_own_system_full.json").is_file()
+    assert (res / "08_your_own_system_full.json").is_file() and not (res / "08_your_own_system_full.ipynb").exists()
     assert not any(p.name.startswith("06") for p in res.iterdir()), "a smoke run was collected"
     assert not (res / "07_three_factors_runs.csv").exists()
     assert "skip" in out and "'smoke'" in out and "06_transformer_vs_lstm" in out
 
     md = (docs / "RESULTS.md").read_text()
     assert "## 01 ·" in md and "](results/01_free_energy.png)" in md and "## 06" not in md
+    assert "**Question.** Does an LSTM learn the four wells?" in md and "| largest MFPT error | 5% |" in md
+    assert "**Verdict.** met: MFPTs" in md and "[executed notebook](results/01_toy_potentials_full.ipynb)" in md
     assert "NVIDIA H100 80GB HBM3" in md and "2026-11-26" in md  # device and date from the environment record
-    assert "0.97 ± 0.01" in md and "0.123" in md and "17" in md
-    # each run's provenance: commit, date, profile, seeds, machine, wall time (where the file records them)
-    assert (f"- **Provenance:** commit `{COMMIT[:12]}`; date not recorded; profile `full`; seed 0; machine: device "
-            "`cpu` (`cpu`), CPU cores 2, torch threads 2; wall time 412 s.") in md
-    assert f"commit `{COMMIT[:12]}`; date `2026-11-26`; profile `full`; seeds 0, 1, 2; machine: device `cuda`" in md
+    assert "0.97 ± 0.01" in md and "n states 17" in md
+    # each run's conditions and provenance: commit, date, profile, seeds, machine, wall time (where recorded)
+    assert "- **Conditions:** profile `full`; seed 0; n bins 40; n states 40; saving interval 0.05." in md
+    assert (f"- **Provenance:** commit `{COMMIT[:12]}`; date not recorded; machine: device `cpu` (`cpu`), CPU cores 2, "
+            "torch threads 2; wall time 412 s.") in md
+    assert "- **Conditions:** profile `full`; seed 0; seeds 0, 1, 2; n runs 3." in md
+    assert f"commit `{COMMIT[:12]}`; date `2026-11-26`; machine: device `cuda`" in md
+    assert "> **No claim record:** its metrics have no 'headline'" in md  # 08's run records none
     assert R.check_numbers(md, res) == []
     text = readme.read_text()
     assert text.startswith("# x\n\nbefore\n" + R.BEGIN) and text.endswith(R.END + "\nafter\n") and "old" not in text
-    assert "0.97 ± 0.01" in text and R.check_readme_block(text, res) == []
+    assert "| Which factor decides? | gen vs truth, micro: 0.97 ± 0.01 | met: micro fails | seeds 0, 1, 2 |" in text
+    assert R.check_readme_block(text, res) == []
     # one commit, no flag needed: the block names it and marks no row
     assert f"all rows from commit `{COMMIT[:12]}`" in text and R.MARK not in text
     assert R.check_readme_vintages(text, res) == []
@@ -217,60 +239,104 @@ def test_no_hand_written_results_in_the_readme_outside_the_block():
     assert [p.split(" in ", 1)[0] for p in problems] == README_HAND_TYPED, "\n".join(problems)
 
 
-def test_seeded_interval_scan_is_written_as_mean_and_sd(tmp_path):
-    # notebook 02 with 3 seeds: the mean and sd over seeds per interval, and the conditions say so
-    res = tmp_path / "results"
-    res.mkdir()
-    row = {"interval": 0.1, "k": 10, "model": "LSTM", "slow-process error": 0.42, "slow-process error sd": 0.07, "seeds": 3}
-    d = {"notebook": "02_temporal_resolution", "profile": "full", "seed": 0, "n_seeds": 3, "base_interval": 0.01,
-         "table": [row, dict(row, model="MSM", **{"slow-process error": 0.05, "slow-process error sd": 0.01})],
-         "best_interval_lstm": 0.1, "lstm_max_population_error": 0.03,
-         "lstm_slow_error_by_interval": {"0.01": 0.9, "0.1": 0.42}, "lstm_slow_error_sd_by_interval": {"0.01": 0.02, "0.1": 0.07},
-         "msm_slow_error_by_interval": {"0.01": 0.08, "0.1": 0.05}, "environment": {}}
+# (c') the claim record and the one renderer
+def test_claim_round_trip_and_from_metrics_of_a_committed_run():
+    c = read_claim(RESULTS / "03_alanine_dipeptide_full.json")
+    d = json.loads((RESULTS / "03_alanine_dipeptide_full.json").read_text())
+    assert c.notebook == "03_alanine_dipeptide" and c.question == d["headline"]["question"]
+    assert [(n.label, n.text) for n in c.numbers] == [(e["label"], e["value"]) for e in d["headline"]["numbers"]]
+    assert c.verdict == d["headline"]["verdict"] and c.figure == "populations_mfpt.png"
+    assert c.conditions["profile"] == "full" and c.conditions["seed"] == 0 and c.conditions["total_ns"] == d["total_ns"]
+    assert c.source.date == d["environment"]["date"] and c.source.device == "cpu" and c.source.commit is None
+    assert c.source.vintage is None and c.source.software["torch"] == d["environment"]["packages"]["torch"]
+    assert Claim.from_dict(json.loads(json.dumps(c.to_dict()))) == c  # through JSON and back
+    # intervals where a headline entry gives them; a dirty commit names no vintage
+    c2 = Claim("x", "q?", (ClaimNumber("err", "4% [2%, 7%]", 0.04, 0.02, 0.07),), "met: a", None, {"seeds": [0, 1, 2]},
+               Source(commit="a" * 40, dirty=True, wall_seconds=12.5))
+    assert Claim.from_dict(c2.to_dict()) == c2 and c2.source.vintage is None
+    assert Source(commit="a" * 40, dirty=False).vintage == "a" * 40
+
+
+@pytest.mark.parametrize("stem, why", [("01_toy_potentials", "no 'headline'"), ("05_metastable_states", "is str")])
+def test_a_run_without_a_claim_is_a_clear_error(stem, why):
+    with pytest.raises(MissingClaimError, match=f"{stem}: no claim record: .*{why}"):
+        read_claim(RESULTS / f"{stem}_full.json")
+
+
+def _fake_claim_run(res: Path, **headline) -> dict:
+    d = {"notebook": "02_temporal_resolution", "profile": "full", "seed": 0, "seeds": [0, 1, 2], "n_bins": 40,
+         "table": [{"interval": 0.1, "error": 0.4213}],
+         "environment": {"commit": COMMIT, "commit_dirty": False, "date": "2026-12-01T10:00:00+00:00", "device": "cpu",
+                         "device_name": "x86_64", "cpu_count": 2, "torch_threads": 2, "wall_seconds": 1385.2,
+                         "python": "3.11.7", "packages": {"torch": "2.13.0+cpu"}},
+         "headline": {"question": "Does the saving interval decide?",
+                      "numbers": [{"label": "LSTM error at Δt 0.1 | best", "value": "42% ± 7% (sd, 3 seeds)"},
+                                  {"label": "MSM error", "value": "5%", "estimate": 0.05, "low": 0.03, "high": 0.08},
+                                  {"label": "worst", "value": "90%"}],
+                      "verdict": "met: the interval decides", "figure": "error_vs_interval.png", **headline}}
     (res / "02_temporal_resolution_full.json").write_text(json.dumps(d))
-    block = R.render_readme_block(res, allow_mixed=True)  # the file records no commit
-    assert "LSTM slow-process error 0.42 ± 0.07 at Δt 0.1 (best) to 0.9 ± 0.02 at Δt 0.01" in block
-    assert "mean ± std over 3 seeds per Δt" in block
-    md = R.render_results(res)
-    assert "3 training seeds per interval and model" in md and R.check_numbers(md, res) == []
-    assert R.check_readme_block(block, res) == []
+    (res / "02_error_vs_interval.png").write_bytes(b"png")
+    return d
 
 
-def test_seeded_partitions_and_intervals_are_written(tmp_path):
-    # notebook 05 with 3 seeds (mean ± sd), notebook 03 with 95 % intervals of MFPTs and implied timescales
+def test_the_generic_renderer_writes_a_claim(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
-    d05 = {"notebook": "05_metastable_states", "profile": "full", "seed": 0, "n_seeds": 3, "environment": {},
-           "slow_process_error": {"toy (30-D)": {"microstates": 0.9, "+ dynamical coring": 0.1}},
-           "slow_process_error_sd": {"toy (30-D)": {"microstates": 0.05, "+ dynamical coring": 0.02}}}
-    pair = lambda a, b: [[None, a], [b, None]]  # noqa: E731
-    d03 = {"notebook": "03_alanine_dipeptide", "profile": "full", "seed": 0, "environment": {},
-           "states": {"metastable": {"n_states": 2, "mfpt_ref": pair(1500.0, 110.0), "mfpt_gen": pair(1450.0, 120.0),
-                                     "mfpt_ref_low": pair(1300.0, 95.0), "mfpt_ref_high": pair(1700.0, 125.0),
-                                     "mfpt_gen_low": pair(1250.0, 105.0), "mfpt_gen_high": pair(1650.0, 135.0),
-                                     "mfpt_n_ref": pair(70, 70), "mfpt_n_gen": pair(80, 80),
-                                     "its_ref": 104.0, "its_gen": 99.0, "its_ref_interval": [90.0, 118.0],
-                                     "its_gen_interval": None, "msm_mfpt_max_rel_err": 0.04, "noise_floor_mfpt_err": 0.15}},
-           "errors": {"metastable": {"populations": 0.05, "mfpt_to_alphaL": 0.033, "mfpt_from_alphaL": 0.09, "slowest_its": 0.048}},
-           "targets_met": {"metastable": {"populations": True, "mfpt_to_alphaL": True, "mfpt_from_alphaL": True,
-                                          "slowest_its": True}}}
-    d05["toy"] = {"partitions": {"microstates": {"mfpt_ref": pair(30.0, 31.0), "mfpt_gen": pair(3.0, 3.1),
-                                                 "mfpt_n_ref": pair(50, 50), "mfpt_n_gen": pair(400, 400),
-                                                 "mfpt_max_rel_err": 0.9, "msm_mfpt_max_rel_err": 0.55,
-                                                 "noise_floor_mfpt_err": 0.16}}}
-    (res / "05_metastable_states_full.json").write_text(json.dumps(d05))
-    (res / "03_alanine_dipeptide_full.json").write_text(json.dumps(d03))
-    block = R.render_readme_block(res, allow_mixed=True)  # the files record no commit
-    assert "toy 0.9 ± 0.05 → 0.1 ± 0.02" in block and "mean ± std over 3 seeds" in block
+    _fake_claim_run(res)
     md = R.render_results(res)
-    assert "| 0.9 ± 0.05 | 0.1 ± 0.02 |" in md
-    assert "| slow-process error | MSM baseline | noise floor | validation loss |" in md and "| 0.9 | 0.55 | 0.16 | – |" in md
-    assert "| 1500 [1300, 1700] | 110 [95, 125] | 1450 [1250, 1650] | 120 [105, 135] |" in md
-    assert "| 104 [90, 118] | 99 |" in md  # no interval recorded for the generated timescale: the value alone
-    # 03's errors beside the MSM baseline and the noise floor
-    assert "| slowest ITS | MSM baseline | noise floor |" in md and "| 0.048 (yes) | 0.04 | 0.15 |" in md
-    assert "populations 0.05 (largest MFPT error: MSM baseline 0.04, noise floor 0.15)" in block
+    assert "## 02 · Temporal resolution" in md and "**Question.** Does the saving interval decide?" in md
+    assert "| number | value, as the run wrote it | interval |" in md
+    assert "| LSTM error at Δt 0.1 \\| best | 42% ± 7% (sd, 3 seeds) | – |" in md  # a | in a label is escaped
+    assert "| MSM error | 5% | [0.03, 0.08] |" in md
+    assert "**Verdict.** met: the interval decides" in md
+    assert "- **Conditions:** profile `full`; seed 0; seeds 0, 1, 2; n bins 40." in md
+    assert (f"- **Provenance:** commit `{COMMIT[:12]}`; date `2026-12-01T10:00:00+00:00`; machine: device `cpu` "
+            "(`x86_64`), CPU cores 2, torch threads 2; wall time 1385 s.") in md
+    assert "- **Software:** Python `3.11.7`, torch `2.13.0+cpu`." in md
+    assert "![error vs interval](results/02_error_vs_interval.png)" in md
+    assert "the executed notebook was not collected" in md
+    (res / "02_temporal_resolution_full.ipynb").write_text("{}")
+    assert "[executed notebook](results/02_temporal_resolution_full.ipynb)" in R.render_results(res)
+    assert R.check_numbers(md, res) == []
+    # a number typed into the page by hand is caught
+    assert R.check_numbers(md.replace("| 5% |", "| 6% |"), res)
+
+
+def test_a_missing_headline_gives_a_marked_section_and_row(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    d = _fake_claim_run(res)
+    del d["headline"]
+    (res / "02_temporal_resolution_full.json").write_text(json.dumps(d))
+    md = R.render_results(res)
+    assert "> **No claim record:** its metrics have no 'headline'" in md and "**Question.**" not in md
+    assert f"commit `{COMMIT[:12]}`" in md and "n bins 40" in md  # conditions and provenance all the same
+    assert "0.4213" not in md and "0.421" not in md  # no number of the file without a claim saying what it shows
+    block = R.render_readme_block(res)
+    assert f"{R.NO_CLAIM} 02." in block and "| [02]" not in block  # named below the table, not a row of it
     assert R.check_numbers(md, res) == [] and R.check_readme_block(block, res) == []
+
+
+def test_the_readme_table_is_assembled_from_the_claims(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    _fake_claim_run(res)
+    d03 = json.loads((RESULTS / "03_alanine_dipeptide_full.json").read_text())
+    d03["environment"].update(commit=COMMIT, commit_dirty=False)
+    (res / "03_alanine_dipeptide_full.json").write_text(json.dumps(d03))
+    block = R.render_readme_block(res)  # one clean commit: no flag needed
+    rows = _readme_lines(block + "\n")
+    claims = [read_claim(res / "02_temporal_resolution_full.json"), read_claim(res / "03_alanine_dipeptide_full.json")]
+    assert len(rows) == len(claims)
+    for ln, c in zip(rows, claims):
+        cells = ln.strip().strip("|").split(" | ")
+        assert cells[0].strip() == f"[{c.notebook[:2]}](docs/RESULTS.md#{c.notebook})"
+        assert cells[1] == c.question.replace("|", "\\|") and cells[3] == c.verdict
+        shown = [f"{n.label.replace('|', chr(92) + '|')}: {n.text}" for n in c.numbers[:R.README_NUMBERS]]
+        assert cells[2] == "; ".join(shown)  # the first numbers, verbatim
+        assert R.MARK not in ln
+    assert f"all rows from commit `{COMMIT[:12]}`" in block
+    assert R.check_readme_block(block, res) == [] and R.check_readme_vintages(block, res) == []
 
 
 # (d) provenance: one commit per README block, or the odd rows marked
@@ -283,16 +349,16 @@ def test_readme_rows_name_one_commit_or_are_marked():
     """Every docs/results/*_full.json a README row is read from names the same commit, or the README marks the rows
     that differ (another commit than most rows, none recorded, or uncommitted changes to the code)."""
     text = README.read_text()
-    rows, lines = R.readme_rows(RESULTS), _readme_lines(text)
-    assert len(rows) == len(lines) >= 7
+    rows, lines = [r for r in R.readme_rows(RESULTS) if r["claimed"]], _readme_lines(text)
+    assert len(rows) == len(lines) >= 1
     commits = [R.vintage(r["source"]) for r in rows]
     known = [c for c in commits if c]
     majority = max(set(known), key=known.count) if known else None
     for r, c, ln in zip(rows, commits, lines):
-        assert ln.startswith(f"| [{r['nn']}]") and f"| {r['claim']} |" in ln
+        assert ln.startswith(f"| [{r['nn']}]") and f"| {r['question']} |" in ln
         conditions = ln.rstrip(" |").rsplit(" | ", 1)[1]
         if c is None or c != majority:
-            assert conditions.startswith(f"{R.MARK} commit"), f"row {r['nn']} ({r['claim']}) of another commit, unmarked"
+            assert conditions.startswith(f"{R.MARK} commit"), f"row {r['nn']} ({r['question']}) of another commit, unmarked"
         else:
             assert R.MARK not in ln
     if known and all(c == majority for c in commits):
@@ -320,6 +386,7 @@ def _results_of(tmp_path: Path, commits: dict) -> Path:
     for stem, (commit, dirty) in commits.items():
         d = json.loads(json.dumps(base))
         d["environment"].update(commit=commit, commit_dirty=dirty)
+        d["headline"] = _headline(f"Does {stem} learn?", {"error": "5%"}, "met: a")
         (res / f"{stem}_full.json").write_text(json.dumps(d))
     return res
 
@@ -342,7 +409,7 @@ def test_mixed_commits_are_refused_unless_allowed_and_then_marked(tmp_path, caps
     assert R.main(["--runs", str(tmp_path / "none"), "--docs", str(res.parent), "--readme", str(readme),
                    "--allow-mixed"]) == 0
     text = readme.read_text()
-    assert f"{R.MARK} commit `{other[:12]}` with uncommitted changes to the code; single run" in text
+    assert f"{R.MARK} commit `{other[:12]}` with uncommitted changes to the code; seed 0 |" in text
     assert R.check_readme_vintages(text, res) == [] and R.check_readme_block(text, res) == []
 
 
@@ -351,27 +418,30 @@ def test_rows_of_a_minority_commit_are_marked_and_the_majority_named(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
     env = lambda c: {"device": "cpu", "torch_threads": 2, "cpu_count": 2, "commit": c, "commit_dirty": False}  # noqa: E731
+    claim = lambda q: _headline(q, {"slow-process error": "50%"}, "met: a")  # noqa: E731
     row06 = [{"data": "low-dim", "model": "LSTM", "slow_error": 0.5, "slow_error_std": 0.1}]
     (res / "06_transformer_vs_lstm_full.json").write_text(json.dumps(
         {"notebook": "06_transformer_vs_lstm", "profile": "full", "seed": 0, "n_seeds": 3, "summary": row06,
-         "environment": env(main_c)}))
+         "environment": env(main_c), "headline": claim("Transformer?")}))
     (res / "05_metastable_states_full.json").write_text(json.dumps(
         {"notebook": "05_metastable_states", "profile": "full", "seed": 0, "environment": env(main_c),
+         "headline": claim("Coring?"),
          "slow_process_error": {"toy (30-D)": {"microstates": 0.9, "+ dynamical coring": 0.1}}}))
     (res / "04_high_dimensional_full.json").write_text(json.dumps(
         {"notebook": "04_high_dimensional", "profile": "full", "seed": 0, "n_micro": 100, "environment": env(other),
+         "headline": claim("High-dim?"),
          "partitions": {"microstates": {"mfpt_max_rel_err": 0.7, "state_pop_max_abs_err": 0.004}}}))
     with pytest.raises(R.MixedVintagesError, match="04 .commit `bbbbbbbbbbbb`"):
         R.render_readme_block(res)
     block = R.render_readme_block(res, allow_mixed=True)
     lines = _readme_lines(block + "\n")
     assert [R.MARK in ln for ln in lines] == [True, False, False]  # 04 is the odd one, 05 and 06 are of main_c
-    assert f"{R.MARK} commit `bbbbbbbbbbbb`; single run" in lines[0]
+    assert f"{R.MARK} commit `bbbbbbbbbbbb`; seed 0 |" in lines[0]
     assert f"rows marked {R.MARK} are not from commit `aaaaaaaaaaaa`" in block
     assert R.check_readme_vintages(block, res) == [] and R.check_readme_block(block, res) == []
     # dropping the mark, or marking a row of the main commit, is caught
     assert R.check_readme_vintages(block.replace(f"{R.MARK} commit `bbbbbbbbbbbb`; ", ""), res)
-    assert R.check_readme_vintages(block.replace("| mean ± std over", f"| {R.MARK} commit x; mean ± std over"), res)
+    assert R.check_readme_vintages(block.replace("| 3 seeds (base seed 0) |", f"| {R.MARK} commit x; 3 seeds (base seed 0) |"), res)
 
 
 def test_environment_record_names_the_commit_and_the_wall_time(monkeypatch):

@@ -394,7 +394,7 @@ def build_states(inputs: Inputs, *, profile: str = "quick", seed: int = 0, devic
         micro, km, choices["n_micro"] = cluster(red.tics, inputs.dt, inputs.dt_unit, n_micro=n_micro,
                                                 max_micro=cfg["max_micro"], seed=seed, device=device)
     seconds["states"] = time.perf_counter() - t
-    its, lag_c = choose_lag(micro, lag=lag, n_lags=cfg["n_lags"], n_samples=cfg["its_samples"])
+    its, lag_c = choose_lag(micro, lag=lag, n_lags=cfg["n_lags"], n_samples=cfg["its_samples"], seed=seed)
     nm = choose_n_macro(its, lag_c.value, n_macro=n_macro)
     try:
         sc = find_metastable(micro, its, lag_c, nm, core_threshold=core_threshold, min_dwell=min_dwell)

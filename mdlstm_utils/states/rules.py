@@ -114,7 +114,7 @@ def agree(a: float, a_low: float, a_high: float, b: float, b_low: float, b_high:
 
 
 def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, rtol: float = RTOL, k: int = 5,
-               n_samples: int = 20):
+               n_samples: int = 20, seed: int = 0):
     """Implied timescales of the microstate MSM over lags (with Bayesian 95 % intervals), and the lag:
     ``(its, Choice)``.
 
@@ -124,7 +124,8 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
     a slow creep of a few per cent per step is still growth, so the comparison spans a decade of lags, not the
     next step. When it never levels off, the longest lag at which the slowest timescale is still resolved
     (longer than the lag), with a warning: the self-check on the implied timescales then fails.
-    ``n_samples``: Bayesian MSM samples per lag for the intervals (20 give a rough 95 % interval).
+    ``n_samples``: Bayesian MSM samples per lag for the intervals (20 give a rough 95 % interval), drawn with
+    ``seed``, so that a run is repeated exactly.
     """
     lags = _lag_grid(int(micro.lengths.min()), n_lags)
     if lag is not None:
@@ -133,7 +134,7 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
                              f"({micro.lengths.max()} frames)")
         lags = np.unique(np.r_[lags, int(lag)])
     its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1),
-                                    dt=micro.dt, n_samples=n_samples)
+                                    dt=micro.dt, n_samples=n_samples, seed=seed)
     if lag is not None:
         return its, Choice(int(lag), "given")
     return its, lag_rule(its, rtol=rtol)
