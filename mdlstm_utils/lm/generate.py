@@ -24,6 +24,7 @@ chunk of frames is copied back. On the CPU the same block code runs eagerly
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import warnings
 from collections.abc import Iterator
@@ -153,7 +154,34 @@ def _out_dtype(n_states: int):
     return np.int16 if n_states <= np.iinfo(np.int16).max else np.int32
 
 
-def generate(
+def generate(model: nn.Module, n_steps: int, **options) -> np.ndarray:
+    """Generate ``n_steps`` new frames for each of a batch of trajectories.
+
+    Takes the arguments of :func:`generate_chunks` (the model, ``n_steps``, and ``prompt`` or ``start``, with the
+    sampling options documented there) and returns all frames at once.
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels of shape ``(n_traj, n_steps)`` (``int16``, or ``int32`` for more
+        than 32767 states). The prompt is not included. For trajectories too
+        long to hold in memory use :func:`generate_chunks`, which yields the
+        same frames chunk by chunk.
+    """
+    chunks = generate_chunks(model, n_steps, **options)
+    first = next(chunks)
+    if first.shape[1] == n_steps:  # one chunk: it is the result
+        return first
+    out = np.empty((first.shape[0], n_steps), dtype=first.dtype)
+    out[:, : first.shape[1]] = first
+    done = first.shape[1]
+    for c in chunks:
+        out[:, done : done + c.shape[1]] = c
+        done += c.shape[1]
+    return out
+
+
+def generate_chunks(
     model: nn.Module,
     n_steps: int,
     *,
@@ -168,8 +196,15 @@ def generate(
     fast: bool | str = "auto",
     block: int = 64,
     precision: str = "auto",
-) -> np.ndarray:
-    """Generate ``n_steps`` new frames for each of a batch of trajectories.
+) -> Iterator[np.ndarray]:
+    """Generate ``n_steps`` new frames for each of a batch of trajectories, chunk by chunk: yields
+    ``(n_traj, <= chunk_size)`` label arrays, in order.
+
+    Memory stays bounded by one chunk however long the trajectories are, so
+    they can be written to disk (or analysed) as they come; concatenated
+    along the time axis the chunks are exactly what :func:`generate` returns
+    for the same arguments. The arguments are checked when this is called,
+    before the first chunk is asked for.
 
     Parameters
     ----------
@@ -222,53 +257,6 @@ def generate(
         H100, notebook 03's models generated with TF32 met the same kinetics
         targets as on the CPU (the φ-flip MFPTs of the metastable states within
         5 %), unlike bfloat16 training (see :func:`~mdlstm_utils.lm.train.fit`).
-
-    Returns
-    -------
-    numpy.ndarray
-        Labels of shape ``(n_traj, n_steps)`` (``int16``, or ``int32`` for more
-        than 32767 states). The prompt is not included. For trajectories too
-        long to hold in memory use :func:`generate_chunks`, which yields the
-        same frames chunk by chunk.
-    """
-    chunks = generate_chunks(model, n_steps, prompt=prompt, start=start, temperature=temperature, seed=seed,
-                             device=device, chunk_size=chunk_size, progress=progress, use_cache=use_cache, fast=fast,
-                             block=block, precision=precision)
-    first = next(chunks)
-    if first.shape[1] == n_steps:  # one chunk: it is the result
-        return first
-    out = np.empty((first.shape[0], n_steps), dtype=first.dtype)
-    out[:, : first.shape[1]] = first
-    done = first.shape[1]
-    for c in chunks:
-        out[:, done : done + c.shape[1]] = c
-        done += c.shape[1]
-    return out
-
-
-def generate_chunks(
-    model: nn.Module,
-    n_steps: int,
-    *,
-    prompt=None,
-    start=None,
-    temperature: float = 1.0,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    chunk_size: int = 2048,
-    progress: bool = True,
-    use_cache: bool = True,
-    fast: bool | str = "auto",
-    block: int = 64,
-    precision: str = "auto",
-) -> Iterator[np.ndarray]:
-    """:func:`generate`, chunk by chunk: yields ``(n_traj, <= chunk_size)`` label arrays, in order.
-
-    Memory stays bounded by one chunk however long the trajectories are, so
-    they can be written to disk (or analysed) as they come; concatenated
-    along the time axis the chunks are exactly what :func:`generate` returns
-    for the same arguments. The arguments are checked when this is called,
-    before the first chunk is asked for.
     """
     if (prompt is None) == (start is None):
         raise ValueError("give exactly one of prompt= (n_traj, t0) or start= (n_traj,)")
@@ -368,3 +356,7 @@ def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, p
             bar.update(n)
             yield chunk
         bar.close()
+
+
+# one list of parameters for both: generate takes exactly those of generate_chunks
+generate.__signature__ = inspect.signature(generate_chunks).replace(return_annotation=np.ndarray)
