@@ -462,3 +462,33 @@ def test_environment_record_names_the_commit_and_the_wall_time(monkeypatch):
 
     monkeypatch.setattr(runtime.subprocess, "run", no_git)
     assert runtime.code_version() == {"commit": None, "commit_dirty": None}
+
+
+def test_quick_page_is_rendered_from_the_quick_runs(tmp_path):
+    runs = tmp_path / "runs"
+    for stem, q in (("00_quickstart", "Does it learn three wells?"), ("01_toy_potentials", None)):
+        (runs / stem).mkdir(parents=True)
+        d = {"notebook": stem, "profile": "quick", "seed": 0,
+             "environment": {"commit": COMMIT, "commit_dirty": False, "date": "2026-12-04T10:00:00+00:00",
+                             "device": "cpu", "cpu_count": 2, "wall_seconds": 75.25}}
+        if q:
+            d["headline"] = _headline(q, {"largest MFPT error": "11%"}, "met: MFPTs")
+        (runs / stem / "metrics.json").write_text(json.dumps(d))
+    (runs / "02_temporal_resolution").mkdir()
+    (runs / "02_temporal_resolution" / "metrics.json").write_text(json.dumps({"profile": "smoke"}))  # not quick: left out
+    docs = tmp_path / "docs"
+    assert R.main(["--quick", "--runs", str(runs), "--docs", str(docs), "--suite-seconds", "812.4"]) == 0
+    page = (docs / "QUICK.md").read_text()
+    assert sorted(p.name for p in (docs / "quick").glob("*_quick.json")) == ["00_quickstart_quick.json",
+                                                                              "01_toy_potentials_quick.json"]
+    assert f"commit `{COMMIT[:12]}`" in page and "took 812 s" in page and "| `00_quickstart` | 75 |" in page
+    assert "| largest MFPT error | 11% |" in page and "**Verdict.** met: MFPTs" in page
+    assert "> **No claim record:**" in page  # 01 without a headline says so
+    assert page == R.render_quick(docs / "quick")  # the page is what the files make, nothing typed by hand
+
+
+def test_the_committed_quick_page_is_what_its_runs_make():
+    quick = ROOT / "docs" / "quick"
+    if not quick.is_dir():
+        pytest.skip("no quick runs recorded in docs/quick/")
+    assert (ROOT / "docs" / "QUICK.md").read_text() == R.render_quick(quick)

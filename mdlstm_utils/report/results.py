@@ -73,7 +73,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mdlstm_utils.lm.train import QUICK_BATCH, QUICK_STEPS
 from mdlstm_utils.report.claims import Claim, MissingClaimError, Source, conditions_of
+from mdlstm_utils.report.sweep import default_jobs
 from mdlstm_utils.runtime import MFPT_TOLERANCE, fmt
 
 __all__ = [
@@ -753,6 +755,72 @@ def check_readme_vintages(readme_text: str, results: str | Path) -> list[str]:
     return problems
 
 
+# ----------------------------------------------------------------------------------------------- the quick profile
+QUICK_NAME = "QUICK.md"
+#: the file beside the quick runs' metrics that records the whole suite's wall time (``--suite-seconds``)
+SUITE_FILE = "suite.json"
+
+
+def collect_quick(runs: str | Path, quick: str | Path, *, suite_seconds: float | None = None, log=print) -> int:
+    """Copy the quick-profile runs' ``metrics.json`` under ``runs`` to ``quick/<stem>_quick.json`` (replacing
+    what was there, so that the page holds one run); ``suite_seconds``: the measured wall time of the whole
+    ``make run``, kept in ``quick/suite.json``. Returns the number of runs copied."""
+    runs, quick = Path(runs), Path(quick)
+    found = [(m, json.loads(m.read_text())) for m in sorted(runs.glob("*/metrics.json"))] if runs.is_dir() else []
+    found = [(m, d) for m, d in found if isinstance(d, dict) and d.get("profile") == "quick"]
+    if not found:
+        log(f"no quick-profile run under {runs}/; re-rendering from {quick}/ only")
+        return 0
+    quick.mkdir(parents=True, exist_ok=True)
+    for old in quick.glob("*_quick.json"):
+        old.unlink()
+    for m, _ in found:
+        shutil.copyfile(m, quick / f"{m.parent.name}_quick.json")
+    if suite_seconds is not None:
+        (quick / SUITE_FILE).write_text(json.dumps({"wall_seconds": float(suite_seconds), "notebooks": len(found),
+                                                    "jobs": default_jobs()}))
+    log(f"collected {len(found)} quick run(s) -> {quick}/")
+    return len(found)
+
+
+def render_quick(quick: str | Path) -> str:
+    """The text of ``docs/QUICK.md`` from the quick runs in ``quick`` (``docs/quick``): what the profile trains (the
+    package's settings), the run's provenance, each notebook's wall time, and each notebook's claim."""
+    quick = Path(quick)
+    runs = [(p.name.removesuffix("_quick.json"), json.loads(p.read_text())) for p in sorted(quick.glob("*_quick.json"))]
+    suite = json.loads((quick / SUITE_FILE).read_text()) if (quick / SUITE_FILE).is_file() else {}
+    whole = (f"; the whole suite ({suite['notebooks']} notebooks, {suite.get('jobs', 1)} at a time) took "
+             f"{fmt(suite['wall_seconds'], '.0f')} s" if suite else "")
+    out = ["# The quick profile", "",
+           "<!-- Written by `python -m mdlstm_utils.report.results --quick` from docs/quick/; do not edit by hand. -->", "",
+           "`make run` (the README's first command) executes every notebook in the `quick` profile: minutes per "
+           f"notebook on 2 CPU cores. In this code each model trains `train.QUICK_STEPS` = {QUICK_STEPS} optimizer steps of "
+           f"`train.QUICK_BATCH` = {QUICK_BATCH} windows of 50 frames unless its notebook says otherwise, on less data "
+           "than `full`: numbers that show each lesson, with wider intervals. The reference results are the `full` "
+           "profile's ([RESULTS.md](RESULTS.md)).", ""]
+    if runs:
+        src = Source.from_metrics(runs[0][1])
+        out += [f"This page shows one clean-clone run: {_commit_words(runs[0][1])}, date {_code(src.date)}, "
+                f"device {_code(src.device)}, {fmt(src.cpu_count)} CPU cores{whole}.", "",
+                "## Run times", ""]
+        out += _table(["notebook", "wall time (s)"],
+                      [[_code(stem), fmt(Source.from_metrics(d).wall_seconds, ".0f")] for stem, d in runs])
+        out += ["## What each notebook claims", ""]
+    for stem, d in runs:
+        out += [f"### {_nn(stem)} · {TITLES.get(_nn(stem), (stem, stem))[1]}", ""]
+        try:
+            c = Claim.from_metrics(d, stem)
+        except MissingClaimError as exc:
+            out += [f"> **No claim record:** {exc}", ""]
+            continue
+        out += [f"**Question.** {c.question}", ""]
+        out += _table(["number", "value, as the run wrote it"], [[_cell(n.label), _cell(n.text)] for n in c.numbers])
+        out += [f"**Verdict.** {c.verdict}", ""]
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mdlstm_utils.report.results", description=__doc__.splitlines()[0])
@@ -762,8 +830,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow-mixed", action="store_true",
                     help="write the README block even when its rows come from runs of different or unknown commits, "
                          f"marking those rows {MARK} (without it such a block is refused and the README left alone)")
+    ap.add_argument("--quick", action="store_true",
+                    help="instead: copy the quick-profile runs into docs/quick/ and write docs/QUICK.md from them")
+    ap.add_argument("--suite-seconds", type=float, default=None,
+                    help="with --quick: the measured wall time of the whole `make run`, shown on the page")
     args = ap.parse_args(argv)
     docs = Path(args.docs)
+    if args.quick:
+        collect_quick(args.runs, docs / "quick", suite_seconds=args.suite_seconds)
+        (docs / QUICK_NAME).write_text(render_quick(docs / "quick"))
+        print(f"wrote {docs / QUICK_NAME}")
+        return 0
     results = docs / "results"
     collect(args.runs, results)
     if not results.is_dir():
