@@ -1,5 +1,6 @@
 # mdlstm: the two commands of the README are `make run` and `make test`.
-# Both create the local virtual environment .venv on first use and reuse it afterwards.
+# Both create the local virtual environment .venv on first use and reuse it afterwards;
+# `make docs` builds the documentation site from what `make run` left in runs/.
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -9,8 +10,12 @@ DEVICE  ?= auto
 ONLY    ?=
 JOBS    ?=
 ALLOW_MIXED ?=
+# make docs: the run folder whose executed notebooks the site shows, and extra sphinx-build options
+# (CI: SPHINXOPTS="-W --keep-going", every warning an error)
+RUNS    ?= runs
+SPHINXOPTS ?=
 
-.PHONY: setup run test lab bench results clean
+.PHONY: setup run test docs lab bench results clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; v=sys.version_info; sys.exit(0 if v >= (3, 11) else "mdlstm needs Python >= 3.11, found %d.%d: run make PYTHON=python3.11" % v[:2])'
@@ -20,13 +25,19 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-## Execute every tutorial notebook headless (papermill): executed copies, figures, HTML pages and runs/index.html
+## Execute every tutorial notebook headless (papermill): executed copies, figures, and the documentation site
+## built from them into runs/ (open runs/index.html)
 run: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
 
 ## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest
+
+## Build the offline documentation site (Sphinx + myst-nb, docs/site/) into docs/_build/html: the executed notebooks
+## of $(RUNS)/ as pages (not re-executed), cards of their headlines, the API reference, glossary and results
+docs: $(STAMP)
+	$(BIN)/python -m mdlstm_utils.report.site --runs $(RUNS) --out docs/_build/html $(SPHINXOPTS)
 
 ## Open JupyterLab on the notebooks
 lab: $(STAMP)
@@ -42,4 +53,4 @@ results: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.results --runs runs --docs docs $(if $(ALLOW_MIXED),--allow-mixed)
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache docs/_build

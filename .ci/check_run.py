@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mdlstm_utils.site import remote_assets
+from mdlstm_utils.report.site import remote_assets
 
 
 def problems(runs: Path) -> list[str]:

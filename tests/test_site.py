@@ -1,11 +1,12 @@
-"""The offline HTML site of executed notebooks (mdlstm_utils.report.site), on a tiny fake run: no notebook is executed."""
+"""The documentation site's reading of a run (mdlstm_utils.report.site): cards, run facts, the staged notebooks.
+
+A tiny fake run folder, no notebook executed and no Sphinx build (tests/test_docs.py builds the site).
+"""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -13,186 +14,152 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import nbformat
 import numpy as np
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from PIL import Image
 
 from mdlstm_utils.report import site
 
-REMOTE_ASSET = re.compile(r"""<(script|link)[^>]+(src|href)=["']https?://""", re.IGNORECASE)
 HEADLINE = {
     "question": "Does the LSTM reproduce the MFPTs?",
     "numbers": [{"label": "largest MFPT error", "value": "5.5 % (95 % CI 2–9 %)"}],
     "verdict": "met: MFPT error < 10 %",
     "figure": "mfpt.png",
 }
+ENV = {"python": "3.11.7", "device": "cpu", "device_name": "x86_64", "wall_seconds": 11.0,
+       "packages": {"torch": "2.13.0"}}
 
 
-def _png() -> bytes:
-    fig, ax = plt.subplots(figsize=(6, 4))
+def png(width: float = 9.0) -> bytes:
+    fig, ax = plt.subplots(figsize=(width, 4))
     ax.plot([0, 1, 2], [0, 1, 4])
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
 
 
-def _executed_notebook(png: bytes) -> nbformat.NotebookNode:
-    image = {"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"}
-    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "m1", "version_major": 2, "version_minor": 0},
-              "text/plain": "NGLWidget()"}
-    nb = new_notebook(cells=[
-        new_markdown_cell("# 00 · Fake quickstart\n\nEnergy: $E = mc^2$. Terms: [glossary](../docs/GLOSSARY.md), "
-                          "[PCCA+](../docs/GLOSSARY.md#pcca)."),
-        new_code_cell("plot()", execution_count=1, outputs=[new_output("display_data", data=image)]),
-        new_code_cell("answer = 42", execution_count=2, metadata={"tags": ["solution"]},
-                      outputs=[new_output("stream", name="stdout", text="printed by the solution\n")]),
-        new_markdown_cell("Because forty-two.", metadata={"tags": ["solution"]}),
-        new_code_cell("dropped_by_tag = 1", metadata={"tags": ["remove-cell"]}),
-        new_code_cell("quiet_input = 2", metadata={"tags": ["hide-input"]},
-                      outputs=[new_output("stream", name="stdout", text="visible output\n")]),
-        new_code_cell("view", outputs=[new_output("display_data", data=widget)]),
-    ])
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2, "version_minor": 0}}
-    return nb
+def executed_notebook() -> dict:
+    """An executed notebook as JSON: a title with inline marks, math, solutions, a widget and its saved state."""
+    def md(source, tags=()):
+        return {"cell_type": "markdown", "metadata": {"tags": list(tags)}, "source": source}
+
+    def code(source, tags=(), outputs=()):
+        return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": source, "execution_count": 1,
+                "outputs": list(outputs)}
+
+    widget = {"output_type": "display_data", "metadata": {}, "data": {
+        "application/vnd.jupyter.widget-view+json": {"model_id": "m1", "version_major": 2, "version_minor": 0},
+        "text/plain": "NGLWidget()"}}
+    return {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                     "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}}},
+        "cells": [
+            md("# 00 · Fake `quickstart` *run*\n\nEnergy: $E = mc^2$. Terms: [glossary](../docs/GLOSSARY.md)."),
+            code("answer = 42", tags=["solution"]),
+            md("Because forty-two.", tags=["solution"]),
+            code("view", outputs=[widget]),
+            md("# Part B · a second level-1 heading\n\n## Details\n\n```python\n# a comment, no heading\n```"),
+        ],
+    }
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A run with one good notebook, one without headline figure or title, one that failed to start."""
-    out = tmp_path_factory.mktemp("runs")
-    png = _png()
+def make_run(out: Path) -> Path:
+    """A run folder: 00 with everything, 01 without title or headline (one PNG), 02 failed before writing anything."""
     good = out / "00_fake"
-    good.mkdir()
-    (good / "mfpt.png").write_bytes(png)
-    nbformat.write(_executed_notebook(png), good / "00_fake.ipynb")
-    env = {"python": "3.11.7", "device": "cpu", "device_name": "x86_64", "packages": {"torch": "2.13.0"}}
-    (good / "metrics.json").write_text(json.dumps({"headline": HEADLINE, "environment": env}))
+    good.mkdir(parents=True)
+    (good / "mfpt.png").write_bytes(png())
+    (good / "00_fake.ipynb").write_text(json.dumps(executed_notebook()))
+    (good / "metrics.json").write_text(json.dumps({"profile": "smoke", "headline": HEADLINE, "environment": ENV}))
     plain = out / "01_plain"
     plain.mkdir()
-    (plain / "other.png").write_bytes(png)
-    nbformat.write(new_notebook(cells=[new_code_cell("1", outputs=[new_output(
-        "display_data", data={"image/png": base64.b64encode(png).decode()})])]), plain / "01_plain.ipynb")
-    summary = {
+    (plain / "other.png").write_bytes(png(3.0))
+    (plain / "01_plain.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}))
+    (plain / "metrics.json").write_text(json.dumps({"profile": "smoke", "environment": {**ENV, "python": "3.11.9"}}))
+    (out / "summary.json").write_text(json.dumps({
         "00_fake": {"status": "ok", "seconds": 12.3},
-        "01_plain": {"status": "ok", "seconds": 1.0},
         "02_broken": {"status": "failed", "seconds": 0.4, "error": "PapermillExecutionError: kernel died"},
-    }
-    index = site.build_site(out, summary, profile="smoke", device="auto")
-    return out, summary, index
+    }))
+    return out
 
 
-def _pages(out: Path) -> list[Path]:
-    return sorted(out.glob("*/*.html"))
+@pytest.fixture
+def run(tmp_path):
+    return make_run(tmp_path / "runs")
 
 
-def test_summary_gets_page_paths(built):
-    out, summary, index = built
-    assert index == out / "index.html" and index.is_file()
-    assert summary["00_fake"]["html"] == "00_fake/00_fake.html"
-    assert summary["01_plain"]["html"] == "01_plain/01_plain.html"
-    assert "html" not in summary["02_broken"]
-    assert all((out / e["html"]).is_file() for e in summary.values() if "html" in e)
+def test_cards(run):
+    cards = site.read_cards(run)
+    assert [c.stem for c in cards] == ["00_fake", "01_plain", "02_broken"]
+    good, plain, broken = cards
+    assert good.title == "00 · Fake quickstart run", "inline marks dropped"
+    assert (good.status, good.executed, good.seconds) == ("ok", True, 12.3)
+    assert good.question == HEADLINE["question"] and good.verdict == HEADLINE["verdict"]
+    assert good.numbers == [("largest MFPT error", "5.5 % (95 % CI 2–9 %)")]
+    assert good.figure == run / "00_fake" / "mfpt.png"
+    assert plain.title == "01_plain" and plain.status == "ok", "no summary entry: the files tell"
+    assert plain.figure == run / "01_plain" / "other.png", "no headline figure: the folder's first PNG"
+    assert plain.seconds == 11.0, "no summary entry: the run time of metrics.json"
+    assert (broken.status, broken.executed, broken.figure) == ("failed", False, None)
+    assert broken.error == "PapermillExecutionError: kernel died"
 
 
-def test_pages_embed_figures_and_load_nothing_remote(built):
-    out, _, index = built
-    pages = _pages(out)
-    assert len(pages) == 2
-    for page in [*pages, index]:
-        text = page.read_text()
-        assert not REMOTE_ASSET.search(text), page
-        assert "unpkg.com" not in text and "cdnjs" not in text, page
-    for page in pages:
-        text = page.read_text()
-        assert "<img" in text and 'src="data:image/png;base64,' in text, page
-        assert 'href="../index.html"' in text, page
+def test_cards_of_nothing(tmp_path):
+    assert site.read_cards(tmp_path / "missing") == []
 
 
-def test_mathjax_is_local_and_lean(built):
-    out, _, _ = built
-    for page in _pages(out):
-        src = re.search(r'<script src="([^"]*MathJax\.js)\?config=([^"]+)"', page.read_text())
-        assert src, page
-        mathjax = (page.parent / src.group(1)).resolve()
-        assert mathjax.is_file() and mathjax.parent == (out / "_static" / "mathjax").resolve()
-        for config in src.group(2).split(","):
-            assert (mathjax.parent / "config" / f"{config}.js").is_file(), config
-    assert (out / "_static/mathjax/fonts/HTML-CSS/STIX-Web/woff/STIXMathJax_Main-Regular.woff").is_file()
-    size = sum(f.stat().st_size for f in (out / "_static" / "mathjax").rglob("*") if f.is_file())
-    assert size < 5e6, f"MathJax copy is {size / 1e6:.1f} MB"
+def test_title_after_papermills_error_banner():
+    banner = {"cell_type": "markdown", "source": '<span style="color:red">An Exception was encountered</span>'}
+    title = {"cell_type": "markdown", "source": ["Intro\n", "# 07 · **Batch** sweeps\n", "text"]}
+    assert site.notebook_title({"cells": [banner, title]}) == "07 · Batch sweeps"
+    assert site.notebook_title({"cells": [banner]}) is None
 
 
-def test_cell_tags_and_widgets(built):
-    out, _, _ = built
-    text = (out / "00_fake" / "00_fake.html").read_text()
-    toggles = re.findall(r"<details[^>]*><summary>Show solution</summary>(.*?)</details>", text, re.DOTALL)
-    assert len(toggles) == 2
-    assert "answer" in toggles[0] and "printed by the solution" not in toggles[0], "a code solution hides its input only"
-    assert "printed by the solution" in text
-    assert "forty-two" in toggles[1], "a markdown solution is hidden whole"
-    assert "dropped_by_tag" not in text, "remove-cell drops the cell"
-    assert "quiet_input" not in text and "visible output" in text, "hide-input drops the input only"
-    assert "NGLWidget()" in text, "a widget falls back to its text form"
-    assert "widget-state+json" not in text
+def test_run_facts(run):
+    facts = site.run_facts(run)
+    assert list(facts)[0] == "date"
+    assert facts["profile"] == "smoke" and facts["device"] == "cpu (x86_64)" and facts["torch"] == "2.13.0"
+    assert facts["python"] == "3.11.7 / 3.11.9", "values that differ between notebooks are all shown"
 
 
-def test_index_cards(built):
-    out, _, index = built
-    text = index.read_text()
-    for needle in ("00 · Fake quickstart", "Does the LSTM reproduce the MFPTs?", "largest MFPT error",
-                   "5.5 % (95 % CI 2–9 %)", "met: MFPT error &lt; 10 %", "12.3 s", "smoke", "auto", "2.13.0", "3.11.7"):
-        assert needle in text, needle
-    assert text.index("00_fake") < text.index("01_plain") < text.index("02_broken")
-    for stem in ("00_fake", "01_plain"):
-        assert f'src="_thumbs/{stem}.png"' in text
-        assert f'href="{stem}/{stem}.html"' in text
-    from PIL import Image
-
-    with Image.open(out / "_thumbs" / "00_fake.png") as thumb:
+def test_staging(run, tmp_path):
+    dest = tmp_path / "notebooks"
+    (dest / site.THUMBS_DIR).mkdir(parents=True)
+    (dest / "99_stale.ipynb").write_text("{}")
+    (dest / site.THUMBS_DIR / "99_stale.png").write_bytes(png())
+    site.stage_notebooks(run, dest)
+    assert sorted(p.name for p in dest.glob("*.ipynb")) == ["00_fake.ipynb", "01_plain.ipynb"], "stale copies go"
+    assert sorted(p.name for p in (dest / site.THUMBS_DIR).iterdir()) == ["00_fake.png", "01_plain.png"]
+    with Image.open(dest / site.THUMBS_DIR / "00_fake.png") as thumb:
         assert thumb.width <= site.THUMB_WIDTH
-    assert (out / "_thumbs" / "01_plain.png").is_file(), "no headline figure: the first PNG of the folder"
+    nb = json.loads((dest / "00_fake.ipynb").read_text())
+    assert "widgets" not in nb["metadata"], "saved widget state would pull its JavaScript from a CDN"
+    code, markdown = nb["cells"][1], nb["cells"][2]
+    assert "hide-input" in code["metadata"]["tags"] and code["metadata"]["mystnb"]["code_prompt_show"] == "Show solution"
+    assert markdown["source"].startswith('<details class="mdlstm-solution">\n<summary>Show solution</summary>')
+    assert "Because forty-two." in markdown["source"] and markdown["source"].endswith("</details>")
+    assert nb["cells"][0]["source"].startswith("# 00 · Fake"), "the title stays the page's one level-1 heading"
+    assert nb["cells"][-1]["source"] == "## Part B · a second level-1 heading\n\n### Details\n\n" \
+        "```python\n# a comment, no heading\n```", "the parts go one level down, fenced code untouched"
+    assert json.loads((dest / "01_plain.ipynb").read_text())["cells"][0]["source"] == "# 01_plain", "a page needs a title"
+    index = (dest / "index.md").read_text()
+    assert index.index("\n00_fake\n") < index.index("\n01_plain\n") and "02_broken" not in index
+    mtime = (dest / "00_fake.ipynb").stat().st_mtime_ns
+    site.stage_notebooks(run, dest)
+    assert (dest / "00_fake.ipynb").stat().st_mtime_ns == mtime, "an unchanged copy is not rewritten"
 
 
-def test_index_shows_failure(built):
-    _, _, index = built
-    text = index.read_text()
-    card = text[text.index("02_broken"):]
-    assert 'class="status failed"' in card
-    assert "PapermillExecutionError: kernel died" in card
-    assert "02_broken/02_broken.html" not in text
+def test_staging_without_runs(tmp_path):
+    dest = tmp_path / "notebooks"
+    assert site.stage_notebooks(tmp_path / "runs", dest) == []
+    assert "No executed notebooks" in (dest / "index.md").read_text()
 
 
-def test_glossary_page(built):
-    out, _, _ = built
-    page = out / "glossary.html"
-    assert page.is_file()
-    text = page.read_text()
-    assert site.remote_assets(text) == []
-    assert "<strong>PCCA+</strong>" in text and "<li>" in text, "the markdown is rendered"
-    assert "**PCCA+**" not in text
-    assert r'<span class="math">\(\tau\)</span>' in text, "inline math is left to MathJax"
-    assert 'href="index.html"' in text
-    src = re.search(r'<script src="([^"]*MathJax\.js)\?config=([^"]+)"', text)
-    assert src and src.group(2) == site.MATHJAX_CONFIG
-    assert (out / src.group(1)).resolve() == (out / "_static" / "mathjax" / "MathJax.js").resolve()
-
-
-def test_notebook_links_go_to_glossary_page(built):
-    out, _, index = built
-    text = (out / "00_fake" / "00_fake.html").read_text()
-    assert "GLOSSARY.md" not in text
-    assert '<a href="../glossary.html">glossary</a>' in text
-    assert '<a href="../glossary.html#pcca">PCCA+</a>' in text, "the anchor is kept"
-    assert re.search(r'<header>.*<a href="glossary.html">Glossary</a>.*</header>', index.read_text(), re.DOTALL)
-
-
-def test_no_glossary_no_page(tmp_path, monkeypatch):
-    monkeypatch.setattr(site, "GLOSSARY_MD", tmp_path / "missing.md")
-    index = site.build_site(tmp_path / "runs", {}, profile="smoke", device="cpu")
-    assert not (tmp_path / "runs" / "glossary.html").exists()
-    assert "glossary.html" not in index.read_text()
+def test_remote_assets():
+    page = ('<script src="_static/x.js"></script><link rel="stylesheet" href="https://cdn.example/x.css">'
+            '<a href="https://example.org">a link is no load</a>')
+    assert site.remote_assets(page) == ['<link rel="stylesheet" href="https://']
 
 
 def test_screenshot_needs_chromium(tmp_path, monkeypatch):
@@ -202,12 +169,11 @@ def test_screenshot_needs_chromium(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed")
-def test_index_screenshot_is_not_blank(built, tmp_path):
-    _, _, index = built
-    png = site.screenshot(index, tmp_path / "index.png", width=1200, height=900)
-    from PIL import Image
-
-    with Image.open(png) as img:
-        assert img.size == (1200, 900)
-        pixels = np.asarray(img.convert("L"), dtype=float)
-    assert pixels.std() > 10, "the screenshot is blank"
+def test_screenshot_is_not_blank(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text('<html><body style="margin:0"><h1 style="font-size:80px">mdlstm</h1>'
+                    '<div style="width:600px;height:300px;background:#1f3b57"></div></body></html>')
+    shot = site.screenshot(page, tmp_path / "page.png", width=800, height=600)
+    with Image.open(shot) as img:
+        assert img.size == (800, 600)
+        assert np.asarray(img.convert("L"), dtype=float).std() > 10, "the screenshot is blank"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mdlstm_utils.report import sweep
 from mdlstm_utils.report.sweep import aggregate, expand_grid, load_grid, run_sweep, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,6 +145,16 @@ def _tiny_suite(tmp_path, n=2):
     return folder
 
 
+def _fake_site(runs, out):
+    """What the suite needs of :func:`mdlstm_utils.report.site.build_site`: an index and a page per executed notebook."""
+    out = Path(out)
+    for nb in Path(runs).glob("*/*.ipynb"):
+        (out / "notebooks").mkdir(parents=True, exist_ok=True)
+        (out / "notebooks" / f"{nb.stem}.html").write_text("<html></html>")
+    (out / "index.html").write_text("<html></html>")
+    return out / "index.html"
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     # what `make run` calls, with the relative --out it passes, one notebook at a time or two at once;
@@ -162,6 +173,7 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(sweep, "build_site", _fake_site)  # the real site build is tests/test_docs.py's (a minute)
     rc = main(["suite", "--notebooks", "nbs", "--out", "runs", "--profile", "smoke", "--jobs", jobs])
     assert rc == 0
     summary = json.loads((tmp_path / "runs" / "summary.json").read_text())

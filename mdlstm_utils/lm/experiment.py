@@ -106,7 +106,32 @@ def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: T
 
 @dataclass
 class LearnResult:
-    """What :func:`learn_and_compare` returns."""
+    """What :func:`learn_and_compare` returns.
+
+    Attributes
+    ----------
+    metrics
+        JSON-ready dict: the comparison's ``to_dict()`` plus the training and generation record
+        (``mfpt_max_rel_err``, ``msm_mfpt_max_rel_err``, ``noise_floor_mfpt_err``, ``val_loss``, ...).
+    model
+        The trained model (its best epoch).
+    generated
+        The generated labels: ``(n_gen, gen_frames)``, or one array per reference trajectory.
+    train
+        The training record (:class:`~mdlstm_utils.lm.train.TrainResult`: history, best validation loss).
+    comparison
+        Generated vs reference, typed (:class:`~mdlstm_utils.kinetics.Comparison`: populations, MFPTs with
+        95 % intervals, ``mfpt_max_rel_err``).
+    baseline
+        The MSM baseline's trajectories, frames ``msm_lag`` reference frames apart (None without the baseline).
+    baseline_comparison
+        The MSM baseline vs the reference, typed like ``comparison`` (None without the baseline).
+    noise_floor
+        The errors a model that reproduced the reference dynamics exactly would show on this much data
+        (:class:`~mdlstm_utils.kinetics.NoiseFloor`; None without sets).
+    learning
+        The learning curve and validation loss beside a lag-1 MSM's (:class:`LearningRecord`).
+    """
 
     metrics: dict  # the comparison's to_dict() plus the training/generation record (JSON-ready)
     model: nn.Module  # the trained model (best epoch)
@@ -245,6 +270,14 @@ def learn_and_compare(
 ) -> LearnResult:
     """Train ``model`` on ``labels``, generate as many trajectories, compare their kinetics with ``labels``.
 
+    The one experiment of every notebook: train a language model on the
+    reference label trajectories, generate trajectories as many and as long
+    as the reference, and compare populations and mean first-passage times
+    (MFPTs) between ``sets``, with 95 % intervals, beside an MSM baseline
+    sampled the same way and the noise floor. Only ``labels`` is needed when
+    it is a :class:`~mdlstm_utils.states.StateSpace` with sets; plain arrays
+    also need ``n_states`` (and ``sets`` for MFPTs).
+
     Parameters
     ----------
     labels
@@ -280,6 +313,8 @@ def learn_and_compare(
         name). An unknown name is refused with the names that exist.
     dt
         Time between frames (MFPTs are reported in this unit; default 1).
+    set_names
+        Names of the ``sets`` in tables and figures (default ``"0"``, ``"1"``, ...).
     n_train
         Train on the first ``n_train`` trajectories (default: all; the last
         10 % of each is held out for validation by :func:`~mdlstm_utils.lm.train.fit`).
@@ -298,13 +333,43 @@ def learn_and_compare(
     seed
         Seeds the model's initialisation and training (``seed``), the
         generation (``seed + 1``), the MSM baseline (``seed + 2``) and the noise floor (``seed + 3``).
+    device
+        ``"auto"`` (a GPU when there is one), ``"cpu"`` or ``"cuda"``.
+    progress
+        Show progress bars while training and generating.
 
     Returns
     -------
     LearnResult
-        ``metrics`` holds every key of :meth:`~mdlstm_utils.kinetics.Comparison.to_dict`
+        ``.comparison`` (the model vs the reference), ``.baseline_comparison``
+        (the MSM vs the reference) and ``.noise_floor``, typed; ``.model``,
+        ``.generated``, ``.learning``; and ``.metrics``, a JSON-ready dict
+        with every key of :meth:`~mdlstm_utils.kinetics.Comparison.to_dict`
         and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
         ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
+
+    Examples
+    --------
+    A two-state Markov chain as the reference, four trajectories of 2000
+    frames 1 ps apart; a small LSTM and a short training budget (about 15 s
+    on a laptop CPU):
+
+    >>> import numpy as np
+    >>> from mdlstm_utils.states import from_labels
+    >>> from mdlstm_utils.lm.experiment import learn_and_compare
+    >>> rng = np.random.default_rng(0)
+    >>> T = np.array([[0.98, 0.02], [0.03, 0.97]])
+    >>> labels = np.zeros((4, 2000), dtype=int)
+    >>> for traj in labels:
+    ...     for t in range(1, traj.size):
+    ...         traj[t] = rng.choice(2, p=T[traj[t - 1]])
+    >>> space = from_labels(labels, dt="1ps", sets=[[0], [1]], set_names=["A", "B"])
+    >>> result = learn_and_compare(space, hidden=32, train_steps=200, device="cpu")
+    >>> result.comparison.mfpt_gen          # A→B and B→A in ps, beside .mfpt_ref
+    >>> result.metrics["mfpt_max_rel_err"], result.metrics["msm_mfpt_max_rel_err"]
+
+    Several partitions of the same data: :func:`learn_spaces`; the settings
+    of the recipe: :class:`~mdlstm_utils.lm.train.TrainConfig`.
     """
     trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     lengths = np.array([len(t) for t in trajs])

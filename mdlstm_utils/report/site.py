@@ -1,48 +1,79 @@
-"""A browsable, fully offline HTML site of the executed notebooks of the suite.
+"""The documentation site: a Sphinx extension, the cards of a run, and the command that builds the site.
 
-After ``python -m mdlstm_utils.report.sweep suite --out runs`` has executed every
-notebook into ``runs/<stem>/<stem>.ipynb`` (with its ``metrics.json`` and PNG
-figures beside it), :func:`build_site` renders each executed notebook to
-``runs/<stem>/<stem>.html`` and writes ``runs/index.html``, a landing page with
-one card per notebook: title, question, headline figure, key numbers, verdict,
-status and run time. The site can be zipped, mailed or opened from a laptop
-with no network and no kernel:
+The site is the Sphinx project in ``docs/site/`` (myst-nb, the Furo theme).
+:func:`build_site` builds it from a run folder: ``make docs`` into
+``docs/_build/html``, ``make run`` into the run folder itself, so that
+``runs/index.html`` is its landing page. Each output folder gets its own copy
+of the project (``<out>/.sphinx/source``), so two builds never share a file.
+This module is also the project's Sphinx extension (``conf.py`` lists it).
+At every build it
 
-* pages are rendered with nbconvert's ``lab`` template, figures embedded as
-  ``data:`` URIs, nothing is executed;
-* no page loads anything from the internet: MathJax 2.7 is copied once from the
-  ``jupyter-server-mathjax`` package into ``runs/_static/mathjax/`` (only what
-  TeX input and HTML-CSS output need), require.js and mermaid are left out, and
-  ipywidgets (nglview 3-D views) show their text form (e.g. ``NGLWidget()``),
-  since their JavaScript cannot be shipped;
-* cells tagged ``solution`` show their input behind a "Show solution" toggle
-  (a plain ``<details>`` element), ``remove-cell`` drops a cell, ``hide-input``
-  (or ``remove-input``) drops a cell's input, ``remove-output`` its outputs;
-* ``docs/GLOSSARY.md`` becomes ``runs/glossary.html``, linked from the index;
-  the notebooks' links to ``../docs/GLOSSARY.md`` (right in JupyterLab and on
-  GitHub) are pointed at that page.
+* copies the executed notebooks of the run folder (``<runs>/<stem>/<stem>.ipynb``)
+  into ``notebooks/`` of the project, where myst-nb shows them as they were run
+  (nothing is executed), and writes the learning-path page that lists them
+  (:func:`stage_notebooks`). On the way the saved widget state is dropped (its
+  JavaScript would come from a CDN; a widget shows its text form), a notebook
+  in parts keeps one level-1 heading (its title; the parts go one level down)
+  and the cells tagged ``solution`` go behind a "Show solution" toggle;
+* provides the ``mdlstm-cards`` directive of the landing page: one card per
+  notebook with its title, question, headline figure, key numbers, verdict,
+  status and run time, read from ``<runs>/<stem>/metrics.json`` (its
+  ``headline`` entry) and ``<runs>/summary.json`` (:func:`read_cards`);
+* copies the part of MathJax 3 that the pages use (TeX input, CHTML output,
+  their fonts and extensions) from the ``sphinx-mathjax-offline`` package into
+  ``_static/mathjax/``, so that formulas typeset without network;
+* copies the Markdown pages of the repository's ``docs/`` (glossary, results,
+  quick profile, usage) into ``docs/`` of the project, where the notebooks'
+  links find them, and lets them keep GitHub's anchors (``<a id="...">``
+  becomes a MyST target while the site reads the page).
 
-:func:`screenshot` renders a page with headless Chromium into a PNG (for tests
-and for the pictures in ``docs/``).
+:func:`remote_assets` lists what a page would load from the network, and
+:func:`screenshot` renders a page with headless Chromium into a PNG.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
-import html
+import importlib.metadata
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from nbconvert import HTMLExporter
+from docutils import nodes
+from PIL import Image
+from sphinx.util.docutils import SphinxDirective
 
-__all__ = ["build_site", "render_page", "copy_mathjax", "screenshot", "remote_assets"]
+__all__ = [
+    "Card",
+    "read_cards",
+    "run_facts",
+    "notebook_title",
+    "stage_notebooks",
+    "build_site",
+    "main",
+    "remote_assets",
+    "screenshot",
+    "setup",
+]
+
+#: the Sphinx project of the site
+DOCS_SOURCE = Path(__file__).resolve().parents[2] / "docs" / "site"
+#: where the executed notebooks are copied, inside the Sphinx project (generated, not tracked)
+STAGE_DIR = "notebooks"
+#: where the pages of the repository's ``docs/`` are copied, inside the Sphinx project
+DOCS_DIR = "docs"
+#: the cards' thumbnails, inside ``STAGE_DIR``
+THUMBS_DIR = "_thumbs"
+#: the largest width of a card's thumbnail (px)
+THUMB_WIDTH = 480
+_STEM = re.compile(r"^\d\d_\w+$")
 
 # A script or stylesheet loaded from the network: what an offline page must not have.
 REMOTE_ASSET = re.compile(r"""<(script|link)[^>]+(src|href)=["']https?://""", re.IGNORECASE)
@@ -53,384 +84,494 @@ def remote_assets(page_html: str) -> list[str]:
     return [m.group(0) for m in REMOTE_ASSET.finditer(page_html)]
 
 
-STATIC_DIR = "_static"
-THUMBS_DIR = "_thumbs"
-THUMB_WIDTH = 420
-GLOSSARY_MD = Path(__file__).resolve().parents[2] / "docs" / "GLOSSARY.md"
-# The notebooks' links to the glossary (relative to notebooks/), with an optional anchor.
-_GLOSSARY_LINK = re.compile(r"""href=(["'])\.\./docs/GLOSSARY\.md(#[^"']*)?\1""")
-
-# The parts of jupyter-server-mathjax's MathJax 2.7 that TeX input with HTML-CSS
-# output needs at run time (about 2.5 MB of its 12 MB): the combined config,
-# the TeX extensions loaded on demand (\cancel, \color, ...), the operator
-# tables, and the STIX-Web font data and woff files. Left out: SVG output,
-# the a11y explorer and the translations of the menus.
-_MATHJAX_PARTS = (
-    "MathJax.js",
-    "LICENSE",
-    "config/TeX-AMS-MML_HTMLorMML-full.js",
-    "config/Safe.js",
-    "extensions/*.js",
-    "extensions/TeX",
-    "extensions/HTML-CSS",
-    "jax/element",
-    "jax/input/TeX",
-    "jax/output/HTML-CSS",
-    "fonts/HTML-CSS",
-)
-# The package ships the STIX-Web fonts only, not MathJax's default TeX fonts:
-# this local config (written beside the copy) makes HTML-CSS use them, as the
-# classic Jupyter Notebook did.
-_MATHJAX_LOCAL_CONFIG = """\
-MathJax.Hub.Config({
-  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}
-});
-MathJax.Ajax.loadComplete("[MathJax]/config/local/offline.js");
-"""
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe,local/offline"
-
-# Extends nbconvert's lab template: a header bar, no remote scripts, and
-# solution toggles. (A widget whose saved state is dropped falls back to its
-# text/plain form in nbconvert itself.)
-_PAGE_TEMPLATE = """\
-{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{% block extra_css %}
-<style type="text/css">
-.mdlstm-bar { position: sticky; top: 0; z-index: 10; display: flex; gap: 1.5em; align-items: baseline;
-  padding: 0.6em 1.2em; background: #1f3b57; color: #fff; font: 15px system-ui, sans-serif; }
-.mdlstm-bar a { color: #fff; font-weight: 600; text-decoration: none; }
-.mdlstm-bar a:hover { text-decoration: underline; }
-details.mdlstm-solution > summary { cursor: pointer; color: #1f5c99; font: 600 14px system-ui, sans-serif; padding: 0.3em 0; }
-</style>
-{% endblock extra_css %}
-{%- block body_header -%}
-{{ super() }}
-<nav class="mdlstm-bar"><a href="{{ resources.site.index_href | escape }}">&larr; all notebooks</a>
-<span>{{ resources.site.title | escape }}</span></nav>
-{%- endblock body_header -%}
-{% macro solution_toggle(cell, content) -%}
-{%- if 'solution' in cell.metadata.get('tags', []) -%}
-<details class="mdlstm-solution"><summary>Show solution</summary>
-{{ content }}
-</details>
-{%- else -%}
-{{ content }}
-{%- endif -%}
-{%- endmacro %}
-{% block input_group -%}{{ solution_toggle(cell, super()) }}{%- endblock input_group %}
-{% block markdowncell scoped %}{{ solution_toggle(cell, super()) }}{%- endblock markdowncell %}
-"""
+# ---------------------------------------------------------------------------------------------- cards
 
 
-def copy_mathjax(static_dir: Path) -> Path:
-    """Copy the run-time part of MathJax 2.7 into ``static_dir/mathjax``; return the path of its ``MathJax.js``.
+@dataclass
+class Card:
+    """What the landing page shows of one notebook's run.
 
-    The source is the ``jupyter-server-mathjax`` package, so the pages typeset
-    their formulas without network. Only the parts listed in ``_MATHJAX_PARTS``
-    are copied, plus a small local config that selects the shipped fonts.
+    Attributes
+    ----------
+    stem
+        The notebook's name without ``.ipynb``, e.g. ``"00_quickstart"``.
+    title
+        The text of the notebook's first level-1 heading (``stem`` when it has none).
+    status
+        ``"ok"`` or ``"failed"`` (from ``summary.json``, else from the files), or ``"not run"``.
+    executed
+        Whether the run folder holds the executed notebook, so that the site has a page for it.
+    question, verdict
+        From the ``headline`` entry of the notebook's ``metrics.json`` (empty when absent).
+    numbers
+        The ``(label, value)`` pairs of that entry.
+    figure
+        The headline figure, or else the first PNG of the run folder; None when there is none.
+    seconds
+        The notebook's run time from ``summary.json`` (or its ``metrics.json``); None when unknown.
+    error
+        Why a failed run failed.
     """
-    try:
-        import jupyter_server_mathjax
-    except ImportError as exc:
-        raise ImportError(
-            "build_site needs the jupyter-server-mathjax package for offline formulas: "
-            "pip install -r requirements.txt"
-        ) from exc
-    src = Path(jupyter_server_mathjax.__file__).parent / "static"
-    dest = Path(static_dir) / "mathjax"
-    for part in _MATHJAX_PARTS:
-        matches = sorted(src.glob(part))
-        if not matches:
-            raise FileNotFoundError(f"{part} is missing from {src}: has jupyter-server-mathjax changed its layout?")
-        for path in matches:
-            target = dest / path.relative_to(src)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if path.is_dir():
-                shutil.copytree(path, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(path, target)
-    local = dest / "config" / "local" / "offline.js"
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_text(_MATHJAX_LOCAL_CONFIG)
-    return dest / "MathJax.js"
 
-
-def _exporter(mathjax_url: str) -> HTMLExporter:
-    """An nbconvert HTMLExporter that renders offline pages with the site's template and tag handling."""
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    c = Config()
-    c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = {"remove-cell"}
-    c.TagRemovePreprocessor.remove_input_tags = {"hide-input", "remove-input"}
-    c.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output"}
-    exporter = HTMLExporter(config=c, mathjax_url=mathjax_url)
-    exporter.raw_template = _PAGE_TEMPLATE
-    return exporter
-
-
-def render_page(
-    nb_path: Path, *, mathjax_url: str, index_href: str = "../index.html", glossary_href: str | None = "../glossary.html"
-) -> Path:
-    """Render an executed notebook to HTML beside it (same name, ``.html``); return the page's path.
-
-    Nothing is executed. ``mathjax_url`` is where the page loads MathJax from
-    (relative to the page, for an offline site); ``index_href`` is the target
-    of the header bar's link; links to ``../docs/GLOSSARY.md`` go to
-    ``glossary_href`` instead (anchor kept; None leaves them as they are).
-    Saved widget state is dropped: without the widgets' JavaScript it is dead
-    weight, and nbconvert would otherwise add a loader that fetches that
-    JavaScript from a CDN.
-    """
-    import nbformat
-
-    nb_path = Path(nb_path)
-    nb = nbformat.read(nb_path, as_version=4)
-    nb.metadata.pop("widgets", None)
-    resources = {
-        "metadata": {"name": nb_path.stem, "path": str(nb_path.parent)},
-        "site": {"index_href": index_href, "title": _notebook_title(nb) or nb_path.stem},
-    }
-    body, _ = _exporter(mathjax_url).from_notebook_node(nb, resources=resources)
-    if glossary_href:
-        body = _GLOSSARY_LINK.sub(lambda m: f'href="{html.escape(glossary_href)}{m.group(2) or ""}"', body)
-    out = nb_path.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
-
-
-def _notebook_title(nb) -> str | None:
-    """The text of the first ``# `` heading of the notebook's first markdown cell, as plain text (None when there is none)."""
-    first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
-    if first_md is None:
-        return None
-    for line in first_md.source.splitlines():
-        if line.startswith("# "):
-            return re.sub(r"(\*\*|\*|`)(.+?)\1", r"\2", line[2:]).strip()  # drop inline emphasis and code marks
-    return None
+    stem: str
+    title: str
+    status: str
+    executed: bool
+    question: str = ""
+    verdict: str = ""
+    numbers: list[tuple[str, str]] = field(default_factory=list)
+    figure: Path | None = None
+    seconds: float | None = None
+    error: str = ""
 
 
 def _read_json(path: Path) -> dict:
     """The JSON object in ``path``, or ``{}`` when the file is missing or unreadable (e.g. a failed run)."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _thumbnail(run_dir: Path, figure: str | None, dest: Path) -> Path | None:
-    """Write a thumbnail (at most ``THUMB_WIDTH`` px wide) of a notebook's headline figure to ``dest``.
+def notebook_title(nb: dict) -> str | None:
+    """The notebook's first level-1 heading (``# Title``) as plain text (None when it has none).
 
-    The figure is ``run_dir/figure``, or else the first PNG in ``run_dir``;
-    returns None when there is none. Pillow comes with matplotlib.
+    ``nb`` is the notebook's JSON (a dict, e.g. from ``json.load`` or nbformat).
+    Markdown cells before it are skipped: papermill puts its error banner
+    above the title of a notebook that failed.
     """
-    from PIL import Image
+    for cell in nb.get("cells", []):
+        source = cell.get("source", "") if cell.get("cell_type") == "markdown" else ""
+        for line in ("".join(source) if isinstance(source, list) else source).splitlines():
+            if line.startswith("# "):
+                return re.sub(r"(\*\*|\*|`)(.+?)\1", r"\2", line[2:]).strip()
+    return None
 
-    source = run_dir / figure if figure else None
-    if source is None or not source.is_file():
-        source = next(iter(sorted(run_dir.glob("*.png"))), None) if run_dir.is_dir() else None
-    if source is None:
-        return None
+
+def _card(runs: Path, stem: str, entry: dict) -> Card:
+    """The card of one notebook from its run folder and its ``summary.json`` entry (``{}`` when it has none)."""
+    run_dir = runs / stem
+    nb_path = run_dir / f"{stem}.ipynb"
+    metrics = _read_json(run_dir / "metrics.json")
+    headline = metrics.get("headline") if isinstance(metrics.get("headline"), dict) else {}
+    executed = nb_path.is_file()
+    seconds = entry.get("seconds")
+    if seconds is None:
+        seconds = (metrics.get("environment") or {}).get("wall_seconds")
+    figure = run_dir / str(headline["figure"]) if headline.get("figure") else None
+    if figure is None or not figure.is_file():
+        figure = next(iter(sorted(run_dir.glob("*.png"))), None) if run_dir.is_dir() else None
+    return Card(
+        stem=stem,
+        title=(notebook_title(_read_json(nb_path)) if executed else None) or stem,
+        status=str(entry.get("status") or ("ok" if metrics else "failed" if executed else "not run")),
+        executed=executed,
+        question=str(headline.get("question") or ""),
+        verdict=str(headline.get("verdict") or ""),
+        numbers=[(str(n.get("label", "")), str(n.get("value", "")))
+                 for n in headline.get("numbers") or [] if isinstance(n, dict)],
+        figure=figure,
+        seconds=seconds if isinstance(seconds, (int, float)) else None,
+        error="; ".join(str(entry[k]) for k in ("error", "render_error") if entry.get(k)),
+    )
+
+
+def read_cards(runs: str | Path) -> list[Card]:
+    """One :class:`Card` per notebook of the run folder ``runs``, in the notebooks' order.
+
+    A notebook counts when ``runs/summary.json`` names it or a folder
+    ``runs/<stem>/`` (``stem`` like ``00_quickstart``) exists. A missing or
+    broken file raises nothing: a run that failed still gets its card, with
+    its error.
+    """
+    runs = Path(runs)
+    summary = _read_json(runs / "summary.json")
+    found = {p.name for p in runs.glob("[0-9][0-9]_*") if p.is_dir() and _STEM.match(p.name)}
+    stems = sorted(found | {s for s in summary if _STEM.match(s)})
+    return [_card(runs, s, summary[s] if isinstance(summary.get(s), dict) else {}) for s in stems]
+
+
+def run_facts(runs: str | Path) -> dict[str, str]:
+    """The facts of a run from its notebooks' ``metrics.json``: date, profile, device, Python and package versions.
+
+    A value that differs between notebooks is shown as all its values joined
+    by " / ". The date is the newest modification time of the metrics files.
+    """
+    merged: dict[str, set[str]] = {}
+    newest = None
+    for path in sorted(Path(runs).glob("[0-9][0-9]_*/metrics.json")):
+        newest = max(newest or 0.0, path.stat().st_mtime)
+        metrics = _read_json(path)
+        env = metrics.get("environment") or {}
+        used, name = env.get("device"), env.get("device_name")
+        used = f"{used} ({name})" if used and name and name != used else used
+        flat = {"profile": metrics.get("profile"), "device": used, "python": env.get("python"),
+                **(env.get("packages") or {})}
+        for key, value in flat.items():
+            if value:
+                merged.setdefault(key, set()).add(str(value))
+    facts = {k: " / ".join(sorted(v)) for k, v in merged.items()}
+    if newest is None:
+        return facts
+    return {"date": _dt.datetime.fromtimestamp(newest).strftime("%Y-%m-%d %H:%M"), **facts}
+
+
+# ------------------------------------------------------------------------------------------- staging
+
+
+def _solution_toggles(nb: dict) -> None:
+    """Put the cells tagged ``solution`` behind a "Show solution" toggle (in place).
+
+    A code cell keeps its outputs in view and hides its source (myst-nb's
+    ``hide-input``, with the toggle's words set in the cell's ``mystnb``
+    metadata); a markdown cell is wrapped whole in a ``<details>`` element.
+    """
+    for cell in nb.get("cells", []):
+        meta = cell.setdefault("metadata", {})
+        tags = meta.get("tags") or []
+        if "solution" not in tags:
+            continue
+        if cell.get("cell_type") == "code":
+            meta["tags"] = [*tags, "hide-input"]
+            meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution", code_prompt_hide="Hide solution")
+        elif cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else source
+            cell["source"] = f'<details class="mdlstm-solution">\n<summary>Show solution</summary>\n\n{source}\n\n</details>'
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _one_title(nb: dict, stem: str) -> None:
+    """Give the notebook exactly one level-1 heading, its title (in place).
+
+    A notebook in parts (``# A · ...``, ``# B · ...``) reads well in JupyterLab,
+    but on the site each level-1 heading would become a page of its own in the
+    navigation: every heading after the first goes one level down (headings
+    inside fenced code are left alone). A notebook without any gets ``# <stem>``.
+    """
+    headings = []  # (cell, line index, level)
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        lines = ("".join(source) if isinstance(source, list) else source).split("\n")
+        cell["source"], fenced = lines, False
+        for i, line in enumerate(lines):
+            fenced ^= bool(_FENCE.match(line))
+            if not fenced and (m := re.match(r"^(#{1,5}) ", line)):
+                headings.append((cell, i, len(m.group(1))))
+    firsts = [k for k, (_, _, level) in enumerate(headings) if level == 1]
+    if len(firsts) > 1:
+        for cell, i, _ in headings[firsts[0] + 1:]:
+            cell["source"][i] = "#" + cell["source"][i]
+    elif not firsts:
+        nb.setdefault("cells", []).insert(0, {"cell_type": "markdown", "id": "mdlstm-title", "metadata": {}, "source": [f"# {stem}"]})
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown" and isinstance(cell.get("source"), list):
+            cell["source"] = "\n".join(cell["source"])
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already (so that Sphinx re-reads only what changed)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _thumbnail(source: Path, dest: Path) -> None:
+    """Write a copy of the PNG ``source`` at most ``THUMB_WIDTH`` px wide to ``dest`` (Pillow comes with matplotlib)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(source) as img:
         img.thumbnail((THUMB_WIDTH, 4 * THUMB_WIDTH))
         img.save(dest, format="PNG", optimize=True)
-    return dest
 
 
-def _card(stem: str, entry: dict, out_dir: Path) -> str:
-    """The landing page's card for one notebook, as HTML."""
-    import nbformat
-
-    esc = html.escape
-    run_dir = out_dir / stem
-    nb_path = run_dir / f"{stem}.ipynb"
-    title = _notebook_title(nbformat.read(nb_path, as_version=4)) if nb_path.is_file() else None
-    headline = _read_json(run_dir / "metrics.json").get("headline") or {}
-    page = entry.get("html")
-    thumb = _thumbnail(run_dir, headline.get("figure"), out_dir / THUMBS_DIR / f"{stem}.png")
-
-    def link(inner: str) -> str:
-        return f'<a href="{esc(page)}">{inner}</a>' if page else inner
-
-    parts = [f'<h2>{link(esc(title or stem))}</h2>', f'<p class="stem">{esc(stem)}</p>']
-    if headline.get("question"):
-        parts.append(f'<p class="question">{esc(str(headline["question"]))}</p>')
-    if thumb is not None:
-        src = thumb.relative_to(out_dir).as_posix()
-        parts.append(link(f'<img class="thumb" src="{esc(src)}" alt="headline figure of {esc(stem)}">'))
-    numbers = [n for n in headline.get("numbers") or [] if isinstance(n, dict)]
-    if numbers:
-        rows = "".join(
-            f"<tr><th>{esc(str(n.get('label', '')))}</th><td>{esc(str(n.get('value', '')))}</td></tr>" for n in numbers
-        )
-        parts.append(f'<table class="numbers">{rows}</table>')
-    if headline.get("verdict"):
-        parts.append(f'<p class="verdict">{esc(str(headline["verdict"]))}</p>')
-    status = str(entry.get("status", "unknown"))
-    seconds = entry.get("seconds")
-    foot = f'<span class="status {esc(status)}">{esc(status)}</span>'
-    if seconds is not None:
-        foot += f' <span class="seconds">{esc(str(seconds))} s</span>'
-    parts.append(f'<p class="foot">{foot}</p>')
-    for key in ("error", "render_error"):
-        if entry.get(key):
-            parts.append(f'<p class="error">{esc(str(entry[key]))}</p>')
-    return f'<article class="card">{"".join(parts)}</article>'
+def _learning_path(runs: Path, cards: list[Card]) -> str:
+    """The learning-path page (MyST): the executed notebooks in order, or how to get some."""
+    executed = [c.stem for c in cards if c.executed]
+    if not executed:
+        return (f"# Learning path\n\nNo executed notebooks in `{runs}`: run `make run` (or `make run PROFILE=smoke`), "
+                "then build the site again.\n")
+    return "\n".join([
+        "# Learning path",
+        "",
+        "The tutorial notebooks in order, as `make run` executed them: the outputs are those of that run, nothing",
+        "is run to show them. Each opens with its learning goals and ends with what we learned and what to try",
+        'next; the solutions of the exercises hide behind a "Show solution" toggle. To change and re-run a',
+        "notebook, open it in JupyterLab (`make lab`).",
+        "",
+        "```{toctree}",
+        ":maxdepth: 1",
+        "",
+        *executed,
+        "```",
+        "",
+    ])
 
 
-def _environment(out_dir: Path, stems: list[str]) -> tuple[dict[str, str], str]:
-    """The run's facts from the notebooks' ``environment`` records, and the date of the run.
+def stage_notebooks(runs: str | Path, dest: str | Path) -> list[Card]:
+    """Copy the executed notebooks of ``runs`` into ``dest`` for myst-nb and write ``dest/index.md``; return the cards.
 
-    Returns the device actually used (with its name), the Python version and
-    the package versions; a value that differs between notebooks is shown as
-    all its values joined by " / ". The date is the newest modification time
-    of the metrics files (now, when there is none).
+    Each ``<runs>/<stem>/<stem>.ipynb`` becomes ``dest/<stem>.ipynb`` (widget
+    state dropped, one level-1 heading, solutions behind toggles) and each card's figure a
+    thumbnail ``dest/_thumbs/<stem>.png``; what an earlier build left there
+    and the run no longer has is removed. ``dest/index.md`` is the
+    learning-path page: the notebooks in order, or a note that there are none.
     """
-    merged: dict[str, set[str]] = {}
-    newest = None
-    for stem in stems:
-        path = out_dir / stem / "metrics.json"
-        if path.is_file():
-            newest = max(newest or 0.0, path.stat().st_mtime)
-        env = _read_json(path).get("environment") or {}
-        used, name = env.get("device"), env.get("device_name")
-        used = f"{used} ({name})" if used and name and name != used else used
-        flat = {"device used": used, "python": env.get("python"), **(env.get("packages") or {})}
-        for key, value in flat.items():
-            if value:
-                merged.setdefault(key, set()).add(str(value))
-    when = _dt.datetime.fromtimestamp(newest) if newest is not None else _dt.datetime.now()
-    return {k: " / ".join(sorted(v)) for k, v in merged.items()}, when.strftime("%Y-%m-%d %H:%M")
+    runs, dest = Path(runs), Path(dest)
+    cards = read_cards(runs)
+    keep = {dest / "index.md"}
+    for card in cards:
+        if card.executed:
+            nb = _read_json(runs / card.stem / f"{card.stem}.ipynb")
+            nb.get("metadata", {}).pop("widgets", None)
+            _one_title(nb, card.stem)
+            _solution_toggles(nb)
+            keep.add(dest / f"{card.stem}.ipynb")
+            _write_if_changed(dest / f"{card.stem}.ipynb", json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        if card.figure is not None:
+            thumb = dest / THUMBS_DIR / f"{card.stem}.png"
+            keep.add(thumb)
+            if not thumb.is_file() or thumb.stat().st_mtime < card.figure.stat().st_mtime:
+                _thumbnail(card.figure, thumb)
+    for path in [*dest.glob("*.ipynb"), *dest.glob(f"{THUMBS_DIR}/*.png")]:
+        if path not in keep:
+            path.unlink()
+    _write_if_changed(dest / "index.md", _learning_path(runs, cards))
+    return cards
 
 
-_INDEX_CSS = """\
-:root { --ink: #1d2731; --muted: #5b6770; --line: #dde3e8; --accent: #1f3b57; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-  color: var(--ink); background: #f4f6f8; }
-header { background: var(--accent); color: #fff; padding: 1.2em 2em; }
-header h1 { margin: 0 0 0.4em; font-size: 1.6em; }
-header dl { display: flex; flex-wrap: wrap; gap: 0.2em 1.6em; margin: 0; font-size: 0.9em; }
-header dt { opacity: 0.75; } header dd { margin: 0 0 0 0.3em; font-weight: 600; }
-header dl > div { display: flex; }
-main { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 1.2em; padding: 1.5em 2em; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 1em 1.2em;
-  display: flex; flex-direction: column; gap: 0.5em; }
-.card h2 { margin: 0; font-size: 1.15em; } .card h2 a { color: var(--accent); text-decoration: none; }
-.card h2 a:hover { text-decoration: underline; }
-.stem { margin: 0; color: var(--muted); font: 0.8em ui-monospace, monospace; }
-.question { margin: 0; font-style: italic; }
-.thumb { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; }
-.numbers { border-collapse: collapse; font-size: 0.9em; width: 100%; }
-.numbers th { text-align: left; font-weight: normal; color: var(--muted); padding: 0.15em 0.6em 0.15em 0; }
-.numbers td { font-weight: 600; padding: 0.15em 0; }
-.numbers tr + tr { border-top: 1px solid var(--line); }
-.verdict { margin: 0; padding: 0.5em 0.7em; background: #eef3f7; border-left: 3px solid var(--accent); font-size: 0.9em; }
-.foot { margin: auto 0 0; display: flex; justify-content: space-between; font-size: 0.85em; }
-.status { padding: 0.1em 0.6em; border-radius: 999px; font-weight: 600; background: #e3e7ea; }
-.status.ok { background: #d9f2e1; color: #1d6b36; } .status.failed { background: #fbe0df; color: #a12622; }
-.seconds { color: var(--muted); }
-.error { margin: 0; color: #a12622; font: 0.8em ui-monospace, monospace; overflow-wrap: anywhere; }
-header nav { margin: 0 0 0.4em; } header nav a { color: #fff; font-weight: 600; text-decoration: none; }
-header nav a:hover { text-decoration: underline; }
-.doc { max-width: 60em; margin: 1.5em auto; background: #fff; border: 1px solid var(--line); border-radius: 8px;
-  padding: 0.5em 2em 1em; }
-.doc li { margin: 0.3em 0; } .doc li p { margin: 0; }
-.doc code { font: 0.9em ui-monospace, monospace; background: #eef3f7; padding: 0 0.2em; border-radius: 3px; }
-"""
+# ---------------------------------------------------------------------------------------------- build
 
 
-def _standalone(title: str, header: str, body: str, head: str = "") -> str:
-    """A page of the site outside the notebooks, in the landing page's style."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_INDEX_CSS}</style>{head}</head><body>"
-        f"<header>{header}</header>{body}</body></html>\n"
-    )
+def _generated(rel: str) -> bool:
+    """Whether the path ``rel`` (relative to the Sphinx project) is one that a build writes."""
+    return any(rel == g or rel.startswith(g + "/") for g in (STAGE_DIR, DOCS_DIR, "api/generated"))
 
 
-def _index_html(cards: list[str], info: dict[str, str], glossary: str | None = None) -> str:
-    """The landing page: a header with the run's facts (and a link to the ``glossary`` page) and a grid of cards."""
-    facts = "".join(
-        f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in info.items()
-    )
-    nav = f'<nav><a href="{html.escape(glossary)}">Glossary</a></nav>' if glossary else ""
-    title = "mdlstm: executed notebooks"
-    return _standalone(title, f"<h1>{title}</h1>{nav}<dl>{facts}</dl>", f"<main>{''.join(cards)}</main>")
+def _configuration(rel: str) -> bool:
+    """Whether the path ``rel`` belongs to the configuration (read from ``docs/site/`` itself: ``sphinx -c``)."""
+    return rel == "conf.py" or rel.startswith(("_static/", "_templates/")) or "__pycache__" in rel
 
 
-def _glossary_page(out_dir: Path, mathjax: Path) -> Path | None:
-    """Render ``docs/GLOSSARY.md`` to ``out_dir/glossary.html`` (formulas by the local MathJax); None without the file."""
-    import mistune
+def _sync_source(dest: Path) -> None:
+    """Mirror the pages of the Sphinx project ``docs/site/`` into ``dest`` (unchanged files keep their time stamps).
 
-    if not GLOSSARY_MD.is_file():
-        return None
-    # The math plugin keeps $...$ away from the markdown rules and hands it to MathJax as \(...\).
-    body = mistune.create_markdown(plugins=["math"])(GLOSSARY_MD.read_text(encoding="utf-8"))
-    url = f"{os.path.relpath(mathjax, out_dir)}?config={MATHJAX_CONFIG}".replace(os.sep, "/")
-    head = (  # the tex2jax delimiters of the notebook pages (nbconvert's mathjax macro)
-        '<script type="text/x-mathjax-config">MathJax.Hub.Config({tex2jax: {'
-        'inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]], '
-        'processEscapes: true}, messageStyle: "none"});</script>'
-        f'<script src="{html.escape(url)}"></script>'
-    )
-    page = out_dir / "glossary.html"
-    nav = '<nav><a href="index.html">&larr; all notebooks</a></nav>'
-    page.write_text(_standalone("mdlstm: glossary", nav, f'<article class="doc">{body}</article>', head), "utf-8")
-    return page
-
-
-def build_site(out_dir: Path, summary: dict[str, dict], *, profile: str, device: str) -> Path:
-    """Render every executed notebook listed in ``summary`` to HTML beside it and write ``out_dir/index.html``.
-
-    The glossary (``docs/GLOSSARY.md``, when the repository has one) becomes
-    ``out_dir/glossary.html``, and the pages' links to it point there.
-
-    Parameters
-    ----------
-    out_dir
-        The suite's output folder, holding ``<stem>/<stem>.ipynb``,
-        ``<stem>/metrics.json`` and the figures of each notebook.
-    summary
-        ``{stem: {"status": "ok"|"failed", "seconds": ..., "error": ...}}`` in
-        the order of the cards. Each entry whose notebook was rendered gets
-        ``"html"`` (the page's path relative to ``out_dir``); a page that
-        nbconvert could not render gets ``"render_error"`` instead, so one bad
-        notebook does not cost the whole site.
-    profile, device
-        The run's profile and requested device, shown at the top of the index.
-
-    Returns
-    -------
-    Path
-        The path of ``index.html``.
+    The configuration stays where it is; what the build generates in ``dest``
+    (the staged notebooks and pages, the API stubs) is left alone; a page that
+    ``docs/site/`` no longer has goes.
     """
-    out_dir = Path(out_dir)
-    mathjax = copy_mathjax(out_dir / STATIC_DIR)
-    glossary = _glossary_page(out_dir, mathjax)
-    for stem, entry in summary.items():
-        nb_path = out_dir / stem / f"{stem}.ipynb"
-        if not nb_path.is_file():
-            continue
-        url = f"{os.path.relpath(mathjax, nb_path.parent)}?config={MATHJAX_CONFIG}".replace(os.sep, "/")
-        to_glossary = os.path.relpath(glossary, nb_path.parent).replace(os.sep, "/") if glossary else None
-        try:
-            page = render_page(nb_path, mathjax_url=url, glossary_href=to_glossary)
-            entry["html"] = page.relative_to(out_dir).as_posix()
-        except Exception as exc:  # keep going: the other pages and the index are still worth having
-            entry["render_error"] = f"page not rendered: {type(exc).__name__}: {exc}"
-    env, date = _environment(out_dir, list(summary))
-    info = {"profile": profile, "device": device, "date": date, **env}
-    cards = [_card(stem, entry, out_dir) for stem, entry in summary.items()]
-    index = out_dir / "index.html"
-    index.write_text(_index_html(cards, info, glossary.name if glossary else None), encoding="utf-8")
-    return index
+    wanted = {p.relative_to(DOCS_SOURCE).as_posix() for p in DOCS_SOURCE.rglob("*") if p.is_file()}
+    wanted = {r for r in wanted if not _generated(r) and not _configuration(r)}
+    for rel in wanted:
+        src, target = DOCS_SOURCE / rel, dest / rel
+        if not target.is_file() or target.stat().st_mtime_ns != src.stat().st_mtime_ns:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    for path in dest.rglob("*"):
+        rel = path.relative_to(dest).as_posix()
+        if path.is_file() and rel not in wanted and not _generated(rel):
+            path.unlink()
+
+
+def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[str, ...] = ()) -> Path:
+    """Build the documentation site from the run folder ``runs`` into ``out``; return the path of ``out/index.html``.
+
+    What ``make docs`` runs (``out`` = ``docs/_build/html``) and ``make run``
+    (``out`` = the run folder). The pages of the Sphinx project ``docs/site/``
+    are mirrored into ``out/.sphinx/source`` and the run's notebooks and the
+    pages of ``docs/`` staged beside them (its configuration is read in place,
+    ``sphinx -c docs/site``), so that builds into different folders never
+    share a file; ``out/.sphinx/doctrees`` is Sphinx's cache (a second build
+    reads only what changed). ``python -m sphinx -b html`` runs in a
+    subprocess, with ``options`` added (``["-W", "--keep-going"]``: every
+    warning an error). Sphinx's warnings go to this process's standard error.
+    Raises ``RuntimeError`` with Sphinx's last lines when the build fails.
+    """
+    out = Path(out).resolve()
+    source = out / ".sphinx" / "source"
+    _sync_source(source)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS_SOURCE), "-d", str(out / ".sphinx" / "doctrees"),
+           "-D", f"mdlstm_runs={Path(runs).resolve()}", *options, str(source), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.stderr.strip():
+        print(proc.stderr.rstrip(), file=sys.stderr)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+        raise RuntimeError(f"the documentation site was not built (sphinx exit {proc.returncode}):\n{tail}")
+    return out / "index.html"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mdlstm_utils.report.site --runs RUNS --out OUT [sphinx-build options]``: :func:`build_site`."""
+    parser = argparse.ArgumentParser(prog="python -m mdlstm_utils.report.site", description=main.__doc__)
+    parser.add_argument("--runs", default="runs", help="the run folder whose executed notebooks the site shows")
+    parser.add_argument("--out", default="docs/_build/html", help="the site's folder")
+    args, sphinx_options = parser.parse_known_args(argv)
+    try:
+        index = build_site(args.runs, args.out, options=sphinx_options)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"documentation site: {index}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- Sphinx extension
+
+# What tex-chtml.js loads at run time (about 2.7 MB of the package's 24 MB): the TeX extensions that
+# autoload pulls in on demand (\cancel, \color, ...), the CHTML fonts, the assistive MathML and the menu.
+_MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml", "a11y/assistive-mml.js", "ui")
+
+
+def _mathjax_source() -> Path:
+    """The folder of MathJax 3 files that the ``sphinx-mathjax-offline`` package ships."""
+    try:
+        dist = importlib.metadata.distribution("sphinx-mathjax-offline")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ImportError("the site needs the sphinx-mathjax-offline package for offline formulas: "
+                          "pip install -r requirements.txt") from exc
+    return Path(dist.locate_file("sphinx-mathjax-offline/static/mathjax"))
+
+
+def _copy_mathjax(app, exc) -> None:
+    """After a successful HTML build, copy MathJax's run-time parts to ``_static/mathjax/`` (``mathjax_path``)."""
+    if exc is not None or app.builder.format != "html":
+        return
+    src, dest = _mathjax_source(), Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        path, target = src / part, dest / part
+        if not path.exists():
+            raise FileNotFoundError(f"{part} is missing from {src}: has sphinx-mathjax-offline changed its layout?")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, target, dirs_exist_ok=True)
+        elif not target.is_file() or target.stat().st_size != path.stat().st_size:
+            shutil.copy2(path, target)
+
+
+def _stage_docs(dest: Path) -> None:
+    """Copy the Markdown pages of the repository's ``docs/`` and the pictures beside them into ``dest``.
+
+    They keep their places relative to each other and to the notebooks, so
+    their links (``RESULTS.md``, ``results/x.png``) and the notebooks' links
+    (``../docs/GLOSSARY.md``) work as they do on GitHub. The site's own
+    folders (``docs/site/``, ``docs/_build/``) are not pages.
+    """
+    docs = DOCS_SOURCE.parent
+    pictures = [p for ext in ("png", "svg", "jpg") for p in docs.glob(f"*/**/*.{ext}")
+                if p.relative_to(docs).parts[0] not in (DOCS_SOURCE.name, "_build")]
+    for src in [*docs.glob("*.md"), *pictures]:
+        target = dest / src.relative_to(docs)
+        if not target.is_file() or target.stat().st_mtime_ns != src.stat().st_mtime_ns:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+def _stage(app, config) -> None:
+    """``config-inited``: resolve the run folder (``mdlstm_runs``, else ``$MDLSTM_RUNS``, else ``runs/``), stage the pages."""
+    runs = Path(config.mdlstm_runs or os.environ.get("MDLSTM_RUNS") or DOCS_SOURCE.parents[1] / "runs").resolve()
+    config.mdlstm_runs = str(runs)
+    stage_notebooks(runs, Path(app.srcdir) / STAGE_DIR)
+    _stage_docs(Path(app.srcdir) / DOCS_DIR)
+
+
+def _always_outdated(app, env, added, changed, removed) -> list[str]:
+    """``env-get-outdated``: the pages made from the run folder (landing page, learning path) are read at every build."""
+    return [d for d in (app.config.root_doc, f"{STAGE_DIR}/index") if d in env.found_docs]
+
+
+# docs/RESULTS.md marks its sections with HTML anchors (GitHub's way) and links its folder results/ (which
+# GitHub lists). MyST knows neither: as the site reads a page of docs/, an anchor becomes a MyST target and a
+# folder link its text.
+_HTML_ANCHOR = re.compile(r'^<a id="([^"]+)"></a>[ \t]*$', re.MULTILINE)
+_FOLDER_LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+/)\)")
+
+
+def _source_read(app, docname, content) -> None:
+    """``source-read``: adapt a page of ``docs/`` as the site reads it (the file in the repository is unchanged)."""
+    if docname.startswith(f"{DOCS_DIR}/"):
+        content[0] = _FOLDER_LINK.sub(r"\1", _HTML_ANCHOR.sub(r"(\1)=", content[0]))
+
+
+def _numbers_table(numbers: list[tuple[str, str]]) -> nodes.table:
+    """A card's key numbers: a two-column table, label and value."""
+    body = nodes.tbody()
+    for label, value in numbers:
+        body += nodes.row("", nodes.entry("", nodes.paragraph(text=label)),
+                          nodes.entry("", nodes.paragraph("", "", nodes.strong(text=value))))
+    group = nodes.tgroup("", nodes.colspec(colwidth=3), nodes.colspec(colwidth=2), body, cols=2)
+    return nodes.table("", group, classes=["mdlstm-numbers"])
+
+
+class CardsDirective(SphinxDirective):
+    """``mdlstm-cards``: a line with the run's facts, then one card per notebook of the run folder."""
+
+    has_content = False
+
+    def _link(self, card: Card, child: nodes.Node) -> nodes.Node:
+        """``child`` as a link to the notebook's page (as it is when the run has no executed notebook)."""
+        if not card.executed:
+            return child
+        uri = self.env.app.builder.get_relative_uri(self.env.docname, f"{STAGE_DIR}/{card.stem}")
+        return nodes.reference("", "", child, refuri=uri, internal=True)
+
+    def _card(self, card: Card) -> nodes.container:
+        box = nodes.container(classes=["mdlstm-card"])
+        box += nodes.paragraph("", "", self._link(card, nodes.Text(card.title)), classes=["mdlstm-card-title"])
+        box += nodes.paragraph("", "", nodes.literal(text=card.stem), classes=["mdlstm-card-stem"])
+        if card.question:
+            box += nodes.paragraph("", "", nodes.emphasis(text=card.question), classes=["mdlstm-card-question"])
+        thumb = Path(self.env.srcdir) / STAGE_DIR / THUMBS_DIR / f"{card.stem}.png"
+        if card.figure is not None and thumb.is_file():
+            here = Path(self.env.doc2path(self.env.docname)).parent
+            image = nodes.image(uri=os.path.relpath(thumb, here).replace(os.sep, "/"),
+                                alt=f"headline figure of {card.stem}", classes=["mdlstm-thumb"])
+            box += nodes.paragraph("", "", self._link(card, image))
+        if card.numbers:
+            box += _numbers_table(card.numbers)
+        if card.verdict:
+            box += nodes.paragraph(text=card.verdict, classes=["mdlstm-verdict"])
+        foot = nodes.paragraph("", "", nodes.inline(text=card.status, classes=["mdlstm-status", card.status.replace(" ", "-")]),
+                               classes=["mdlstm-card-foot"])
+        if card.seconds is not None:
+            foot += nodes.inline(text=f"{card.seconds:g} s", classes=["mdlstm-seconds"])
+        box += foot
+        if card.error:
+            box += nodes.paragraph(text=card.error, classes=["mdlstm-error"])
+        return box
+
+    def run(self) -> list[nodes.Node]:
+        runs = Path(self.config.mdlstm_runs)
+        cards = read_cards(runs)
+        if not cards:
+            text = f"No runs in {runs}: run `make run` (or `make run PROFILE=smoke`), then build the site again."
+            return [nodes.note("", nodes.paragraph(text=text))]
+        facts = nodes.paragraph(classes=["mdlstm-facts"])
+        for i, (key, value) in enumerate(run_facts(runs).items()):
+            facts += [nodes.Text(f"{' · ' if i else ''}{key} "), nodes.strong(text=value)]
+        return [facts, nodes.container("", *[self._card(c) for c in cards], classes=["mdlstm-cards"])]
+
+
+def setup(app) -> dict:
+    """Register the extension with Sphinx: the ``mdlstm_runs`` setting, the staging, the cards, MathJax, the anchors."""
+    app.add_config_value("mdlstm_runs", "", "env", types=[str])
+    app.connect("config-inited", _stage)
+    app.connect("env-get-outdated", _always_outdated)
+    app.connect("source-read", _source_read)
+    app.connect("build-finished", _copy_mathjax)
+    app.add_directive("mdlstm-cards", CardsDirective)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+# ---------------------------------------------------------------------------------------- screenshots
 
 
 def _chromium() -> str:
@@ -439,18 +580,17 @@ def _chromium() -> str:
         exe = shutil.which(name)
         if exe:
             return exe
-    raise FileNotFoundError(
-        "screenshot needs Chromium on the PATH (Debian/Ubuntu: apt-get install chromium)"
-    )
+    raise FileNotFoundError("screenshot needs Chromium on the PATH (Debian/Ubuntu: apt-get install chromium)")
 
 
-def screenshot(html_path: Path, png_path: Path, width: int = 1400, height: int = 1800) -> Path:
+def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1400, height: int = 1800) -> Path:
     """Render ``html_path`` with headless Chromium into the PNG ``png_path``; return ``png_path``.
 
-    Chromium gets a throw-away profile, no network chatter, and a few seconds
-    of virtual time so that MathJax finishes typesetting before the picture is
-    taken. Raises FileNotFoundError when Chromium is not installed and
-    RuntimeError when it writes no picture.
+    Chromium gets a throw-away profile, no network (every host name fails to
+    resolve, so a page that needs the network shows it), and a few seconds of
+    virtual time so that MathJax finishes typesetting before the picture is
+    taken. Raises ``FileNotFoundError`` when Chromium is not installed and
+    ``RuntimeError`` when it writes no picture.
     """
     exe = _chromium()
     html_path, png_path = Path(html_path).resolve(), Path(png_path).resolve()
@@ -462,8 +602,9 @@ def screenshot(html_path: Path, png_path: Path, width: int = 1400, height: int =
         cmd = [
             exe, "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", "--virtual-time-budget=5000", f"--user-data-dir={profile_dir}",
-            f"--window-size={width},{height}", f"--screenshot={png_path}", html_path.as_uri(),
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars", "--virtual-time-budget=5000",
+            f"--user-data-dir={profile_dir}", f"--window-size={width},{height}", f"--screenshot={png_path}",
+            html_path.as_uri(),
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
@@ -471,3 +612,7 @@ def screenshot(html_path: Path, png_path: Path, width: int = 1400, height: int =
     if not png_path.is_file():
         raise RuntimeError(f"Chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return png_path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,9 +12,10 @@ skips the runs whose ``metrics.json`` exists and re-does the failed ones.
 ``python -m mdlstm_utils.report.sweep suite`` (what ``make run`` calls) runs every
 notebook in ``notebooks/`` with the given profile (``smoke``, ``quick`` or
 ``full``), writes each executed notebook, its ``metrics.json`` and its figures
-under ``runs/<notebook>/``, renders the executed notebooks to offline HTML
-pages and writes ``runs/index.html``, a landing page that links them, so the
-results can be read in a browser without a kernel.
+under ``runs/<notebook>/``, and builds the documentation site from them into
+``runs/`` (:func:`mdlstm_utils.report.site.build_site`): ``runs/index.html``, a
+landing page with a card per notebook, and an offline page per executed
+notebook, so the results can be read in a browser without a kernel.
 
 Each notebook takes the parameters ``profile``, ``device``, ``seed`` and
 ``out_dir`` (where it writes ``metrics.json`` and its figures).
@@ -37,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mdlstm_utils.report.site import build_site
+from mdlstm_utils.report.site import STAGE_DIR, build_site
 from mdlstm_utils.runtime import PROFILES
 
 __all__ = [
@@ -196,11 +197,15 @@ def run_suite(
     kernel with ``cores // jobs`` CPU threads (``None``: 2 on a machine with
     at least 2 cores and no GPU, else 1). The small models of the suite do not
     run faster on 2 threads than on 1 (measured on 2 cores: 46 and 50 ms per
-    LSTM step), so 2 notebooks at once use both cores. With ``render_html`` the executed
-    notebooks become offline HTML pages and ``out_dir/index.html`` a landing
-    page (:func:`mdlstm_utils.report.site.build_site`). Returns
+    LSTM step), so 2 notebooks at once use both cores. With ``render_html`` the
+    documentation site is built from ``out_dir`` into ``out_dir`` itself
+    (:func:`mdlstm_utils.report.site.build_site`): ``out_dir/index.html``, a landing page
+    with a card per notebook, and a page per executed notebook under
+    ``out_dir/notebooks/``. Returns
     ``{notebook name: {"status": "ok"|"failed", "seconds": ..., "error": ..., "html": ...}}``
-    and writes it to ``out_dir/summary.json``.
+    (``html``: the notebook's page relative to ``out_dir``) and writes it to
+    ``out_dir/summary.json``; a site that Sphinx cannot build raises ``RuntimeError``
+    after that file is written.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r}; expected one of {PROFILES}")
@@ -230,9 +235,13 @@ def run_suite(
             futs = [pool.submit(this._run_suite_notebook, nb, out_dir / nb.stem, progress=False, env=env, **kw)
                     for nb in notebooks]
             summary = {nb.stem: f.result() for nb, f in zip(notebooks, futs)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))  # the site's cards read it
     if render_html:
-        build_site(out_dir, summary, profile=profile, device=device)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        build_site(out_dir, out_dir)
+        for stem, entry in summary.items():
+            if (out_dir / STAGE_DIR / f"{stem}.html").is_file():
+                entry["html"] = f"{STAGE_DIR}/{stem}.html"
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -302,7 +311,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def load_grid(path: str | Path) -> Sweep:
-    """Read a sweep from YAML::
+    """Read a sweep from a YAML file.
+
+    The file names the sweep, its notebook, fixed parameters, the grid and the seeds::
 
         name: dt-vs-model              # folder name under `out`
         notebook: ../notebooks/01_toy_potentials.ipynb
@@ -550,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--device", default="auto")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
-    s.add_argument("--no-html", action="store_true")
+    s.add_argument("--no-html", action="store_true", help="do not build the documentation site into --out")
     s.add_argument("--jobs", type=int, default=None,
                    help="notebooks at once (default: 2 on a CPU-only machine with 2 or more cores, else 1)")
     n = sub.add_parser("notebook", help="execute one notebook; an undeclared -p parameter is an error before it starts")
