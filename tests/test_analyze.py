@@ -160,8 +160,8 @@ def _bad_cases(tmp_path):
         ([ok, str(tmp_path / "nan.npy")], "nan.npy: 1 NaN or infinite feature values (first in frame 17)"),
         ([ok, str(tmp_path / "wide.npy")], "wide.npy has 6 columns"),
         ([ok, str(tmp_path / "one.npy")], "one.npy: has 1 frame"),
-        ([ok, "--dt", "0"], "dt must be a finite time > 0"),
-        ([ok, "--dt=-2ps"], "dt must be a finite time > 0"),
+        ([ok, "--dt", "0"], "dt, the saving interval (time between frames), must be a finite time > 0"),
+        ([ok, "--dt=-2ps"], "dt, the saving interval (time between frames), must be a finite time > 0"),
         ([ok, "--dt", "1 fortnight"], "unknown time unit"),
         ([ok, "--lag", "800"], "lag=800 frames: every trajectory is shorter"),
     ]
@@ -196,7 +196,7 @@ def test_negative_dt_reaches_the_dt_check(tmp_path, capsys, dt):
     out = tmp_path / "out"
     code = analyze.cli(["analyze", str(tmp_path / "ok.npy"), *dt, "--out", str(out), "--profile", "smoke"])
     err = capsys.readouterr().err
-    assert code == 2 and "dt must be a finite time > 0" in err and "expected one argument" not in err, err
+    assert code == 2 and "dt, the saving interval (time between frames), must be a finite time > 0" in err and "expected one argument" not in err, err
     assert not out.exists()
 
 

@@ -65,7 +65,7 @@ def parse_dt(dt, unit: str | None = None) -> tuple[float, str]:
         raise ValueError(f"dt: unknown time unit {unit!r}; known units: {', '.join(u for u in TIME_UNITS if u)} "
                          "(or none, for reduced units)")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"dt must be a finite time > 0, got {dt!r}")
+        raise ValueError(f"dt, the saving interval (time between frames), must be a finite time > 0, got {dt!r}")
     return value, unit
 
 
