@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 ## Execute every tutorial notebook headless (papermill): executed copies, figures, and the documentation site
-## built from them into runs/ (open runs/index.html)
+## built from them into runs/ (open runs/index.html; the API reference is make docs')
 run: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
 

@@ -81,3 +81,14 @@ def test_glossary_and_results_pages(built):
     out, _ = built
     assert "PCCA+" in (out / "docs" / "GLOSSARY.html").read_text()
     assert (out / "docs" / "RESULTS.html").is_file() and (out / "docs" / "USAGE.html").is_file()
+
+
+def test_make_run_builds_the_site_without_the_api_reference(tmp_path):
+    # what make run builds into runs/: the same site, its API page saying how to get the reference; -W holds too
+    runs = make_run(tmp_path / "runs")
+    index = site.build_site(runs, tmp_path / "html", options=["-W", "--keep-going"], api=False)
+    assert "00 · Fake quickstart run" in index.read_text()
+    api_page = re.sub(r"<[^>]+>", "", (tmp_path / "html" / "api" / "index.html").read_text())
+    assert "leaves the API reference out" in api_page and "make docs" in api_page
+    assert not (tmp_path / "html" / "api" / "generated").exists()
+    assert (tmp_path / "html" / "notebooks" / "00_fake.html").is_file()

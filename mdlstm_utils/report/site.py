@@ -381,7 +381,16 @@ def _sync_source(dest: Path) -> None:
             path.unlink()
 
 
-def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[str, ...] = ()) -> Path:
+#: the API page of a site built without the reference (``build_site(..., api=False)``, what ``make run`` does)
+API_LEFT_OUT = """# API reference
+
+This site was built by `make run`, which leaves the API reference out: generating a page for every public
+function and type takes about a minute, longer than a smoke run of a notebook. `make docs` builds the site with
+it (`docs/_build/html/api/`), from the docstrings of every subpackage; `help()` shows the same text in Python.
+"""
+
+
+def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[str, ...] = (), api: bool = True) -> Path:
     """Build the documentation site from the run folder ``runs`` into ``out``; return the path of ``out/index.html``.
 
     What ``make docs`` runs (``out`` = ``docs/_build/html``) and ``make run``
@@ -393,11 +402,16 @@ def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[
     reads only what changed). ``python -m sphinx -b html`` runs in a
     subprocess, with ``options`` added (``["-W", "--keep-going"]``: every
     warning an error). Sphinx's warnings go to this process's standard error.
-    Raises ``RuntimeError`` with Sphinx's last lines when the build fails.
+    ``api=False`` leaves the API reference out (its page says how to build it):
+    autosummary's pages take most of a build's time. Raises ``RuntimeError``
+    with Sphinx's last lines when the build fails.
     """
     out = Path(out).resolve()
     source = out / ".sphinx" / "source"
     _sync_source(source)
+    if not api:  # the next build with the reference copies the real page back (its time stamp differs)
+        (source / "api" / "index.md").write_text(API_LEFT_OUT)
+        shutil.rmtree(source / "api" / "generated", ignore_errors=True)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS_SOURCE), "-d", str(out / ".sphinx" / "doctrees"),
            "-D", f"mdlstm_runs={Path(runs).resolve()}", *options, str(source), str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -201,7 +201,7 @@ def run_suite(
     documentation site is built from ``out_dir`` into ``out_dir`` itself
     (:func:`mdlstm_utils.report.site.build_site`): ``out_dir/index.html``, a landing page
     with a card per notebook, and a page per executed notebook under
-    ``out_dir/notebooks/``. Returns
+    ``out_dir/notebooks/`` (without the API reference, which ``make docs`` adds). Returns
     ``{notebook name: {"status": "ok"|"failed", "seconds": ..., "error": ..., "html": ...}}``
     (``html``: the notebook's page relative to ``out_dir``) and writes it to
     ``out_dir/summary.json``; a site that Sphinx cannot build raises ``RuntimeError``
@@ -237,7 +237,7 @@ def run_suite(
             summary = {nb.stem: f.result() for nb, f in zip(notebooks, futs)}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))  # the site's cards read it
     if render_html:
-        build_site(out_dir, out_dir)
+        build_site(out_dir, out_dir, api=False)  # quick to build; `make docs` adds the API reference
         for stem, entry in summary.items():
             if (out_dir / STAGE_DIR / f"{stem}.html").is_file():
                 entry["html"] = f"{STAGE_DIR}/{stem}.html"
