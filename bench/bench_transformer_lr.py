@@ -48,11 +48,11 @@ from _common import RESULTS, print_table, write_json  # noqa: E402
 
 from mdlstm_utils.data import toydata  # noqa: E402
 from mdlstm_utils.lm import experiment  # noqa: E402
-from mdlstm_utils.lm.train import QUICK_BATCH, QUICK_STEPS, TrainConfig  # noqa: E402
+from mdlstm_utils.lm.train import LSTM_LR, QUICK_BATCH, QUICK_STEPS  # noqa: E402
 from mdlstm_utils.states import StateSpace  # noqa: E402
 
 RATES = (6e-4, 2e-3, 6e-3)
-RECIPE_RATE = TrainConfig().lr
+RECIPE_RATE = LSTM_LR  # the recipe's rate, chosen for the LSTM
 DATASETS = ("low-dim", "high-dim")
 CACHE = RESULTS / "transformer_lr-runs.jsonl"
 MARGIN = 0.1

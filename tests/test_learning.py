@@ -195,3 +195,30 @@ def test_checkpoints_load_without_running_code(tmp_path):
     torch.save({"model_config": net.config, "model_state": net.state_dict(), "extra": _NotData()}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="weights_only=True"):
         load_model(tmp_path / "bad.pt", device="cpu")
+
+
+def test_the_recipe_rate_follows_the_model_unless_one_is_given(monkeypatch):
+    """``lr=None`` (the default) trains an LSTM at LSTM_LR and a Transformer at TRANSFORMER_LR; a number wins."""
+    from mdlstm_utils.lm import train as train_mod
+    from mdlstm_utils.lm.models import TransformerConfig
+
+    assert TrainConfig().lr is None
+    assert (train_mod.LSTM_LR, train_mod.TRANSFORMER_LR) == (2e-3, 6e-3)
+    seen = []
+    real = torch.optim.AdamW
+
+    def spy(params, lr, **kw):
+        seen.append(lr)
+        return real(params, lr=lr, **kw)
+
+    monkeypatch.setattr(train_mod.torch.optim, "AdamW", spy)
+    data = [np.random.default_rng(0).integers(0, 3, 400) for _ in range(2)]
+    lstm = LSTMConfig(embed_dim=8, hidden_dim=8).build(3)
+    tfm = TransformerConfig(d_model=8, n_heads=2, n_layers=1, context=32).build(3)
+    for net, lr in ((lstm, None), (tfm, None), (tfm, 1e-3)):
+        train_mod.fit(net, data, config=TrainConfig(seq_len=20, batch_size=4, epochs=1, steps=2, lr=lr), device="cpu")
+    assert seen == [2e-3, 6e-3, 1e-3]
+    with pytest.raises(ValueError, match="recipe_lr"):
+        TrainConfig().lr_at(0, 0, 10, 1)
+    with pytest.raises(ValueError, match="lr must be"):
+        TrainConfig(lr=0.0)

@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from mdlstm_utils.lm.models import model_from_config
+from mdlstm_utils.lm.models import TransformerLM, model_from_config
 from mdlstm_utils.runtime import resolve_device
 from mdlstm_utils.states import check_labels
 
-__all__ = ["QUICK_STEPS", "QUICK_BATCH", "TrainConfig", "TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
+__all__ = ["QUICK_STEPS", "QUICK_BATCH", "FULL_STEPS", "LSTM_LR", "TRANSFORMER_LR", "recipe_lr", "TrainConfig", "TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
 
 
 @dataclass
@@ -123,8 +123,35 @@ def step_budget(steps: int, epochs: int, n_windows: int, batch_size: int) -> tup
 #: has a time limit (``make run`` within 15 min on 2 cores), which that ranking did not weigh: at 4000 steps a
 #: clean-clone ``make run`` took 1385 s. The rule, fixed before the run it changes: the largest budget 4000 / 2^k
 #: whose ``make run`` time, predicted from that run's per-notebook training times and its two-worker schedule,
-#: is at most 15 min. 2000 steps: 846 s predicted. ``full`` trains whole epochs and is not limited by this.
+#: is at most 15 min. 2000 steps: 846 s predicted. ``full`` trains :data:`FULL_STEPS`.
 QUICK_STEPS = 2000
+
+#: The budget of optimizer steps per model in the notebooks' ``full`` profile: the budget that
+#: ``bench/bench_convergence.py`` ranked first (4000 steps, closest to each data set's best error), which the
+#: quick profile halves only for its time limit. ``full`` trains the benchmarked recipe as measured: windows of
+#: 50 frames, :data:`QUICK_BATCH` per batch, ``TrainConfig``'s rate and half-cosine decay, and the benchmarked
+#: model sizes (64 LSTM units, Transformer width 64); a larger model at the same rate and budget was not
+#: measured. What ``full`` adds to ``quick`` is data (a lower noise floor), seeds (3 wherever a verdict is
+#: judged) and the budget, so that each notebook's full profile runs in at most 40 min on 2 CPU cores.
+FULL_STEPS = 4000
+
+#: The recipe's learning rate for an LSTM, chosen by ``bench/bench_convergence.py`` (see :class:`TrainConfig`).
+LSTM_LR = 2e-3
+
+#: The recipe's learning rate for a Transformer, chosen by ``bench/bench_transformer_lr.py``
+#: (``bench/results/transformer_lr.json``) with a rule fixed before its runs: on notebook 06's two quick data
+#: sets, 3 seeds, at the recipe's budget, the rate with the lowest mean log(slow-process error / MSM
+#: baseline's error), if it beats the LSTM's rate by more than 0.1. Scores: 2.51 at 6e-4, 2.37 at 2e-3, 1.94
+#: at 6e-3 (mean errors 2.09 / 1.67 / 0.99 on the four-well bins, 0.95 / 0.89 / 0.64 on the toy's
+#: microstates, MSM baseline 0.10 and 0.14). 6e-3 is the largest rate measured, so a larger one may be
+#: better still; the Transformer stays far above the MSM at every rate.
+TRANSFORMER_LR = 6e-3
+
+
+def recipe_lr(model: nn.Module) -> float:
+    """The recipe's learning rate for ``model``: :data:`TRANSFORMER_LR` for a Transformer, else :data:`LSTM_LR`."""
+    return TRANSFORMER_LR if isinstance(model, TransformerLM) else LSTM_LR
+
 
 #: Windows (of 50 frames) per batch in the notebooks' ``quick`` profile, chosen with the recipe by the same
 #: benchmark: at 4000 steps, 64 windows a batch had a mean log(slow-process error / MSM baseline's)
@@ -147,6 +174,10 @@ class TrainConfig:
     cosine (0.77); 64 windows a batch instead of 32 did (0.67, :data:`QUICK_BATCH`). No rate is best everywhere: 6e-3 and 2e-2 learn the four-well bins and the microstates in
     fewer steps, 2e-3 is steadier on the two-state partitions, which larger rates overshoot.
 
+    ``lr=None`` (the default) is the recipe's rate for the model being trained (:func:`recipe_lr`): 2e-3
+    (:data:`LSTM_LR`) for an LSTM, 6e-3 (:data:`TRANSFORMER_LR`, chosen for the Transformer by its own benchmark)
+    for a Transformer; :func:`fit` resolves it. A number overrides it for every model.
+
     ``steps`` is a budget of optimizer steps that does not depend on how much data there is (a rare
     transition needs steps more than tokens); ``None`` trains ``epochs`` full passes over the windows.
     :meth:`replace` returns a copy with some fields changed.
@@ -156,7 +187,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps: int | None = None
-    lr: float = 2e-3
+    lr: float | None = None
     lr_schedule: str = "cosine"
     weight_decay: float = 0.0
     val_fraction: float = 0.1
@@ -181,8 +212,9 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         if self.amp not in ("auto", True, False):
             raise ValueError(f"amp must be 'auto', True or False, got {self.amp!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
-            raise ValueError(f"lr must be a number in (0, 1), got {self.lr!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not 0 < self.lr < 1):
+            raise ValueError(f"lr must be a number in (0, 1) or None (the recipe's rate for the model), got {self.lr!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be a fraction of training in [0, 1), got {self.warmup!r}")
         if isinstance(self.change_weight, bool) or not isinstance(self.change_weight, (int, float)) \
@@ -198,6 +230,8 @@ class TrainConfig:
     def lr_at(self, epoch: int, i: int, n_batches: int, epochs: int) -> float:
         """The learning rate of batch ``i`` of ``n_batches`` in ``epoch`` (0-based) of ``epochs``: a linear
         warm-up over the first ``warmup`` of training, then ``lr`` (constant) or a half cosine down to 0."""
+        if self.lr is None:
+            raise ValueError("lr is None (the recipe's rate for the model): fit() resolves it with recipe_lr(model)")
         frac = (epoch + i / n_batches) / epochs
         if frac < self.warmup:
             return self.lr * (frac + 1.0 / (n_batches * epochs)) / self.warmup
@@ -389,7 +423,7 @@ def fit(
     seq_len, batch_size
         Window length (frames predicted per window) and windows per batch.
     epochs, lr, weight_decay, grad_clip
-        AdamW optimisation settings.
+        AdamW optimisation settings (``lr=None``: the recipe's rate for ``model``, :func:`recipe_lr`).
     warmup
         Fraction of training over which the learning rate rises linearly from
         near 0 to ``lr`` before the schedule starts (``0``: none).
@@ -462,6 +496,8 @@ def fit(
     TrainResult
     """
     cfg = (config or TrainConfig()).replace(**settings)
+    if cfg.lr is None:
+        cfg = cfg.replace(lr=recipe_lr(model))
     plan = _plan(model, train, val, cfg)
     dev = resolve_device(device)
     amp_dtype = torch.bfloat16 if cfg.amp is True else None
