@@ -2,18 +2,24 @@
 
 Every notebook and every heavy function of the package goes through these three
 helpers, so that ``device="auto"`` and ``seed=...`` mean the same thing
-everywhere and each metrics dict says what it ran on.
+everywhere and each metrics dict says what it ran on. A notebook opens with
+:func:`start` (its parameters checked, its profile's settings, the device and the
+seed in one :class:`Lesson`) and closes with :meth:`Lesson.finish` (verdict,
+headline, environment and ``metrics.json``), so that the scaffolding every
+notebook shares is written once, here.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import os
 import platform
 import random
 import subprocess
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +29,7 @@ import torch
 __all__ = [
     "resolve_device", "seed_everything", "environment_info", "code_version", "select_profile", "check_parameters",
     "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "seed_stats", "mean_sd",
+    "Lesson", "start",
 ]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -209,9 +216,6 @@ def save_metrics(metrics: dict, out_dir: str | os.PathLike | None, name: str = "
 
     With ``out_dir=None`` nothing is written. Returns the JSON-ready dict.
     """
-    import json
-    from pathlib import Path
-
     clean = jsonable(metrics)
     if out_dir is not None:
         path = Path(out_dir) / name
@@ -224,8 +228,6 @@ def save_metrics(metrics: dict, out_dir: str | os.PathLike | None, name: str = "
 
 def save_figure(fig, out_dir: str | os.PathLike | None, name: str) -> None:
     """Save a matplotlib figure as ``out_dir/name.png`` (nothing when ``out_dir`` is None)."""
-    from pathlib import Path
-
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         fig.savefig(Path(out_dir) / f"{name}.png", dpi=120, bbox_inches="tight")
@@ -351,3 +353,144 @@ def seed_stats(values) -> tuple[float, float]:
         raise ValueError("needs at least one value")
     mean = float(v.mean())
     return mean, float(v.std(ddof=1)) if v.size > 1 and np.isfinite(mean) else float("nan")
+
+
+#: The parameters every notebook has, with the types papermill may pass for them (:func:`start` checks them).
+STANDARD_PARAMETERS = {"profile": str, "device": str, "seed": int, "out_dir": (str, type(None))}
+
+#: The keys :meth:`Lesson.finish` writes itself: a record keyword of the same name would be overwritten.
+_FINISH_KEYS = ("notebook", "profile", "seed", "environment", "headline")
+
+
+@dataclass(frozen=True, eq=False)
+class Lesson:
+    """What a notebook's opening decided, for its cells and its closing: made by :func:`start`.
+
+    Every notebook opens the same way (check the parameters, pick the profile's settings, resolve the device,
+    seed the global generators) and closes the same way (judge the targets, write the headline and the metrics
+    with a record of the environment). A ``Lesson`` carries the opening's results to the closing,
+    :meth:`finish`, so that ``metrics.json`` names the notebook, profile, seed and device the run used, and a
+    notebook writes only what is its own: its settings, its numbers, its checks.
+
+    Attributes
+    ----------
+    notebook
+        The notebook's name as ``metrics.json`` records it (``"01_toy_potentials"``).
+    profile, seed, out_dir
+        The notebook's parameters, as given (``out_dir=None``: nothing is written).
+    cfg
+        The profile's settings (a copy of the dict given for ``profile``).
+    device
+        The :class:`torch.device`, resolved once; the package's functions take it as it is.
+    rng
+        The NumPy generator :func:`seed_everything` returned for ``seed``.
+    started
+        :func:`time.perf_counter` when the lesson started, for a notebook's own timings.
+    """
+
+    notebook: str
+    profile: str
+    seed: int
+    out_dir: str | os.PathLike | None
+    cfg: dict
+    device: torch.device
+    rng: np.random.Generator
+    started: float
+
+    def verdict(self, checks: dict[str, bool | None]) -> str:
+        """The profile's verdict on ``checks`` (:func:`verdict`), for a notebook that prints or uses it before
+        :meth:`finish`, which judges the same checks again."""
+        return verdict(self.profile, checks)
+
+    def save_figure(self, fig, name: str) -> None:
+        """Save ``fig`` as ``out_dir/name.png`` (:func:`save_figure`; nothing when ``out_dir`` is None)."""
+        save_figure(fig, self.out_dir, name)
+
+    def finish(self, metrics: dict, *, question: str, numbers: dict[str, str], checks: dict[str, bool | None],
+               figure: str | None = None, **record) -> dict:
+        """Close the notebook: judge ``checks``, print the verdict, write ``metrics.json``; return what was written.
+
+        Parameters
+        ----------
+        metrics
+            The notebook's results. Not changed: the returned dict is a new one.
+        question, numbers, figure
+            The headline (:func:`headline`): the notebook's question in one line, its key numbers as
+            ``{label: formatted value}``, the file name of its headline figure in ``out_dir``.
+        checks
+            ``{target: met}`` (``None``: not answerable here), judged by the profile (:func:`verdict`;
+            ``smoke`` is not judged).
+        **record
+            More entries, added after ``metrics`` (the notebook's settings, its own errors).
+
+        Returns
+        -------
+        dict
+            ``notebook``, ``profile`` and ``seed``, then ``metrics`` and ``record``, then ``environment``
+            (:func:`environment_info` of the lesson's device) and ``headline``, made JSON-ready
+            (:func:`save_metrics`) and written to ``out_dir/metrics.json`` when ``out_dir`` is given.
+
+        Raises
+        ------
+        TypeError
+            When ``record`` names an entry that ``finish`` writes itself (``notebook``, ``profile``, ``seed``,
+            ``environment``, ``headline``).
+        """
+        clash = [k for k in _FINISH_KEYS if k in record]
+        if clash:
+            raise TypeError(f"finish() writes {', '.join(clash)} itself; do not pass them as record entries")
+        judged = verdict(self.profile, checks)
+        head = headline(question, numbers, judged, figure)
+        print("verdict:", judged)
+        out = {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, **metrics, **record}
+        out.update(notebook=self.notebook, profile=self.profile, seed=self.seed,  # a re-run cell may pass them back
+                   environment=environment_info(self.device), headline=head)
+        return save_metrics(out, self.out_dir)
+
+
+def start(notebook: str, *, profile: str, device: str, seed: int, out_dir: str | None, params: dict | None = None,
+          **profiles: dict) -> Lesson:
+    """Open a notebook: check its parameters, pick its profile's settings, resolve the device, seed; once.
+
+    ``lesson = runtime.start("01_toy_potentials", profile=profile, device=device, seed=seed, out_dir=out_dir,
+    params=dict(n_bins=(n_bins, int)), smoke=dict(...), quick=dict(...), full=dict(...))``: the opening every
+    notebook shares, in one call, so that a wrong parameter fails before any work and every later cell uses the
+    same device and seed.
+
+    Parameters
+    ----------
+    notebook
+        The notebook's name, as :meth:`Lesson.finish` records it.
+    profile, device, seed, out_dir
+        The four parameters every notebook has (:data:`STANDARD_PARAMETERS`): ``profile`` a string (one of the
+        ``profiles`` given), ``device`` a string (:func:`resolve_device`), ``seed`` an int >= 0, ``out_dir`` a
+        string or None.
+    params
+        The notebook's own parameters as ``{name: (value, type)}``, checked like the four
+        (:func:`check_parameters`).
+    **profiles
+        One dict of settings per profile (``smoke=..., quick=..., full=...``); the one named by ``profile``
+        becomes :attr:`Lesson.cfg` (:func:`select_profile`).
+
+    Raises
+    ------
+    TypeError
+        For a parameter of the wrong type; the message names it.
+    ValueError
+        For an unknown profile (the message lists the choices), an unknown or absent device, a negative seed,
+        or ``params`` naming one of the four standard parameters.
+    """
+    started = time.perf_counter()
+    if not isinstance(notebook, str) or not notebook:
+        raise TypeError(f"notebook must be the notebook's name, a non-empty string; got {notebook!r}")
+    params = dict(params or {})
+    standard = [k for k in STANDARD_PARAMETERS if k in params]
+    if standard:
+        raise ValueError(f"params names {', '.join(standard)}: start() checks the standard parameters itself")
+    given = {"profile": profile, "device": device, "seed": seed, "out_dir": out_dir}
+    check_parameters(**{k: (given[k], t) for k, t in STANDARD_PARAMETERS.items()}, **params)
+    cfg = select_profile(profile, **profiles)
+    dev = resolve_device(device)
+    rng = seed_everything(seed)
+    return Lesson(notebook=notebook, profile=profile, seed=seed, out_dir=out_dir, cfg=cfg, device=dev, rng=rng,
+                  started=started)

@@ -59,7 +59,7 @@ from mdlstm_utils.lm.diagnostics import transition_errors
 from mdlstm_utils.kinetics.memory import memory_test
 from mdlstm_utils.runtime import fmt, jsonable, mfpt_tolerance, seed_everything
 from mdlstm_utils.lm.experiment import learn_and_compare
-from mdlstm_utils.lm.train import TrainConfig
+from mdlstm_utils.lm.train import FULL_STEPS, QUICK_BATCH, TrainConfig
 from mdlstm_utils.states import StateSpace, estimate_msm, from_labels
 # the steps' names are also reached as analyze.<name> (notebook 08, the tests): some are imported for that alone
 from mdlstm_utils.cli.checks import Check, SelfChecks, check_cores, check_its, check_populations, check_relaxation
@@ -76,14 +76,16 @@ __all__ = ["PROFILES", "Analysis", "Partial", "States", "build_states", "learn",
            "run", "write_report", "main"]
 
 #: Sizes per profile: ``smoke`` checks that everything runs (seconds), ``quick`` gives numbers worth reading
-#: in minutes on two CPU cores, ``full`` uses finer microstates and four times the training tokens (longer windows).
+#: in minutes on two CPU cores, ``full`` uses finer microstates, the suite's full training recipe
+#: (:data:`~mdlstm_utils.lm.train.FULL_STEPS` steps of :data:`~mdlstm_utils.lm.train.QUICK_BATCH` windows of 50
+#: frames) and 200 posterior samples per lag for the timescale intervals (bounds good to about 5 % of the width).
 PROFILES = {
     "smoke": dict(max_frames=3000, max_micro=20, n_lags=6, hidden=32, its_samples=10,
                   train=TrainConfig(seq_len=32, batch_size=16, epochs=4, steps=30)),
     "quick": dict(max_frames=None, max_micro=100, n_lags=12, hidden=64, its_samples=20,
                   train=TrainConfig(seq_len=50, batch_size=32, epochs=4, steps=1000)),
-    "full": dict(max_frames=None, max_micro=200, n_lags=16, hidden=64, its_samples=50,
-                 train=TrainConfig(seq_len=100, batch_size=32, epochs=4, steps=2000)),
+    "full": dict(max_frames=None, max_micro=200, n_lags=16, hidden=64, its_samples=200,
+                 train=TrainConfig(seq_len=50, batch_size=QUICK_BATCH, epochs=4, steps=FULL_STEPS)),
 }
 
 
