@@ -13,7 +13,8 @@ the pipeline, and each imports only from those before it:
   diagnostics of what the loss sees
 * :mod:`~mdlstm_utils.report`    figures, the results record, the suite and sweep runner (papermill, Dask), the landing page
 * :mod:`~mdlstm_utils.cli`       ``mdlstm analyze``
-* :mod:`~mdlstm_utils.runtime`   device choice, seeding, profiles, parameter checks, environment record, metrics files
+* :mod:`~mdlstm_utils.runtime`   device choice, seeding, profiles, parameter checks, environment record, metrics files;
+  a notebook opens with ``runtime.start`` (a ``Lesson``) and closes with ``Lesson.finish``
 
 In the reading order of the data flow the data come first; in the import order ``data`` follows ``states`` and
 ``kinetics``, because its toy data sets arrive labelled and with their truth measured.
