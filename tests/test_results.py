@@ -167,9 +167,14 @@ def test_collect_copies_full_runs_and_skips_other_profiles(tmp_path, capsys):
     docs = tmp_path / "docs"
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{R.BEGIN}\nold\n{R.END}\nafter\n")
+    res = docs / "results"
+    res.mkdir(parents=True)
+    (res / "01_toy_potentials_alanine_full.json").write_text("{}")  # an earlier run's files of 01
+    (res / "01_old_figure.png").write_bytes(b"old")
     assert R.main(["--runs", str(runs), "--docs", str(docs), "--readme", str(readme)]) == 0
     out = capsys.readouterr().out
-    res = docs / "results"
+    assert not (res / "01_toy_potentials_alanine_full.json").exists() and not (res / "01_old_figure.png").exists()
+    assert "replacing 2 file(s) of its earlier run" in out
     assert (res / "01_toy_potentials_full.json").read_bytes() == (runs / "01_toy_potentials" / "metrics.json").read_bytes()
     assert (res / "01_toy_potentials_full.ipynb").read_text() == "{}"  # the executed notebook: the record itself
     assert (res / "01_free_energy.png").read_bytes() == b"\x89PNG fake figure"

@@ -164,8 +164,10 @@ def collect(runs: str | Path, results: str | Path, *, log=print) -> list[Path]:
 
     ``runs/<stem>/metrics.json`` with ``"profile": "full"`` -> ``results/<stem>_full.json``; the executed notebook
     ``runs/<stem>/<stem>.ipynb`` -> ``results/<stem>_full.ipynb``; its ``*.png`` -> ``results/<NN>_<figure>.png``;
-    its ``*_summary.csv`` -> ``results/<NN>_<name>.csv``. Other profiles are skipped with a note; so is a metrics
-    file that is not valid JSON.
+    its ``*_summary.csv`` -> ``results/<NN>_<name>.csv``. A notebook's new run replaces its whole record: the files
+    of ``results`` that start with its number (``<NN>_``) are removed first, so that no figure or metrics file of
+    an older run stays beside the new one. Other profiles are skipped with a note; so is a metrics file that is not
+    valid JSON.
     """
     runs, results = Path(runs), Path(results)
     written: list[Path] = []
@@ -188,10 +190,14 @@ def collect(runs: str | Path, results: str | Path, *, log=print) -> list[Path]:
         targets += [(p, results / f"{stem}_full.ipynb") for p in [run_dir / f"{stem}.ipynb"] if p.is_file()]
         targets += [(p, results / f"{nn}_{p.stem}.png") for p in sorted(run_dir.glob("*.png"))]
         targets += [(p, results / f"{nn}_{p.name}") for p in sorted(run_dir.glob("*_summary.csv"))]
+        stale = [p for p in results.glob(f"{nn}_*") if p.is_file()]
+        for old in stale:
+            old.unlink()
         for src, dst in targets:
             shutil.copyfile(src, dst)
             written.append(dst)
-        log(f"collected {run_dir}/ -> {results}/{stem}_full.json and {len(targets) - 1} notebook/figure/table file(s)")
+        log(f"collected {run_dir}/ -> {results}/{stem}_full.json and {len(targets) - 1} notebook/figure/table file(s)"
+            + (f", replacing {len(stale)} file(s) of its earlier run" if stale else ""))
     if not written:
         log(f"no full-profile run under {runs}/; re-rendering from {results}/ only")
     return written
