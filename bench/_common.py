@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: the result table and the JSON record."""
+"""Shared bits of the benchmark scripts: the result table, the JSON record and the per-run cache."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ def write_json(name: str, device, rows: list[dict]) -> Path:
     record = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "environment": environment_info(device), "results": rows}
     path.write_text(json.dumps(record, indent=2))
     return path
+
+
+def cached_runs(path: Path) -> dict:
+    """The runs cached in the JSON-lines file ``path``, by their ``"key"`` (empty when there is no file)."""
+    if not path.is_file():
+        return {}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["key"]: r for r in rows}
+
+
+def cache_run(path: Path, row: dict) -> None:
+    """Append ``row`` to the JSON-lines cache ``path`` unless a run of its ``"key"`` is there already, so that
+    an interrupted benchmark resumes where it stopped."""
+    if row["key"] in cached_runs(path):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")

@@ -38,11 +38,10 @@ import json
 import math
 import time
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, print_table, write_json
+from _common import RESULTS, cache_run, cached_runs, print_table, write_json
 from mdlstm_utils.data import datasets, md, toydata
 from mdlstm_utils.lm import experiment
 from mdlstm_utils.lm.models import LSTMConfig
@@ -106,10 +105,7 @@ def _key(d, phase, variant, lr, budget, seed) -> str:
 
 
 def _cache() -> dict:
-    if not CACHE.is_file():
-        return {}
-    rows = [json.loads(line) for line in CACHE.read_text().splitlines() if line.strip()]
-    return {r["key"]: r for r in rows}
+    return cached_runs(CACHE)
 
 
 def run_one(d: str, phase: str, variant: str, lr: float, budget: int, seed: int, *, model_changes=None,
@@ -143,11 +139,7 @@ def run_one(d: str, phase: str, variant: str, lr: float, budget: int, seed: int,
 
 
 def _append(row: dict) -> None:
-    if row["key"] in _cache():
-        return
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    with CACHE.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    cache_run(CACHE, row)
 
 
 def _err(x) -> float:

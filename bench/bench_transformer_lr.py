@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, print_table, write_json  # noqa: E402
+from _common import RESULTS, cache_run, cached_runs, print_table, write_json  # noqa: E402
 
 from mdlstm_utils.data import toydata  # noqa: E402
 from mdlstm_utils.lm import experiment  # noqa: E402
@@ -75,10 +75,7 @@ def data(name: str) -> StateSpace:
 
 
 def _cache() -> dict:
-    if not CACHE.is_file():
-        return {}
-    rows = [json.loads(line) for line in CACHE.read_text().splitlines() if line.strip()]
-    return {r["key"]: r for r in rows}
+    return cached_runs(CACHE)
 
 
 def run_one(d: str, lr: float, seed: int) -> dict:
@@ -95,9 +92,7 @@ def run_one(d: str, lr: float, seed: int) -> dict:
            "val_loss": float(r.learning.val_loss), "msm_val_loss": float(r.learning.msm_val_loss),
            "train_seconds": float(r.train.train_seconds), "wall_seconds": time.perf_counter() - t0}
     row = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    with CACHE.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    cache_run(CACHE, row)
     print(f"{key}: error {row['error']}, MSM {row['msm_error']}, floor {row['noise_floor']}, "
           f"{row['wall_seconds']:.0f} s", flush=True)
     return row
