@@ -9,6 +9,7 @@ PROFILE ?= quick
 DEVICE  ?= auto
 ONLY    ?=
 JOBS    ?=
+RESUME  ?=
 ALLOW_MIXED ?=
 # make docs: the run folder whose executed notebooks the site shows, and extra sphinx-build options
 # (CI: SPHINXOPTS="-W --keep-going", every warning an error)
@@ -28,7 +29,7 @@ setup: $(STAMP)
 ## Execute every tutorial notebook headless (papermill): executed copies, figures, and the documentation site
 ## built from them into runs/ (open runs/index.html; the API reference is make docs')
 run: $(STAMP)
-	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS))
+	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS)) $(if $(RESUME),--resume)
 
 ## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
 test: $(STAMP)

@@ -189,6 +189,47 @@ def test_suite_entry_point_with_relative_out(tmp_path, monkeypatch, jobs):
     assert os.environ["MPLBACKEND"] == "Agg" and "OMP_NUM_THREADS" not in os.environ  # restored after the runs
 
 
+def test_suite_resume_runs_only_what_is_missing_and_keeps_earlier_entries(tmp_path, monkeypatch):
+    # a full suite on 2 cores takes hours: `--resume` must skip a finished run of the same profile and seed,
+    # re-run one of another profile or seed or without metrics.json, and `--only` must not drop earlier entries
+    from mdlstm_utils.report.sweep import main
+
+    folder = _tiny_suite(tmp_path, 5)
+    runs = tmp_path / "runs"
+    ran = []
+
+    def fake_run(nb, run_dir, *, profile, device, seed, progress=True, env=None):
+        ran.append(nb.stem)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps({"profile": profile, "seed": seed}))
+        return {"status": "ok", "seconds": 1.0}
+
+    def finished(stem, profile="full", seed=0, wall=123.0):
+        (runs / stem).mkdir(parents=True)
+        (runs / stem / "metrics.json").write_text(json.dumps(
+            {"profile": profile, "seed": seed, "environment": {"wall_seconds": wall}}))
+
+    monkeypatch.setattr(sweep, "_run_suite_notebook", fake_run)
+    finished("00_tiny")                      # done: skipped, its time kept
+    finished("01_tiny", profile="quick")     # another profile: runs again
+    finished("02_tiny", seed=1)              # another seed: runs again
+    (runs / "03_tiny").mkdir()               # interrupted (no metrics.json): runs again
+    args = ["suite", "--notebooks", str(folder), "--out", str(runs), "--profile", "full", "--no-html", "--jobs", "1"]
+    assert main(args + ["--resume", "--only", "00", "01", "02", "03"]) == 0
+    assert ran == ["01_tiny", "02_tiny", "03_tiny"]
+    summary = json.loads((runs / "summary.json").read_text())
+    assert summary["00_tiny"] == {"status": "ok", "seconds": 123.0, "skipped": True}
+    assert [summary[f"0{k}_tiny"]["seconds"] for k in (1, 2, 3)] == [1.0, 1.0, 1.0]
+    ran.clear()
+    assert main(args + ["--resume"]) == 0    # the rest of the suite: only 04 is missing
+    assert ran == ["04_tiny"]
+    summary = json.loads((runs / "summary.json").read_text())
+    assert list(summary) == [f"0{k}_tiny" for k in range(5)] and summary["01_tiny"]["seconds"] == 1.0
+    ran.clear()
+    assert main(args + ["--only", "01"]) == 0  # without --resume a selected notebook runs again; the others stay
+    assert ran == ["01_tiny"] and list(json.loads((runs / "summary.json").read_text())) == [f"0{k}_tiny" for k in range(5)]
+
+
 def test_undeclared_parameter_is_an_error_before_any_work(tmp_path):
     from mdlstm_utils.report.sweep import execute_notebook
 

@@ -189,6 +189,7 @@ def run_suite(
     only: list[str] | None = None,
     render_html: bool = True,
     jobs: int | None = None,
+    resume: bool = False,
 ) -> dict[str, dict]:
     """Execute every numbered notebook (or those whose name starts with an entry of ``only``).
 
@@ -206,6 +207,14 @@ def run_suite(
     (``html``: the notebook's page relative to ``out_dir``) and writes it to
     ``out_dir/summary.json``; a site that Sphinx cannot build raises ``RuntimeError``
     after that file is written.
+
+    With ``resume`` a notebook whose run folder already holds a ``metrics.json`` of the same
+    profile and seed is not executed again (its entry keeps status ``"ok"`` and its earlier
+    time, with ``"skipped": true``), so that a long suite (``full`` on a laptop) can be run in
+    pieces: stop it, start it again with ``resume``, and only what is missing runs. Without it
+    every selected notebook runs again.
+    Either way ``summary.json`` keeps the entries of notebooks that this call did not select,
+    so that ``only`` adds to an earlier run instead of hiding it from the site.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r}; expected one of {PROFILES}")
@@ -219,9 +228,18 @@ def run_suite(
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    jobs = min(jobs, len(notebooks))
+    earlier = _read_summary(out_dir)
+    done = {nb.stem: _finished_entry(out_dir / nb.stem, earlier.get(nb.stem), profile, seed)
+            for nb in notebooks} if resume else {}
+    done = {stem: entry for stem, entry in done.items() if entry is not None}
+    for stem in done:
+        print(f"{stem}: finished run of profile={profile} seed={seed} in {out_dir / stem}/, skipped", flush=True)
+    notebooks = [nb for nb in notebooks if nb.stem not in done]
+    jobs = max(1, min(jobs, len(notebooks)))
     kw = dict(profile=profile, device=device, seed=seed)
-    if jobs == 1:
+    if not notebooks:
+        summary = {}
+    elif jobs == 1:
         summary = {nb.stem: _run_suite_notebook(nb, out_dir / nb.stem, **kw) for nb in notebooks}
     else:
         # one process per notebook: papermill changes the working directory of its process while a notebook
@@ -235,6 +253,8 @@ def run_suite(
             futs = [pool.submit(this._run_suite_notebook, nb, out_dir / nb.stem, progress=False, env=env, **kw)
                     for nb in notebooks]
             summary = {nb.stem: f.result() for nb, f in zip(notebooks, futs)}
+    summary = dict(sorted({**earlier, **done, **summary}.items()))
+    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))  # the site's cards read it
     if render_html:
         build_site(out_dir, out_dir, api=False)  # quick to build; `make docs` adds the API reference
@@ -243,6 +263,31 @@ def run_suite(
                 entry["html"] = f"{STAGE_DIR}/{stem}.html"
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _read_summary(out_dir: Path) -> dict[str, dict]:
+    """The entries of an earlier ``summary.json`` in ``out_dir`` whose run folder still exists."""
+    path = out_dir / "summary.json"
+    try:
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+    return {k: v for k, v in earlier.items() if isinstance(v, dict) and (out_dir / k).is_dir()}
+
+
+def _finished_entry(run_dir: Path, earlier: dict | None, profile: str, seed: int) -> dict | None:
+    """The summary entry of a finished run of this profile and seed in ``run_dir``, else None."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if m.get("profile") != profile or m.get("seed") != seed:
+        return None
+    seconds = (earlier or {}).get("seconds", (m.get("environment") or {}).get("wall_seconds"))
+    return {"status": "ok", "seconds": seconds, "skipped": True}
 
 
 def default_jobs() -> int:
@@ -562,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--only", nargs="*", help="run only notebooks whose names start with these prefixes")
     s.add_argument("--no-html", action="store_true", help="do not build the documentation site into --out")
+    s.add_argument("--resume", action="store_true",
+                   help="skip notebooks whose folder in --out holds a finished run of this profile and seed")
     s.add_argument("--jobs", type=int, default=None,
                    help="notebooks at once (default: 2 on a CPU-only machine with 2 or more cores, else 1)")
     n = sub.add_parser("notebook", help="execute one notebook; an undeclared -p parameter is an error before it starts")
@@ -606,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
         only=args.only,
         render_html=not args.no_html,
         jobs=args.jobs,
+        resume=args.resume,
     )
     failed = [k for k, e in summary.items() if e["status"] != "ok"]
     print(f"{len(summary) - len(failed)} notebook(s) ok, {len(failed)} failed; see {args.out}/index.html")
