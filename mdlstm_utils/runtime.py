@@ -421,7 +421,8 @@ class Lesson:
             ``{target: met}`` (``None``: not answerable here), judged by the profile (:func:`verdict`;
             ``smoke`` is not judged).
         **record
-            More entries, added after ``metrics`` (the notebook's settings, its own errors).
+            More entries, added after ``metrics`` (the notebook's settings, its own errors). A profile
+            setting ``n_seeds`` is recorded too, unless ``seeds`` or ``n_seeds`` is already there.
 
         Returns
         -------
@@ -443,6 +444,8 @@ class Lesson:
         head = headline(question, numbers, judged, figure)
         print("verdict:", judged)
         out = {"notebook": self.notebook, "profile": self.profile, "seed": self.seed, **metrics, **record}
+        if "n_seeds" in self.cfg and not {"seeds", "n_seeds"} & set(out):
+            out["n_seeds"] = self.cfg["n_seeds"]  # how many seeds the numbers rest on, for the record's conditions
         out.update(notebook=self.notebook, profile=self.profile, seed=self.seed,  # a re-run cell may pass them back
                    environment=environment_info(self.device), headline=head)
         return save_metrics(out, self.out_dir)

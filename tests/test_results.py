@@ -1,5 +1,6 @@
 """`make results`: docs/RESULTS.md and the README's results block are written from docs/results/ and cannot go stale."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -337,11 +338,28 @@ def test_the_readme_table_is_assembled_from_the_claims(tmp_path):
         cells = ln.strip().strip("|").split(" | ")
         assert cells[0].strip() == f"[{c.notebook[:2]}](docs/RESULTS.md#{c.notebook})"
         assert cells[1] == c.question.replace("|", "\\|") and cells[3] == c.verdict
-        shown = [f"{n.label.replace('|', chr(92) + '|')}: {n.text}" for n in c.numbers[:R.README_NUMBERS]]
-        assert cells[2] == "; ".join(shown)  # the first numbers, verbatim
+        shown = [f"{n.label.replace('|', chr(92) + '|')}: {n.text}" for n in R.readme_numbers(c)]
+        assert cells[2] == "; ".join(shown)  # the leading numbers, verbatim
         assert R.MARK not in ln
     assert f"all rows from commit `{COMMIT[:12]}`" in block
     assert R.check_readme_block(block, res) == [] and R.check_readme_vintages(block, res) == []
+
+
+def test_a_readme_row_keeps_the_yardsticks_of_its_leading_numbers():
+    # 02 gives the MSM at the same lag and the noise floor in numbers of their own, after the LSTM's two:
+    # the row keeps those of the same system, and leaves the other system's and any other number to RESULTS.md
+    from mdlstm_utils.report.claims import ClaimNumber
+
+    labels = ["four-well: LSTM error at its best interval", "four-well: LSTM error, worst interval",
+              "four-well: MSM at the same lag, worst interval", "four-well: noise floor (a perfect model)",
+              "alanine φ: LSTM error at its best interval", "alanine φ: MSM at the same lag, worst interval",
+              "four-well: LSTM population error"]
+    c = read_claim(RESULTS / "03_alanine_dipeptide_full.json")
+    c = dataclasses.replace(c, numbers=tuple(ClaimNumber(label=lb, text=f"{k}%") for k, lb in enumerate(labels)))
+    assert [n.label for n in R.readme_numbers(c)] == labels[:4]
+    one = dataclasses.replace(c, numbers=tuple(ClaimNumber(label=lb, text="1%") for lb in
+                                               ["largest MFPT error", "largest population error", "MSM baseline"]))
+    assert [n.label for n in R.readme_numbers(one)] == ["largest MFPT error", "largest population error", "MSM baseline"]
 
 
 # (d) provenance: one commit per README block, or the odd rows marked
@@ -414,7 +432,7 @@ def test_mixed_commits_are_refused_unless_allowed_and_then_marked(tmp_path, caps
     assert R.main(["--runs", str(tmp_path / "none"), "--docs", str(res.parent), "--readme", str(readme),
                    "--allow-mixed"]) == 0
     text = readme.read_text()
-    assert f"{R.MARK} commit `{other[:12]}` with uncommitted changes to the code; seed 0 |" in text
+    assert f"{R.MARK} commit `{other[:12]}` with uncommitted changes to the code; base seed 0 |" in text
     assert R.check_readme_vintages(text, res) == [] and R.check_readme_block(text, res) == []
 
 
@@ -441,7 +459,7 @@ def test_rows_of_a_minority_commit_are_marked_and_the_majority_named(tmp_path):
     block = R.render_readme_block(res, allow_mixed=True)
     lines = _readme_lines(block + "\n")
     assert [R.MARK in ln for ln in lines] == [True, False, False]  # 04 is the odd one, 05 and 06 are of main_c
-    assert f"{R.MARK} commit `bbbbbbbbbbbb`; seed 0 |" in lines[0]
+    assert f"{R.MARK} commit `bbbbbbbbbbbb`; base seed 0 |" in lines[0]
     assert f"rows marked {R.MARK} are not from commit `aaaaaaaaaaaa`" in block
     assert R.check_readme_vintages(block, res) == [] and R.check_readme_block(block, res) == []
     # dropping the mark, or marking a row of the main commit, is caught

@@ -87,6 +87,16 @@ def test_smoke_is_not_judged_and_no_out_dir_writes_nothing(tmp_path, monkeypatch
         _finish(_start("smoke"), {}, seed=1)
 
 
+def test_finish_records_how_many_seeds_a_profile_trains(tmp_path):
+    # the record's conditions must say how many seeds its numbers rest on (03 trained 3 in full and its record
+    # said only "seed 0"); seeds the notebook records itself win
+    many = dict(smoke=dict(n_seeds=1), quick=dict(n_seeds=1), full=dict(n_seeds=3))
+    lesson = runtime.start("99_test", profile="full", device="cpu", seed=0, out_dir=None, **many)
+    assert _finish(lesson, {"a": True})["n_seeds"] == 3
+    assert "n_seeds" not in _finish(lesson, {"a": True}, seeds=[0, 1, 2])
+    assert "n_seeds" not in _finish(_start("full"), {"a": True})  # a profile without seeds records none
+
+
 def test_save_figure_writes_into_out_dir(tmp_path):
     import matplotlib
     matplotlib.use("Agg")

@@ -22,8 +22,8 @@ Steps (``python -m mdlstm_utils.report.results [--runs runs] [--docs docs] [--re
    ``docs/results/<NN>_*.png``. A run whose metrics hold no claim (runs made before the record existed) gets a
    section that says so, with its conditions and provenance and no numbers.
 3. **README** (:func:`render_readme_block`): the lines between ``<!-- results:begin -->`` and
-   ``<!-- results:end -->`` of ``README.md``: one row per run with its question, its first
-   :data:`README_NUMBERS` numbers and its verdict.
+   ``<!-- results:end -->`` of ``README.md``: one row per run with its question, its leading numbers
+   (:func:`readme_numbers`) and its verdict.
 
 Provenance. Each run's part of ``RESULTS.md`` has a **Conditions** line (profile, seeds, sizes) and a
 **Provenance** line: commit, date, machine (device, CPU cores, torch threads) and wall time, as its
@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdlstm_utils.lm.train import QUICK_BATCH, QUICK_STEPS
-from mdlstm_utils.report.claims import Claim, MissingClaimError, Source, conditions_of
+from mdlstm_utils.report.claims import Claim, ClaimNumber, MissingClaimError, Source, conditions_of
 from mdlstm_utils.report.sweep import default_jobs
 from mdlstm_utils.runtime import MFPT_TOLERANCE, fmt
 
@@ -88,6 +88,7 @@ __all__ = [
     "render_results",
     "readme_rows",
     "render_readme_block",
+    "readme_numbers",
     "update_readme",
     "number_tokens",
     "check_numbers",
@@ -103,8 +104,10 @@ __all__ = [
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 RESULTS_NAME = "RESULTS.md"
-#: how many of a claim's numbers its README row shows (RESULTS.md shows them all)
+#: how many of a claim's numbers lead its README row (RESULTS.md shows them all; :func:`readme_numbers`)
 README_NUMBERS = 2
+#: words of a number's label that make it a yardstick of the leading numbers (:func:`readme_numbers`)
+YARDSTICKS = ("MSM", "noise floor")
 
 # The notebooks, by number: short title and the claim each demonstrates (docs/DESIGN: notebooks table).
 TITLES = {
@@ -334,7 +337,9 @@ def _seed_words(cond: dict) -> str:
         return "seeds " + ", ".join(fmt(x) for x in seeds)
     if _num(n) and n > 1:
         return f"{fmt(n)} seeds" + (f" (base seed {fmt(seed)})" if _num(seed) else "")
-    return f"seed {fmt(seed)}" if _num(seed) else "seed not recorded"
+    if _num(n):
+        return f"seed {fmt(seed)}" if _num(seed) else "1 seed"
+    return f"base seed {fmt(seed)}" if _num(seed) else "seed not recorded"  # how many: as its numbers say
 
 
 def _value_words(v) -> str:
@@ -468,12 +473,29 @@ def _reference_vintage(sources: list[dict | None]) -> str | None:
 NO_CLAIM = "No claim record (the full run predates it, or only a summary table is kept):"
 
 
+def readme_numbers(claim: Claim) -> list[ClaimNumber]:
+    """The numbers of a claim that its README row shows: the first :data:`README_NUMBERS`, then the later ones
+    that are their yardsticks (a label naming the MSM baseline or the noise floor, :data:`YARDSTICKS`) for the
+    same part of the claim (the words before the label's first colon; the whole claim when a label has none).
+
+    A row must be readable against its baselines: a claim that gives the MSM and the noise floor in numbers of
+    their own (02: "four-well: MSM at the same lag", "four-well: noise floor") keeps them beside the model's.
+    """
+    def part(n: ClaimNumber) -> str:
+        return n.label.split(":", 1)[0] if ":" in n.label else ""
+
+    lead = list(claim.numbers[:README_NUMBERS])
+    parts = {part(n) for n in lead}
+    return lead + [n for n in claim.numbers[README_NUMBERS:]
+                   if any(w in n.label for w in YARDSTICKS) and part(n) in parts]
+
+
 def _readme_row(r: Record, stem: str) -> dict:
     c = r.claim
     title = TITLES.get(r.nn, (stem, stem))[1]
     why = f"only {_code(r.name)} is kept" if r.metrics is None else f"{_code(r.name)} predates the record"
     return dict(nn=r.nn, stem=stem, question=_cell(c.question) if c else f"{title}: no claim recorded",
-                numbers="; ".join(f"{_cell(n.label)}: {_cell(n.text)}" for n in c.numbers[:README_NUMBERS]) if c
+                numbers="; ".join(f"{_cell(n.label)}: {_cell(n.text)}" for n in readme_numbers(c)) if c
                 else f"– ({why})",
                 verdict=_cell(c.verdict) if c else "–", run=_seed_words(r.conditions), source=r.metrics,
                 claimed=c is not None)
@@ -481,7 +503,7 @@ def _readme_row(r: Record, stem: str) -> dict:
 
 def readme_rows(results: str | Path) -> list[dict]:
     """The README rows, one per run of ``results``, from their claims: ``nn``, ``stem``, ``question``, ``numbers``
-    (the first :data:`README_NUMBERS`), ``verdict``, ``run`` (its seeds), ``source`` (the metrics dict; ``None``:
+    (:func:`readme_numbers`), ``verdict``, ``run`` (its seeds), ``source`` (the metrics dict; ``None``:
     only a summary table), ``vintage`` (:func:`vintage`) and ``odd``: true when the row's vintage is unknown or
     differs from the commit of most rows (:func:`_reference_vintage`)."""
     rows = [_readme_row(r, g.stem) for g in load_results(results).values() for r in records(g)]
