@@ -357,6 +357,10 @@ def test_a_readme_row_keeps_the_yardsticks_of_its_leading_numbers():
     c = read_claim(RESULTS / "03_alanine_dipeptide_full.json")
     c = dataclasses.replace(c, numbers=tuple(ClaimNumber(label=lb, text=f"{k}%") for k, lb in enumerate(labels)))
     assert [n.label for n in R.readme_numbers(c)] == labels[:4]
+    labels = ["toy (30-D): microstates → + dynamical coring", "alanine: microstates → + dynamical coring",
+              "toy (30-D), + dynamical coring: MSM baseline / noise floor", "grid: MSM baseline"]
+    c = dataclasses.replace(c, numbers=tuple(ClaimNumber(label=lb, text=f"{k}%") for k, lb in enumerate(labels)))
+    assert [n.label for n in R.readme_numbers(c)] == labels[:3]
     one = dataclasses.replace(c, numbers=tuple(ClaimNumber(label=lb, text="1%") for lb in
                                                ["largest MFPT error", "largest population error", "MSM baseline"]))
     assert [n.label for n in R.readme_numbers(one)] == ["largest MFPT error", "largest population error", "MSM baseline"]

@@ -476,7 +476,9 @@ NO_CLAIM = "No claim record (the full run predates it, or only a summary table i
 def readme_numbers(claim: Claim) -> list[ClaimNumber]:
     """The numbers of a claim that its README row shows: the first :data:`README_NUMBERS`, then the later ones
     that are their yardsticks (a label naming the MSM baseline or the noise floor, :data:`YARDSTICKS`) for the
-    same part of the claim (the words before the label's first colon; the whole claim when a label has none).
+    same part of the claim: the words before its label's first colon begin with those of a leading number's
+    label (05's "toy (30-D), + dynamical coring: MSM baseline" belongs to "toy (30-D): microstates → …"; a label
+    without a colon is about the whole claim).
 
     A row must be readable against its baselines: a claim that gives the MSM and the noise floor in numbers of
     their own (02: "four-well: MSM at the same lag", "four-well: noise floor") keeps them beside the model's.
@@ -487,7 +489,7 @@ def readme_numbers(claim: Claim) -> list[ClaimNumber]:
     lead = list(claim.numbers[:README_NUMBERS])
     parts = {part(n) for n in lead}
     return lead + [n for n in claim.numbers[README_NUMBERS:]
-                   if any(w in n.label for w in YARDSTICKS) and part(n) in parts]
+                   if any(w in n.label for w in YARDSTICKS) and any(part(n).startswith(p) for p in parts)]
 
 
 def _readme_row(r: Record, stem: str) -> dict:
