@@ -22,7 +22,7 @@ Steps (``python -m mdlstm_utils.report.results [--runs runs] [--docs docs] [--re
    ``docs/results/<NN>_*.png``. A run whose metrics hold no claim (runs made before the record existed) gets a
    section that says so, with its conditions and provenance and no numbers.
 3. **README** (:func:`render_readme_block`): the lines between ``<!-- results:begin -->`` and
-   ``<!-- results:end -->`` of ``README.md``: one row per run with its question, its leading numbers
+   ``<!-- results:end -->`` of ``README.md``: one row per run with its notebook's title, its leading numbers
    (:func:`readme_numbers`) and its verdict.
 
 Provenance. Each run's part of ``RESULTS.md`` has a **Conditions** line (profile, seeds, sizes) and a
@@ -496,7 +496,7 @@ def _readme_row(r: Record, stem: str) -> dict:
     c = r.claim
     title = TITLES.get(r.nn, (stem, stem))[1]
     why = f"only {_code(r.name)} is kept" if r.metrics is None else f"{_code(r.name)} predates the record"
-    return dict(nn=r.nn, stem=stem, question=_cell(c.question) if c else f"{title}: no claim recorded",
+    return dict(nn=r.nn, stem=stem, title=_cell(title), question=_cell(c.question) if c else f"{title}: no claim recorded",
                 numbers="; ".join(f"{_cell(n.label)}: {_cell(n.text)}" for n in readme_numbers(c)) if c
                 else f"– ({why})",
                 verdict=_cell(c.verdict) if c else "–", run=_seed_words(r.conditions), source=r.metrics,
@@ -504,7 +504,7 @@ def _readme_row(r: Record, stem: str) -> dict:
 
 
 def readme_rows(results: str | Path) -> list[dict]:
-    """The README rows, one per run of ``results``, from their claims: ``nn``, ``stem``, ``question``, ``numbers``
+    """The README rows, one per run of ``results``, from their claims: ``nn``, ``stem``, ``title`` (:data:`TITLES`), ``question``, ``numbers``
     (:func:`readme_numbers`), ``verdict``, ``run`` (its seeds), ``source`` (the metrics dict; ``None``:
     only a summary table), ``vintage`` (:func:`vintage`) and ``odd``: true when the row's vintage is unknown or
     differs from the commit of most rows (:func:`_reference_vintage`)."""
@@ -542,14 +542,15 @@ def render_readme_block(results: str | Path, *, allow_mixed: bool = False) -> st
         vint = f"**mixed vintages**: no run records its commit ({MARK}), so rows may come from different code"
     out = [BEGIN,
            "<!-- Written by `make results` from docs/results/; do not edit by hand. -->",
-           f"Profile `full`; {vint}. Each row is a run's claim: its question, its leading numbers as the run wrote "
-           "them, its verdict. All its numbers, conditions, provenance and figures: [docs/RESULTS.md](docs/RESULTS.md).",
+           f"Profile `full`; {vint}. Each row is a run's claim: its leading numbers as the run wrote them, with the "
+           "MSM baseline and the noise floor where the run gives them, and its verdict. Its question, all its numbers, "
+           "conditions, provenance and figures: [docs/RESULTS.md](docs/RESULTS.md).",
            "",
-           "| # | question | numbers | verdict | run |",
+           "| # | notebook | numbers | verdict | run |",
            "|---|---|---|---|---|"]
     for r in (r for r in rows if r["claimed"]):
         run = f"{MARK} {_commit_words(r['source'])}; {r['run']}" if r["odd"] else r["run"]
-        out.append(f"| [{r['nn']}](docs/RESULTS.md#{r['stem']}) | {r['question']} | {r['numbers']} | {r['verdict']} "
+        out.append(f"| [{r['nn']}](docs/RESULTS.md#{r['stem']}) | {r['title']} | {r['numbers']} | {r['verdict']} "
                    f"| {run} |")
     missing = sorted({r["nn"] for r in rows if not r["claimed"]})
     if missing:
@@ -755,7 +756,7 @@ def check_prose(text: str, results: str | Path, nn: str | None = None) -> list[s
 def check_readme_vintages(readme_text: str, results: str | Path) -> list[str]:
     """Rows of the README block that hide a difference of vintage.
 
-    The rows must be those :func:`readme_rows` makes of ``results`` (same notebooks and questions, in order). A row
+    The rows must be those :func:`readme_rows` makes of ``results`` (same notebooks and titles, in order). A row
     whose run is of another commit than most rows, or records none, must carry :data:`MARK` and say its commit in
     its last cell; the other rows must not carry it. With no odd row, every row is of the one commit the block's
     first line names. Returns one message per problem (empty: fine).
@@ -771,15 +772,15 @@ def check_readme_vintages(readme_text: str, results: str | Path) -> list[str]:
     ref = _reference_vintage([r["source"] for r in rows])
     for ln, r in zip(lines, rows):
         cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
-        if not cells[0].startswith(f"[{r['nn']}]") or cells[1] != r["question"]:
-            problems.append(f"README row {ln[:50]!r} is not the row of notebook {r['nn']} ({r['question']!r})")
+        if not cells[0].startswith(f"[{r['nn']}]") or cells[1] != r["title"]:
+            problems.append(f"README row {ln[:50]!r} is not the row of notebook {r['nn']} ({r['title']!r})")
             continue
         marked = MARK in cells[-1]
         if r["odd"] and not (marked and _commit_words(r["source"]) in cells[-1]):
-            problems.append(f"README row {r['nn']} ({r['question'][:40]}) is from {_commit_words(r['source'])}, not "
+            problems.append(f"README row {r['nn']} ({r['title']}) is from {_commit_words(r['source'])}, not "
                             f"{'commit ' + ref[:12] if ref else 'a recorded commit'}, and is not marked {MARK}")
         if marked and not r["odd"]:
-            problems.append(f"README row {r['nn']} ({r['question'][:40]}) is marked {MARK} but is of commit {ref[:12]}")
+            problems.append(f"README row {r['nn']} ({r['title']}) is marked {MARK} but is of commit {ref[:12]}")
     if not any(r["odd"] for r in rows) and ref and f"all rows from commit `{ref[:12]}`" not in readme_text[i:j]:
         problems.append(f"README block does not name the commit of its rows ({ref[:12]})")
     return problems

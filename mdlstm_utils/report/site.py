@@ -502,17 +502,20 @@ def _always_outdated(app, env, added, changed, removed) -> list[str]:
     return [d for d in (app.config.root_doc, f"{STAGE_DIR}/index") if d in env.found_docs]
 
 
-# docs/RESULTS.md marks its sections with HTML anchors (GitHub's way) and links its folder results/ (which
-# GitHub lists). MyST knows neither: as the site reads a page of docs/, an anchor becomes a MyST target and a
-# folder link its text.
+# docs/RESULTS.md marks its sections with HTML anchors (GitHub's way) and links its folder results/ and the
+# executed full-profile notebooks in it (which GitHub lists and renders). MyST knows none of them (the site's
+# notebook pages are those of the run folder): as the site reads a page of docs/, an anchor becomes a MyST
+# target, a folder link its text, and a notebook link its text with the file's path.
 _HTML_ANCHOR = re.compile(r'^<a id="([^"]+)"></a>[ \t]*$', re.MULTILINE)
 _FOLDER_LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+/)\)")
+_NOTEBOOK_LINK = re.compile(r"\[([^\]]+)\]\(([^)#\s]+\.ipynb)\)")
 
 
 def _source_read(app, docname, content) -> None:
     """``source-read``: adapt a page of ``docs/`` as the site reads it (the file in the repository is unchanged)."""
     if docname.startswith(f"{DOCS_DIR}/"):
-        content[0] = _FOLDER_LINK.sub(r"\1", _HTML_ANCHOR.sub(r"(\1)=", content[0]))
+        text = _FOLDER_LINK.sub(r"\1", _HTML_ANCHOR.sub(r"(\1)=", content[0]))
+        content[0] = _NOTEBOOK_LINK.sub(r"\1 (`docs/\2`)", text)
 
 
 def _numbers_table(numbers: list[tuple[str, str]]) -> nodes.table:
