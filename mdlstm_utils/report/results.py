@@ -496,7 +496,8 @@ def _readme_row(r: Record, stem: str) -> dict:
     c = r.claim
     title = TITLES.get(r.nn, (stem, stem))[1]
     why = f"only {_code(r.name)} is kept" if r.metrics is None else f"{_code(r.name)} predates the record"
-    return dict(nn=r.nn, stem=stem, title=_cell(title), question=_cell(c.question) if c else f"{title}: no claim recorded",
+    return dict(nn=r.nn, stem=stem, title=_cell(title),
+                question=_cell(c.question) if c else f"{title}: no claim recorded",
                 numbers="; ".join(f"{_cell(n.label)}: {_cell(n.text)}" for n in readme_numbers(c)) if c
                 else f"– ({why})",
                 verdict=_cell(c.verdict) if c else "–", run=_seed_words(r.conditions), source=r.metrics,
@@ -504,9 +505,9 @@ def _readme_row(r: Record, stem: str) -> dict:
 
 
 def readme_rows(results: str | Path) -> list[dict]:
-    """The README rows, one per run of ``results``, from their claims: ``nn``, ``stem``, ``title`` (:data:`TITLES`), ``question``, ``numbers``
-    (:func:`readme_numbers`), ``verdict``, ``run`` (its seeds), ``source`` (the metrics dict; ``None``:
-    only a summary table), ``vintage`` (:func:`vintage`) and ``odd``: true when the row's vintage is unknown or
+    """The README rows, one per run of ``results``, from their claims: ``nn``, ``stem``, ``title``
+    (:data:`TITLES`), ``question``, ``numbers`` (:func:`readme_numbers`), ``verdict``, ``run`` (its seeds),
+    ``source`` (the metrics dict; ``None``: only a summary table), ``vintage`` (:func:`vintage`) and ``odd``: true when the row's vintage is unknown or
     differs from the commit of most rows (:func:`_reference_vintage`)."""
     rows = [_readme_row(r, g.stem) for g in load_results(results).values() for r in records(g)]
     ref = _reference_vintage([r["source"] for r in rows])

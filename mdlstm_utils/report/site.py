@@ -55,6 +55,7 @@ __all__ = [
     "read_cards",
     "run_facts",
     "notebook_title",
+    "read_json_object",
     "stage_notebooks",
     "build_site",
     "main",
@@ -125,7 +126,7 @@ class Card:
     error: str = ""
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path: Path) -> dict:
     """The JSON object in ``path``, or ``{}`` when the file is missing or unreadable (e.g. a failed run)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -153,7 +154,7 @@ def _card(runs: Path, stem: str, entry: dict) -> Card:
     """The card of one notebook from its run folder and its ``summary.json`` entry (``{}`` when it has none)."""
     run_dir = runs / stem
     nb_path = run_dir / f"{stem}.ipynb"
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_json_object(run_dir / "metrics.json")
     headline = metrics.get("headline") if isinstance(metrics.get("headline"), dict) else {}
     executed = nb_path.is_file()
     seconds = entry.get("seconds")
@@ -164,7 +165,7 @@ def _card(runs: Path, stem: str, entry: dict) -> Card:
         figure = next(iter(sorted(run_dir.glob("*.png"))), None) if run_dir.is_dir() else None
     return Card(
         stem=stem,
-        title=(notebook_title(_read_json(nb_path)) if executed else None) or stem,
+        title=(notebook_title(read_json_object(nb_path)) if executed else None) or stem,
         status=str(entry.get("status") or ("ok" if metrics else "failed" if executed else "not run")),
         executed=executed,
         question=str(headline.get("question") or ""),
@@ -186,7 +187,7 @@ def read_cards(runs: str | Path) -> list[Card]:
     its error.
     """
     runs = Path(runs)
-    summary = _read_json(runs / "summary.json")
+    summary = read_json_object(runs / "summary.json")
     found = {p.name for p in runs.glob("[0-9][0-9]_*") if p.is_dir() and _STEM.match(p.name)}
     stems = sorted(found | {s for s in summary if _STEM.match(s)})
     return [_card(runs, s, summary[s] if isinstance(summary.get(s), dict) else {}) for s in stems]
@@ -202,7 +203,7 @@ def run_facts(runs: str | Path) -> dict[str, str]:
     newest = None
     for path in sorted(Path(runs).glob("[0-9][0-9]_*/metrics.json")):
         newest = max(newest or 0.0, path.stat().st_mtime)
-        metrics = _read_json(path)
+        metrics = read_json_object(path)
         env = metrics.get("environment") or {}
         used, name = env.get("device"), env.get("device_name")
         used = f"{used} ({name})" if used and name and name != used else used
@@ -330,7 +331,7 @@ def stage_notebooks(runs: str | Path, dest: str | Path) -> list[Card]:
     keep = {dest / "index.md"}
     for card in cards:
         if card.executed:
-            nb = _read_json(runs / card.stem / f"{card.stem}.ipynb")
+            nb = read_json_object(runs / card.stem / f"{card.stem}.ipynb")
             nb.get("metadata", {}).pop("widgets", None)
             _one_title(nb, card.stem)
             _solution_toggles(nb)

@@ -38,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mdlstm_utils.report.site import STAGE_DIR, build_site
+from mdlstm_utils.report.site import STAGE_DIR, build_site, read_json_object
 from mdlstm_utils.runtime import PROFILES
 
 __all__ = [
@@ -228,12 +228,16 @@ def run_suite(
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    earlier = _read_summary(out_dir)
-    done = {nb.stem: _finished_entry(out_dir / nb.stem, earlier.get(nb.stem), profile, seed)
-            for nb in notebooks} if resume else {}
-    done = {stem: entry for stem, entry in done.items() if entry is not None}
-    for stem in done:
-        print(f"{stem}: finished run of profile={profile} seed={seed} in {out_dir / stem}/, skipped", flush=True)
+    # entries of an earlier summary.json whose run folder still exists: kept beside this call's
+    earlier = {k: v for k, v in read_json_object(out_dir / "summary.json").items()
+               if isinstance(v, dict) and (out_dir / k).is_dir()}
+    done = {}
+    for nb in notebooks if resume else []:
+        entry = _finished_entry(out_dir / nb.stem, earlier.get(nb.stem), profile, seed)
+        if entry is not None:
+            done[nb.stem] = entry
+            print(f"{nb.stem}: finished run of profile={profile} seed={seed} in {out_dir / nb.stem}/, skipped",
+                  flush=True)
     notebooks = [nb for nb in notebooks if nb.stem not in done]
     jobs = max(1, min(jobs, len(notebooks)))
     kw = dict(profile=profile, device=device, seed=seed)
@@ -265,25 +269,9 @@ def run_suite(
     return summary
 
 
-def _read_summary(out_dir: Path) -> dict[str, dict]:
-    """The entries of an earlier ``summary.json`` in ``out_dir`` whose run folder still exists."""
-    path = out_dir / "summary.json"
-    try:
-        earlier = json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        return {}
-    return {k: v for k, v in earlier.items() if isinstance(v, dict) and (out_dir / k).is_dir()}
-
-
 def _finished_entry(run_dir: Path, earlier: dict | None, profile: str, seed: int) -> dict | None:
     """The summary entry of a finished run of this profile and seed in ``run_dir``, else None."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return None
-    try:
-        m = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
+    m = read_json_object(run_dir / "metrics.json")  # {} when missing or broken: not finished
     if m.get("profile") != profile or m.get("seed") != seed:
         return None
     seconds = (earlier or {}).get("seconds", (m.get("environment") or {}).get("wall_seconds"))
