@@ -10,4 +10,6 @@
 * :mod:`~mdlstm_utils.lm.resolution`   the saving-interval scan: one experiment per interval and seed, beside the MSM
   baseline and the noise floor (notebook 02)
 * :mod:`~mdlstm_utils.lm.diagnostics`  why a language model loses the rare event: loss sensitivity, transition errors
+* :mod:`~mdlstm_utils.lm.unseen`       the probability a model keeps on transitions unseen in training, beside the
+  held-out rate, the Good-Turing estimate and the crossings of the slowest process in generated trajectories
 """
