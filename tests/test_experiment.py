@@ -5,7 +5,7 @@ import pytest
 from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm_utils.lm.experiment import build_model, learn_and_compare
-from mdlstm_utils.kinetics import mfpt_matrix
+from mdlstm_utils.kinetics import mfpt_matrix, relative_error
 from mdlstm_utils.lm.models import LSTMLM, TransformerLM
 from mdlstm_utils.lm.train import fit, step_budget
 
@@ -56,8 +56,11 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
                             gen_frames=6_000, seq_len=50, prompt_len=50, truth_mfpt=truth, seed=0, device="cpu")
     m = res.metrics
     assert res.generated.shape == (16, 6_000)
-    assert m["ref_vs_truth_err"] == pytest.approx(0.0)  # the reference is the truth here
-    assert m["gen_vs_truth_err"] == pytest.approx(m["mfpt_max_rel_err"])
+    # the reference is the test half of the walkers (the protocol); the "truth" here is all eight
+    test_ref = mfpt_matrix(res.split.test, [[0], [1]], n_states=2)[0]
+    assert m["ref_vs_truth_err"] == pytest.approx(relative_error(test_ref, truth))
+    assert m["evaluation"]["train_trajectories"] == 4 and m["evaluation"]["test_trajectories"] == 4
+    assert m["gen_vs_truth_err"] == pytest.approx(relative_error(res.comparison.mfpt_gen, truth))
     # the exact MFPT between the wells is ~ 3 * (1 / 0.01) = 300 frames; the LSTM must learn the rare jump
     assert 150 < truth[0, 1] < 600
     assert m["gen_vs_truth_err"] < 0.3, m["mfpt_gen"]
@@ -70,8 +73,8 @@ def test_learn_and_compare_recovers_the_rare_jump_of_a_two_well_chain():
     assert np.isfinite(np.array(m["msm_mfpt_gen"], dtype=float)[[0, 1], [1, 0]]).all()
     low, high = (np.array(m[k], dtype=float)[0, 1] for k in ("msm_mfpt_gen_low", "msm_mfpt_gen_high"))
     assert low < m["msm_mfpt_gen"][0][1] < high
-    # the noise floor: pairs of bootstrap replicates of the 8 reference walkers, one of them as large as the
-    # 16 x 6000 generated frames; about 300 passages each way put the typical error near 10 %
+    # the noise floor: pairs of bootstrap replicates of the 4 test walkers, one of them as large as the
+    # 16 x 6000 generated frames; about 80 passages each way put the typical error near 15 %
     assert res.noise_floor.mfpt_errors.shape == (20,)
     assert m["noise_floor_mfpt_err"] == res.noise_floor.mfpt_err and 0.02 < m["noise_floor_mfpt_err"] < 0.3
     assert m["noise_floor_mfpt_err"] <= m["noise_floor_mfpt_err_high"] and m["noise_floor_pairs"] == 20
@@ -93,8 +96,9 @@ def test_learn_and_compare_with_cosine_runs_every_epoch(monkeypatch):
     const = learn_and_compare(macro, 2, [[0], [1]], lr_schedule="constant", train_steps=30, **kw)
     cfg = [s["config"] for s in seen]
     assert cfg[0].lr_schedule == "cosine" and cfg[0].patience is None and cfg[0].steps == 30
-    # 4 batches of 64 windows per epoch: the budget of 30 steps adds epochs (8 x 4 = 32 steps), all of them run
-    assert cos.metrics["epochs_run"] == 8 and cos.metrics["train_steps"] == 32 and not cos.train.stopped_early
+    # 2 training walkers (the other 2 are the test part), 2 batches of 64 windows per epoch: the budget of 30
+    # steps adds epochs (15 x 2 = 30 steps), all of them run
+    assert cos.metrics["epochs_run"] == 15 and cos.metrics["train_steps"] == 30 and not cos.train.stopped_early
     assert cfg[1].lr_schedule == "constant" and cfg[1].patience == 3 and const.metrics["epochs_run"] >= 1
     learn_and_compare(macro, 2, [[0], [1]], train_steps=30, **kw)
     assert seen[2]["config"] == cfg[0]  # the recipe is the default
@@ -113,8 +117,8 @@ def test_learn_and_compare_rejects_bad_input():
 
 
 def test_learn_and_compare_trains_on_given_labels(monkeypatch):
-    # train_labels / val_labels: train (and estimate the MSM baseline) on other trajectories than the reference's
-    # first n_train, and validate on given ones, e.g. separate walkers or the first 90 % of each trajectory
+    # train_labels / val_labels: the caller's own split (the reference is all of labels), and validation on given
+    # trajectories, e.g. separate walkers or the first 90 % of each trajectory
     from mdlstm_utils.lm import experiment
 
     fits, msms = [], []
@@ -124,16 +128,17 @@ def test_learn_and_compare_trains_on_given_labels(monkeypatch):
     macro = (_two_well_chain(1_000, 4, seed=3) >= 3).astype(np.int64)
     kw = dict(model="lstm", hidden=8, epochs=1, steps=3, gen_frames=200, seq_len=20, prompt_len=20, seed=0, device="cpu")
     by_n = learn_and_compare(macro, 2, [[0], [1]], n_train=2, **kw)
-    by_labels = learn_and_compare(macro, 2, [[0], [1]], train_labels=macro[:2], **kw)
-    np.testing.assert_array_equal(by_n.generated, by_labels.generated)  # the same training data: the same model
+    tr, te = by_n.split.train_source, by_n.split.test_source
+    by_labels = learn_and_compare(macro[te], 2, [[0], [1]], train_labels=macro[tr], **kw)
+    np.testing.assert_array_equal(by_n.generated, by_labels.generated)  # the same split: the same experiment
     np.testing.assert_array_equal(by_n.baseline, by_labels.baseline)
-    split = learn_and_compare(macro, 2, [[0], [1]], train_labels=macro[:2, :900], val_labels=macro[2:], **kw)
+    assert by_labels.metrics["evaluation"]["protocol"] == "given"
+    split = learn_and_compare(macro[2:], 2, [[0], [1]], train_labels=macro[:2, :900], val_labels=macro[2:, 900:], **kw)
     train, val = fits[-1][1], fits[-1][2]
-    assert [len(t) for t in train] == [900, 900] and [len(t) for t in val] == [1_000, 1_000]
-    np.testing.assert_array_equal(val[0], macro[2])
+    assert [len(t) for t in train] == [900, 900] and [len(t) for t in val] == [100, 100]
+    np.testing.assert_array_equal(val[0], macro[2, 900:])
     assert [len(t) for t in msms[-1][0]] == [900, 900]  # the MSM baseline learns from the training labels too
-    assert split.generated.shape == (4, 200)  # the reference is still all four trajectories
-    assert split.metrics["mfpt_ref"] == by_n.metrics["mfpt_ref"]
+    assert split.generated.shape == (2, 200)  # the reference is the two trajectories given as labels
     with pytest.raises(ValueError, match="either n_train or train_labels"):
         learn_and_compare(macro, 2, [[0], [1]], n_train=2, train_labels=macro[:2], **kw)
     with pytest.raises(ValueError, match="val_labels"):

@@ -167,12 +167,12 @@ def test_learn_and_compare_records_the_learning_beside_the_msm():
     res = learn_and_compare(labels, 4, [[0, 1], [2, 3]], model=LSTMConfig(embed_dim=8, hidden_dim=16), seq_len=50,
                             batch_size=16, steps=40, epochs=2, baseline=False, noise_pairs=0, device="cpu")
     rec = res.learning
-    train, val = split_trajectories(list(labels), 0.1)
+    train, val = split_trajectories(res.split.train, 0.1)  # fit() validates on the training part's last 10 %
     assert rec.msm_val_loss == pytest.approx(fit_markov(train, 4, 1).log_loss(make_windows(val, 50)), rel=1e-12)
     assert rec.loss_gap == pytest.approx(res.metrics["val_loss"] - rec.msm_val_loss)
     assert res.metrics["loss_gap"] == pytest.approx(rec.loss_gap)
-    # 208 windows of 51 frames: 13 batches of 16 an epoch, so 4 epochs for 40 steps
-    assert rec.steps.tolist() == [13, 26, 39, 52] and len(rec.val_loss_curve) == 4
+    # 4 training walkers (the protocol's half): 104 windows of 51 frames, 7 batches of 16 an epoch, 6 epochs
+    assert rec.steps.tolist() == [7, 14, 21, 28, 35, 42] and len(rec.val_loss_curve) == 6
     assert rec.val_loss == pytest.approx(min(rec.val_loss_curve))
     prior = learn_and_compare(labels, 4, [[0, 1], [2, 3]], model=LSTMConfig(embed_dim=8, hidden_dim=16, msm_prior=True),
                               seq_len=50, batch_size=16, steps=1, epochs=1, lr=1e-9, baseline=False, noise_pairs=0,

@@ -18,7 +18,7 @@ DT = 0.5
 SETTINGS = dict(hidden=8, batch_size=16, steps=None, lr_schedule="constant", device="cpu")
 
 
-def _two_state_chain(n_traj=4, n_frames=400, seed=0):
+def _two_state_chain(n_traj=6, n_frames=400, seed=0):
     """A two-state Markov chain: leaves state 0 with probability 0.05 per frame, state 1 with 0.1."""
     P = np.array([[0.95, 0.05], [0.1, 0.9]])
     rng = np.random.default_rng(seed)
@@ -31,15 +31,15 @@ def _two_state_chain(n_traj=4, n_frames=400, seed=0):
 
 @pytest.fixture(scope="module")
 def chain():
-    labels = _two_state_chain()
-    space = StateSpace(labels, 2, dt=DT, dt_unit="ps", sets=[[0], [1]], set_names=["A", "B"])
+    labels = _two_state_chain()  # walkers 0-1 train, 2-3 validate, 4-5 are the test reference (the protocol)
+    space = StateSpace(labels[4:], 2, dt=DT, dt_unit="ps", sets=[[0], [1]], set_names=["A", "B"])
     return labels, space
 
 
 @pytest.fixture(scope="module")
 def scan(chain):
     labels, space = chain
-    return resolution.interval_scan(space, INTERVALS, train=labels[:2], val=labels[2:], seeds=SEEDS, n_gen=4,
+    return resolution.interval_scan(space, INTERVALS, train=labels[:2], val=labels[2:4], seeds=SEEDS, n_gen=4,
                                     epochs=1, seq_len=20, verbose=False, **SETTINGS)
 
 
@@ -65,10 +65,10 @@ def test_one_row_per_interval_seed_and_model_in_the_order_run(scan):
 def test_msm_and_lstm_rows_are_what_learn_and_compare_gives_for_the_subsampled_data(chain, scan):
     labels, _ = chain
     for k, s in ((2, 1), (1, 0)):
-        ref = StateSpace(labels[:, ::k], 2, dt=DT * k, dt_unit="ps", sets=[[0], [1]], set_names=["A", "B"])
-        # prompts: the first 20 frames of each of the 4 reference trajectories; generated as long as one of them
-        res = learn_and_compare(ref, train_labels=list(labels[:2, ::k]), val_labels=list(labels[2:, ::k]),
-                                prompt=labels[:, ::k][:, :20], gen_frames=400 // k, seq_len=20, epochs=1, seed=s,
+        ref = StateSpace(labels[4:, ::k], 2, dt=DT * k, dt_unit="ps", sets=[[0], [1]], set_names=["A", "B"])
+        # prompts: two 20-frame windows of each of the 2 reference trajectories; generated as long as one of them
+        res = learn_and_compare(ref, train_labels=list(labels[:2, ::k]), val_labels=list(labels[2:4, ::k]),
+                                prompt=resolution.scan_prompts(ref.trajs, 4), gen_frames=400 // k, seq_len=20, epochs=1, seed=s,
                                 **SETTINGS)
         m = res.metrics
         rows = scan.runs[(scan.runs.k == k) & (scan.runs.seed == s)].set_index("model")

@@ -8,10 +8,14 @@ model, so the two can be compared number by number.
 * :mod:`~mdlstm_utils.kinetics.uncertainty`  bootstrap intervals, the noise floor, relative errors
 * :mod:`~mdlstm_utils.kinetics.comparison`   :class:`Comparison`: generated against reference, set by set
 * :mod:`~mdlstm_utils.kinetics.baselines`    trajectories of the MSM baseline on the same labels
+* :mod:`~mdlstm_utils.kinetics.validated`    the validated MSM: a lag its implied timescales and a CK test accept, its
+  timescales and MFPTs from the model itself with Bayesian intervals
+* :mod:`~mdlstm_utils.kinetics.slow`         the slowest implied timescales of every set of trajectories at one lag
+* :mod:`~mdlstm_utils.kinetics.paired`       paired comparisons of two models over seeds, with the difference they could detect
 * :mod:`~mdlstm_utils.kinetics.markov`       Markov chains of order k by counting: held-out loss, the order that predicts best
 * :mod:`~mdlstm_utils.kinetics.memory`       does history matter? the memory test, IGME, slowest timescales
 
-The names of the first four are importable from here: ``from mdlstm_utils.kinetics import mfpt_matrix``.
+The names of the first seven are importable from here: ``from mdlstm_utils.kinetics import mfpt_matrix``.
 """
 
 from mdlstm_utils.kinetics import markov, memory
@@ -30,6 +34,9 @@ from mdlstm_utils.kinetics.observables import (
     unseen_transitions,
 )
 from mdlstm_utils.kinetics.uncertainty import NoiseFloor, noise_floor, population_interval, relative_error
+from mdlstm_utils.kinetics.validated import ValidatedMSM, validated_msm
+from mdlstm_utils.kinetics.slow import SlowProcess, slow_process
+from mdlstm_utils.kinetics.paired import PairedTest, paired_test
 from mdlstm_utils.states.sets import populations, set_labels
 
 __all__ = [
@@ -51,6 +58,12 @@ __all__ = [
     "Comparison",
     "comparison",
     "msm_trajectories",
+    "ValidatedMSM",
+    "validated_msm",
+    "SlowProcess",
+    "slow_process",
+    "PairedTest",
+    "paired_test",
     "subsample",
     "markov",
     "memory",

@@ -2,8 +2,9 @@
 
 This is the loop every notebook runs once per partition, model or seed::
 
-    state space --fit--> model --generate--> trajectories --kinetics.comparison--> Comparison
-                                 (and an MSM of the same labels, sampled alike: the baseline)
+    state space --split by seed--> training part --fit--> model --generate--> trajectories
+                                   test part (the reference) <--kinetics.comparison / slow_process-- trajectories
+                 (and, fitted on the training part: the lag-1 MSM, sampled alike, and the validated MSM)
 
 :func:`learn_and_compare` does it in one call with the suite's recipe
 (:class:`~mdlstm_utils.lm.train.TrainConfig`, the models of
@@ -26,11 +27,14 @@ import numpy as np
 from torch import nn
 
 from mdlstm_utils.lm.generate import generate
-from mdlstm_utils.kinetics import Comparison, NoiseFloor, comparison, msm_trajectories, noise_floor, relative_error
+from mdlstm_utils.lm.unseen import UnseenTransitions, unseen_diagnostic
+from mdlstm_utils.kinetics import (Comparison, NoiseFloor, SlowProcess, ValidatedMSM, comparison, msm_trajectories,
+                                   noise_floor, relative_error, slow_process, validated_msm)
 from mdlstm_utils.kinetics.markov import fit_markov
+from mdlstm_utils.kinetics.slow import n_slow_processes
 from mdlstm_utils.lm.models import LSTMConfig, TransformerConfig, count_parameters
 from mdlstm_utils.runtime import fmt as runtime_fmt, resolve_device, seed_everything
-from mdlstm_utils.states import StateSpace, check_labels
+from mdlstm_utils.states import StateSpace, Split, check_labels, train_test_split
 from mdlstm_utils.lm.train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
 
 __all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "GenerateConfig", "BaselineConfig",
@@ -131,6 +135,20 @@ class LearnResult:
         (:class:`~mdlstm_utils.kinetics.NoiseFloor`; None without sets).
     learning
         The learning curve and validation loss beside a lag-1 MSM's (:class:`LearningRecord`).
+    split
+        The evaluation protocol's split (:class:`~mdlstm_utils.states.Split`): what the model and the baselines
+        were fitted on (``split.train``) and what the reference is (``split.test``).
+    validated
+        The validated MSM of the training part (:class:`~mdlstm_utils.kinetics.ValidatedMSM`): its lag, whether
+        its implied timescales and CK test accept it, its timescales and MFPTs with Bayesian intervals.
+    slow
+        The slowest implied timescales of the reference, the generated trajectories and both MSM baselines at the
+        validated MSM's lag (:class:`~mdlstm_utils.kinetics.SlowProcess`), with the exact ones where given.
+    unseen
+        How much probability the model puts on transitions never seen in training, teacher-forced on the test
+        part, beside the rate the test part makes them at, the Good–Turing estimate from the training counts,
+        and the rates of unseen jumps and one-frame crossings of the slowest process in the generated, MSM and
+        test trajectories (:class:`~mdlstm_utils.lm.unseen.UnseenTransitions`).
     """
 
     metrics: dict  # the comparison's to_dict() plus the training/generation record (JSON-ready)
@@ -142,6 +160,10 @@ class LearnResult:
     baseline_comparison: Comparison | None = None
     noise_floor: NoiseFloor | None = None  # the errors of a model that reproduced the reference dynamics exactly
     learning: LearningRecord | None = None  # learning curve and validation loss beside a lag-1 MSM's
+    split: Split | None = None  # training part (model and baselines fitted on it) and test part (the reference)
+    validated: ValidatedMSM | None = None  # the MSM at a lag its implied timescales and CK test accept
+    slow: SlowProcess | None = None  # slowest implied timescales of every model at the validated lag
+    unseen: UnseenTransitions | None = None  # probability on transitions unseen in training, against the data
 
 
 def _reference(labels, n_states, sets, set_names, dt):
@@ -201,17 +223,24 @@ class BaselineConfig:
     (:func:`~mdlstm_utils.kinetics.noise_floor`) from that many pairs of bootstrap replicates of the
     reference, one as large as the reference and one as large as the generated data: the error a perfect
     model would show (adds ``noise_floor_mfpt_err``, the median, ``noise_floor_mfpt_err_high``, the 95 %
-    quantile, and the same for set populations); ``0`` skips it.
+    quantile, and the same for set populations); ``0`` skips it. ``validated_msm``: also the MSM of the training
+    labels at the lag its implied timescales and a CK test accept, its kinetics from the model itself
+    (:func:`~mdlstm_utils.kinetics.validated_msm`; adds ``validated_msm`` and the slowest implied timescales of
+    every model at its lag, ``slow_process``, to the metrics), with ``its_samples`` Bayesian samples for the
+    intervals.
     """
 
     msm: bool = True
     msm_lag: int = 1
     noise_pairs: int = 20
+    validated_msm: bool = True
+    its_samples: int = 100
 
     def __post_init__(self):
-        if not isinstance(self.msm, bool):
-            raise TypeError(f"msm must be True or False, got {self.msm!r}")
-        for name, low in (("msm_lag", 1), ("noise_pairs", 0)):
+        for name in ("msm", "validated_msm"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name, low in (("msm_lag", 1), ("noise_pairs", 0), ("its_samples", 2)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
@@ -260,7 +289,9 @@ def learn_and_compare(
     dt: float | None = None,
     set_names: list[str] | None = None,
     truth_mfpt=None,
+    truth_its=None,
     n_train: int | None = None,
+    test_fraction: float = 0.5,
     train_labels=None,
     val_labels=None,
     seed: int = 0,
@@ -268,13 +299,20 @@ def learn_and_compare(
     progress: bool = False,
     **settings,
 ) -> LearnResult:
-    """Train ``model`` on ``labels``, generate as many trajectories, compare their kinetics with ``labels``.
+    """Split ``labels`` into training and test trajectories, train ``model`` on the first, generate as many
+    trajectories as the second, and compare their kinetics with the test trajectories.
 
-    The one experiment of every notebook: train a language model on the
-    reference label trajectories, generate trajectories as many and as long
-    as the reference, and compare populations and mean first-passage times
-    (MFPTs) between ``sets``, with 95 % intervals, beside an MSM baseline
-    sampled the same way and the noise floor. Only ``labels`` is needed when
+    The one experiment of every notebook, under the suite's evaluation
+    protocol: the trajectories are split by ``seed`` before anything is
+    fitted (:func:`~mdlstm_utils.states.train_test_split`: whole trajectories,
+    or contiguous blocks of fewer than four long ones); the language model,
+    the lag-1 MSM and the validated MSM are fitted on the training part; the
+    reference kinetics come from the test part alone. Generated trajectories,
+    as many and as long as the test ones, are compared with it: populations
+    and mean first-passage times (MFPTs) between ``sets`` with 95 %
+    intervals, and the slowest implied timescales at the validated MSM's lag
+    (``.slow``), beside the lag-1 MSM sampled the same way, the validated MSM
+    (kinetics from the model) and the noise floor. Only ``labels`` is needed when
     it is a :class:`~mdlstm_utils.states.StateSpace` with sets; plain arrays
     also need ``n_states`` (and ``sets`` for MFPTs).
 
@@ -315,9 +353,15 @@ def learn_and_compare(
         Time between frames (MFPTs are reported in this unit; default 1).
     set_names
         Names of the ``sets`` in tables and figures (default ``"0"``, ``"1"``, ...).
-    n_train
-        Train on the first ``n_train`` trajectories (default: all; the last
-        10 % of each is held out for validation by :func:`~mdlstm_utils.lm.train.fit`).
+    n_train, test_fraction
+        Train on ``n_train`` trajectories (or blocks) drawn by ``seed``; the others are the test reference.
+        Default: a ``test_fraction`` of them (half) is the test part. The last 10 % of each training trajectory
+        is held out for validation by :func:`~mdlstm_utils.lm.train.fit`. ``metrics["evaluation"]`` records
+        the split.
+    truth_its
+        Optional exact slowest implied timescales (time units, slowest first), or a function of the lag in
+        frames returning them (the projected timescales of a toy system at that lag): adds the errors of every
+        model against them to ``.slow`` and ``metrics["slow_process"]``.
     truth_mfpt
         Optional true MFPT matrix between the same sets (same time unit as
         ``dt``). Adds ``mfpt_truth``, ``ref_vs_truth_err`` (how far the
@@ -325,14 +369,15 @@ def learn_and_compare(
         ``gen_vs_truth_err`` (how far the generated trajectories are).
     train_labels, val_labels
         Optional label trajectories to train on (and to estimate the MSM
-        baseline from) instead of the first ``n_train`` reference
-        trajectories, and to validate on instead of the last ``val_fraction``
-        of each training trajectory: for example separate walkers for
-        validation, or the first 90 % of each trajectory for training while the
-        reference is all of it. Same states as ``labels``.
+        baselines from) instead of a split of ``labels``, which are then all
+        test reference (``evaluation.protocol == "given"``; a reference
+        trajectory that is also a training one is warned about), and to
+        validate on instead of the last ``val_fraction`` of each training
+        trajectory. Same states as ``labels``.
     seed
-        Seeds the model's initialisation and training (``seed``), the
-        generation (``seed + 1``), the MSM baseline (``seed + 2``) and the noise floor (``seed + 3``).
+        Seeds the split and the model's initialisation and training (``seed``), the
+        generation (``seed + 1``), the MSM baseline (``seed + 2``), the noise floor (``seed + 3``) and the
+        Bayesian samples of the validated MSM (``seed + 4``, ``seed + 5``).
     device
         ``"auto"`` (a GPU when there is one), ``"cpu"`` or ``"cuda"``.
     progress
@@ -342,11 +387,16 @@ def learn_and_compare(
     -------
     LearnResult
         ``.comparison`` (the model vs the reference), ``.baseline_comparison``
-        (the MSM vs the reference) and ``.noise_floor``, typed; ``.model``,
-        ``.generated``, ``.learning``; and ``.metrics``, a JSON-ready dict
-        with every key of :meth:`~mdlstm_utils.kinetics.Comparison.to_dict`
-        and ``model``, ``parameters``, ``val_loss``, ``epochs_run``,
-        ``train_seconds``, ``generation_seconds``, ``train_tokens_per_s``.
+        (the lag-1 MSM vs the reference), ``.validated``, ``.slow``, ``.split``
+        and ``.noise_floor``, typed; ``.model``, ``.generated``, ``.learning``;
+        and ``.metrics``, a JSON-ready dict with every key of
+        :meth:`~mdlstm_utils.kinetics.Comparison.to_dict` and ``model``,
+        ``parameters``, ``val_loss``, ``epochs_run``, ``train_seconds``,
+        ``generation_seconds``, ``train_tokens_per_s``, ``evaluation`` (the
+        split), ``validated_msm``, ``slow_process``, ``slow_its_err`` (the
+        generated slowest timescales against the test reference's),
+        ``msm_slow_its_err``, ``vmsm_slow_its_err`` and
+        ``vmsm_mfpt_max_rel_err``.
 
     Examples
     --------
@@ -371,14 +421,20 @@ def learn_and_compare(
     Several partitions of the same data: :func:`learn_spaces`; the settings
     of the recipe: :class:`~mdlstm_utils.lm.train.TrainConfig`.
     """
-    trajs, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
+    data, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
+    cfg, gcfg, bcfg, sizes = _settings(train, generation, baselines, settings)
+    if train_labels is None:  # the protocol: split by the seed before anything is fitted
+        split = train_test_split(data, n_train=n_train, test_fraction=test_fraction, seed=seed)
+    else:
+        if n_train is not None:
+            raise ValueError("give either n_train or train_labels, not both")
+        split = _given_split(check_labels(train_labels, n_states, name="train_labels"), data)
+    train_data, trajs = split.train, split.test  # fitted on the training part; the reference is the test part
     lengths = np.array([len(t) for t in trajs])
     n_traj = len(trajs)
-    cfg, gcfg, bcfg, sizes = _settings(train, generation, baselines, settings)
-    n_train, prompt, prompt_len, n_gen, gen_frames, like_reference = _generation_settings(
-        lengths, n_train, train_labels, gcfg.prompt, gcfg.prompt_len, gcfg.n_gen, gcfg.gen_frames)
+    prompt, prompt_len, n_gen, gen_frames, like_reference = _generation_settings(
+        lengths, gcfg.prompt, gcfg.prompt_len, gcfg.n_gen, gcfg.gen_frames)
     dev = resolve_device(device)
-    train_data = trajs[:n_train] if train_labels is None else check_labels(train_labels, n_states, name="train_labels")
     val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
     ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
 
@@ -400,39 +456,104 @@ def learn_and_compare(
 
     cmp = comparison(trajs, gen, n_states=n_states, sets=sets, set_names=set_names, dt=dt, dt_unit=unit)
     m = cmp.to_dict()
-    msm = bcmp = None
-    if bcfg.msm:
-        msm, bcmp = _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, bcfg.msm_lag, gen_frames,
-                                  prompt[:, -1], lengths[src] if ragged else None, seed + 2)
-        b = bcmp.to_dict()
-        if sets is not None:
-            m.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high", "mfpt_max_rel_err",
-                                                  "set_pop_max_abs_err")})
-    floor = None
-    if sets is not None and bcfg.noise_pairs:
-        floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
-                            n_pairs=bcfg.noise_pairs, seed=seed + 3)
-        m.update(floor.to_dict())
+    base = _baselines(split, gen, prompt[:, -1], lengths[src] if ragged else None, gen_frames, n_states, sets,
+                      set_names, dt, unit, bcfg, truth_its, seed)
+    m.update(base.metrics)
+    unseen = unseen_diagnostic(net, train_data, trajs, gen, n_states=n_states, msm=base.msm, device=dev,
+                               seq_len=int(min(cfg.seq_len, lengths.min() - 1)),
+                               sides=sets if sets is not None and len(sets) == 2 else None)
+    m["unseen"] = unseen.to_dict()
     name = model.lower() if isinstance(model, str) else type(net).__name__.removesuffix("LM").lower()
     rec = learning_record(tr, train_data, val_data, n_states, cfg, msm=msm1)
     m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
              train_steps=int(sum(h["batches"] for h in tr.history)),
-             train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second)
+             train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second,
+             evaluation=split.to_dict())
     if truth_mfpt is not None:
-        m.update(_truth_metrics(truth_mfpt, cmp, bcmp))
-    return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=msm,
-                       baseline_comparison=bcmp, noise_floor=floor, learning=rec)
+        m.update(_truth_metrics(truth_mfpt, cmp, base.comparison, base.validated))
+    return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=base.msm,
+                       baseline_comparison=base.comparison, noise_floor=base.floor, learning=rec, split=split,
+                       validated=base.validated, slow=base.slow, unseen=unseen)
 
 
-def _generation_settings(lengths: np.ndarray, n_train, train_labels, prompt, prompt_len: int, n_gen, gen_frames):
-    """The checked ``(n_train, prompt, prompt_len, n_gen, gen_frames, like_reference)`` of :func:`learn_and_compare`."""
+@dataclass
+class _Baselines:
+    """What :func:`learn_and_compare` judges a model against, and their metrics."""
+
+    metrics: dict
+    msm: np.ndarray | list | None = None
+    comparison: Comparison | None = None
+    floor: NoiseFloor | None = None
+    validated: ValidatedMSM | None = None
+    slow: SlowProcess | None = None
+
+
+def _baselines(split: Split, gen, start, cut, gen_frames: int, n_states: int, sets, set_names, dt: float, unit: str,
+               bcfg: BaselineConfig, truth_its, seed: int) -> _Baselines:
+    """The lag-1 MSM sampled like the model (``start`` states, ``cut`` lengths), the noise floor of the test part,
+    and the validated MSM with the slowest timescales of every model at its lag, as ``bcfg`` asks."""
+    train_data, trajs = split.train, split.test
+    out = _Baselines({})
+    if bcfg.msm:
+        out.msm, out.comparison = _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, bcfg.msm_lag,
+                                                gen_frames, start, cut, seed + 2)
+        b = out.comparison.to_dict()
+        if sets is not None:
+            out.metrics.update({f"msm_{k}": b[k] for k in ("mfpt_gen", "mfpt_gen_low", "mfpt_gen_high",
+                                                            "mfpt_max_rel_err", "set_pop_max_abs_err")})
+    if sets is not None and bcfg.noise_pairs:
+        out.floor = noise_floor(trajs, n_states=n_states, sets=sets, gen_frames=sum(len(g) for g in gen), dt=dt,
+                                n_pairs=bcfg.noise_pairs, seed=seed + 3)
+        out.metrics.update(out.floor.to_dict())
+    if bcfg.msm and bcfg.validated_msm:
+        out.validated, out.slow = _validated_baseline(train_data, trajs, gen, out.msm, n_states, sets, set_names, dt,
+                                                      bcfg, truth_its, seed)
+        out.metrics.update(validated_msm=out.validated.to_dict(), slow_process=out.slow.to_dict(),
+                           slow_its_err=out.slow.error("generated"),
+                           msm_slow_its_err=out.slow.error(_lag_name(bcfg.msm_lag)),
+                           vmsm_slow_its_err=out.slow.error("MSM (validated)"))
+        if sets is not None:
+            out.metrics["vmsm_mfpt_max_rel_err"] = relative_error(out.validated.mfpt, out.comparison.mfpt_ref)
+    return out
+
+
+def _lag_name(lag: int) -> str:
+    """The name of the sampled MSM baseline in :class:`~mdlstm_utils.kinetics.SlowProcess`."""
+    return f"MSM (lag {lag})"
+
+
+def _given_split(train_data: list, reference: list) -> Split:
+    """The record of a split the caller made (``train_labels`` given): the reference is all of ``labels``. A
+    reference trajectory identical to a training one is judged in-sample, which the protocol forbids: warned."""
+    seen = {t.tobytes() for t in train_data}
+    shared = sum(t.tobytes() in seen for t in reference)
+    if shared:
+        warnings.warn(f"{shared} of the {len(reference)} reference trajectories are also training trajectories: the "
+                      "model is judged on data it was fitted on. Pass the held-out trajectories as labels "
+                      "(or leave out train_labels and let the seed split them).", stacklevel=3)
+    none = np.zeros(0, dtype=np.int64)
+    return Split(list(train_data), list(reference), none, none, none, none, "given", None)
+
+
+def _validated_baseline(train_data, test, gen, msm, n_states, sets, set_names, dt, bcfg, truth_its, seed):
+    """The validated MSM of the training part, and the slowest implied timescales of the reference, the generated
+    trajectories and both MSM baselines at its lag: ``(ValidatedMSM, SlowProcess)``."""
+    vmsm = validated_msm(train_data, n_states, sets, dt=dt, set_names=set_names, n_samples=bcfg.its_samples,
+                         seed=seed + 4)
+    k = n_slow_processes(vmsm.timescales, vmsm.lag, dt, n_sets=len(sets) if sets is not None else None)
+    others = {"generated": gen}
+    if msm is not None:
+        others[_lag_name(bcfg.msm_lag)] = (msm, dt * bcfg.msm_lag)
+    truth = truth_its(vmsm.lag) if callable(truth_its) else truth_its
+    slow = slow_process(test, n_states=n_states, lag=vmsm.lag, dt=dt, k=k, others=others, validated=vmsm,
+                        truth=truth, n_samples=bcfg.its_samples, seed=seed + 5)
+    return vmsm, slow
+
+
+def _generation_settings(lengths: np.ndarray, prompt, prompt_len: int, n_gen, gen_frames):
+    """The checked ``(prompt, prompt_len, n_gen, gen_frames, like_reference)`` of :func:`learn_and_compare`."""
     n_traj = len(lengths)
-    if train_labels is not None and n_train is not None:
-        raise ValueError("give either n_train or train_labels, not both")
-    n_train = n_traj if n_train is None else int(n_train)
-    if not 1 <= n_train <= n_traj:
-        raise ValueError(f"n_train={n_train} must be between 1 and the number of trajectories ({n_traj})")
     if prompt is not None:
         prompt = np.asarray(prompt)
         if prompt.ndim != 2 or not np.issubdtype(prompt.dtype, np.integer) or gen_frames is None:
@@ -440,14 +561,14 @@ def _generation_settings(lengths: np.ndarray, n_train, train_labels, prompt, pro
                              f"of {prompt.dtype} and gen_frames={gen_frames}")
         n_gen, prompt_len = prompt.shape
     elif not 1 <= prompt_len < lengths.min():
-        raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the trajectories "
+        raise ValueError(f"prompt_len={prompt_len} must be >= 1 and shorter than the test trajectories "
                          f"(the shortest has {lengths.min()} frames)")
     n_gen = n_traj if n_gen is None else int(n_gen)
     like_reference = gen_frames is None
     gen_frames = int(lengths.max()) if like_reference else int(gen_frames)
     if n_gen < 1 or gen_frames < 1:
         raise ValueError(f"n_gen and gen_frames must be >= 1, got {n_gen} and {gen_frames}")
-    return n_train, prompt, prompt_len, n_gen, gen_frames, like_reference
+    return prompt, prompt_len, n_gen, gen_frames, like_reference
 
 
 def _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, lag: int, gen_frames: int, start, cut,
@@ -462,13 +583,15 @@ def _msm_baseline(trajs, train_data, n_states, sets, set_names, dt, unit, lag: i
                            dt_unit=unit)
 
 
-def _truth_metrics(truth_mfpt, cmp: Comparison, bcmp: Comparison | None) -> dict:
-    """How far the reference, the generated trajectories and the MSM baseline are from the true MFPTs."""
+def _truth_metrics(truth_mfpt, cmp: Comparison, bcmp: Comparison | None, vmsm: ValidatedMSM | None) -> dict:
+    """How far the reference, the generated trajectories and the MSM baselines are from the true MFPTs."""
     truth = np.asarray(truth_mfpt, dtype=float)
     out = {"mfpt_truth": truth.tolist(), "ref_vs_truth_err": relative_error(cmp.mfpt_ref, truth),
            "gen_vs_truth_err": relative_error(cmp.mfpt_gen, truth)}
     if bcmp is not None:
         out["msm_vs_truth_err"] = relative_error(bcmp.mfpt_gen, truth)
+    if vmsm is not None and vmsm.mfpt is not None:
+        out["vmsm_vs_truth_err"] = relative_error(vmsm.mfpt, truth)
     return out
 
 

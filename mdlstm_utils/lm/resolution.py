@@ -216,8 +216,9 @@ def interval_scan(space: StateSpace, intervals, *, train, val, seeds, n_gen: int
     Parameters
     ----------
     space
-        The reference at the base saving interval: a :class:`~mdlstm_utils.states.StateSpace` with exactly two
-        metastable sets (the slow process is the passage between them) and its ``dt`` and ``dt_unit``.
+        The test reference at the base saving interval (trajectories in neither ``train`` nor ``val``: the
+        evaluation protocol): a :class:`~mdlstm_utils.states.StateSpace` with exactly two metastable sets (the
+        slow process is the passage between them) and its ``dt`` and ``dt_unit``.
     intervals
         Saving intervals as multiples ``k >= 1`` of the base interval (``k = 10``: every 10th frame).
     train, val

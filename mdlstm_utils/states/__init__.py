@@ -10,11 +10,12 @@ any microstates) can then be lumped into metastable wells with a lookup table.
 * :mod:`~mdlstm_utils.states.msm`         Markov state models of label trajectories (deeptime)
 * :mod:`~mdlstm_utils.states.lag`         implied timescales, the lag-selection rule, the Chapman-Kolmogorov test
 * :mod:`~mdlstm_utils.states.metastable`  lumping (lookup, PCCA+), core sets, dynamical coring, metastable states in one call
+* :mod:`~mdlstm_utils.states.split`       the evaluation protocol's training / test split of trajectories
 * :mod:`~mdlstm_utils.states.sets`        sets of states: the state-to-set lookup, set labels, populations
 * :mod:`~mdlstm_utils.states.rules`       the rules that choose each step (TICA lag and size, microstates, MSM lag, number
   of metastable states, shortest kept visit), each result a ``Choice`` with its reason
 
-The names of the first six modules are importable from here (``from mdlstm_utils.states import kmeans``);
+The names of the first seven modules are importable from here (``from mdlstm_utils.states import kmeans``);
 ``sets`` and ``rules`` by their module (``from mdlstm_utils.states import rules``).
 """
 
@@ -34,6 +35,7 @@ from mdlstm_utils.states.metastable import (
 )
 from mdlstm_utils.states.lag import CKTestResult, ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
 from mdlstm_utils.states.msm import estimate_msm
+from mdlstm_utils.states.split import Split, train_test_split
 from mdlstm_utils.states.space import (
     METASTABLE_KINDS,
     TIME_UNITS,
@@ -70,6 +72,8 @@ __all__ = [
     "cores_from_memberships",
     "min_dwell_filter",
     "estimate_msm",
+    "Split",
+    "train_test_split",
     "lag",
     "ImpliedTimescalesResult",
     "CKTestResult",

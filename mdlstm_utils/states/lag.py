@@ -26,6 +26,8 @@ __all__ = [
     "LagConvergence",
     "lag_convergence",
     "converged_lag",
+    "lag_grid",
+    "posterior_samples",
 ]
 
 
@@ -227,22 +229,31 @@ def _posterior_matrices(C: np.ndarray, P0: np.ndarray, n_samples: int, n_steps: 
     return out
 
 
-def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int, level: float, reversible: bool,
-                         *, seed: int = 0):
-    """The ``level`` credible interval (in frames) of the ``k`` slowest timescales of a Bayesian MSM at ``lag``.
+def posterior_samples(dtrajs, n_states: int, lag: int, n_samples: int, *, reversible: bool = True,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Transition matrices of the Bayesian MSM at ``lag``: ``(active_set, samples)``, samples ``(n_samples, n, n)``.
 
-    The posterior is deeptime's ``BayesianMSM`` one (same counts, prior, starting matrix and sweeps per sample),
-    sampled with a seed derived from ``(seed, lag)`` so that a re-run gives the same bounds.
+    The posterior is deeptime's ``BayesianMSM`` one (same prior, starting matrix and sweeps per sample) over the
+    transition counts of non-overlapping windows on their largest connected set (``active_set``: its original
+    state labels; for a Markovian partition these counts are independent, which the posterior assumes), sampled
+    with a seed derived from ``(seed, lag)`` so that a re-run gives the same samples.
     """
     from deeptime.markov import TransitionCountEstimator
     from deeptime.markov.msm import MaximumLikelihoodMSM
 
-    counts = TransitionCountEstimator(lagtime=lag, count_mode="sample", n_states=n_states).fit(trajs).fetch_model()
-    # non-overlapping windows: for a Markovian partition the counts are independent, which the posterior assumes
+    counts = TransitionCountEstimator(lagtime=lag, count_mode="sample", n_states=n_states).fit(dtrajs).fetch_model()
     prior = MaximumLikelihoodMSM(reversible=reversible).fit(counts.submodel_largest(directed=True)).fetch_model()
     n_steps = int(np.sqrt(prior.count_model.n_states_full))  # deeptime's heuristic for decorrelating sweeps
     mats = _posterior_matrices(prior.count_model.count_matrix, prior.transition_matrix, n_samples, max(n_steps, 1),
                                reversible, _posterior_seed(seed, lag))
+    return np.asarray(prior.count_model.state_symbols, dtype=np.int64), mats
+
+
+def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int, level: float, reversible: bool,
+                         *, seed: int = 0):
+    """The ``level`` credible interval (in frames) of the ``k`` slowest timescales of a Bayesian MSM at ``lag``
+    (:func:`posterior_samples`)."""
+    mats = posterior_samples(trajs, n_states, lag, n_samples, reversible=reversible, seed=seed)[1]
     # the timescales -lag / ln|lambda_j| of each sample, as deeptime's MarkovStateModel.timescales computes them
     # (eigenvalues by decreasing modulus, the stationary one dropped), for all samples at once
     ev = np.sort(np.abs(np.linalg.eigvals(mats)), axis=1)[:, ::-1][:, 1: k + 1]
@@ -251,6 +262,14 @@ def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int,
         t[:, : ev.shape[1]] = -lag / np.log(ev)
     a = (1.0 - level) / 2
     return np.nanquantile(t, a, axis=0), np.nanquantile(t, 1.0 - a, axis=0)
+
+
+def lag_grid(shortest: int, n: int = 12) -> np.ndarray:
+    """About ``n`` lags (frames) spaced evenly in log from 1 to a tenth of the shortest trajectory (at most 1000):
+    the scan of the suite's lag rule, long enough to see a timescale level off, short enough that every
+    trajectory holds many windows at the longest lag."""
+    top = max(2, min(int(shortest) // 10, 1000))
+    return np.unique(np.round(np.geomspace(1, top, n)).astype(int))
 
 
 def suggest_lag(its, rtol: float = 0.1, *, lags=None, n_steps: int = 1, process: int = 0) -> int | None:
