@@ -31,7 +31,8 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.sweep suite --profile $(PROFILE) --device $(DEVICE) --out runs $(if $(ONLY),--only $(ONLY)) $(if $(JOBS),--jobs $(JOBS)) $(if $(RESUME),--resume)
 
-## Unit tests + every notebook in the smoke profile (papermill) + nbval output checks
+## Unit tests + every notebook in the smoke profile (papermill, profile=smoke passed by tests/test_notebooks.py: the
+## notebooks themselves default to quick) + the stored outputs of the cells marked NBVAL_CHECK_OUTPUT
 test: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m pytest
 
@@ -40,7 +41,7 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.site --runs $(RUNS) --out docs/_build/html $(SPHINXOPTS)
 
-## Open JupyterLab on the notebooks
+## Open JupyterLab on the notebooks (they run their parameters cell's defaults: the quick profile)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
@@ -54,4 +55,4 @@ results: $(STAMP)
 	$(BIN)/python -m mdlstm_utils.report.results --runs runs --docs docs $(if $(ALLOW_MIXED),--allow-mixed)
 
 clean:
-	rm -rf runs .pytest_cache docs/_build
+	rm -rf runs .pytest_cache docs/_build jupyter_execute

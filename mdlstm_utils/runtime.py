@@ -6,18 +6,24 @@ everywhere and each metrics dict says what it ran on. A notebook opens with
 :func:`start` (its parameters checked, its profile's settings, the device and the
 seed in one :class:`Lesson`) and closes with :meth:`Lesson.finish` (verdict,
 headline, environment and ``metrics.json``), so that the scaffolding every
-notebook shares is written once, here.
+notebook shares is written once, here. :func:`start` also refuses a parameter
+that papermill injected but the notebook does not declare (``-p sede 1``), and
+shows every refused parameter as one line (:class:`ParameterError`), whatever
+runs the notebook.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime
+import difflib
 import json
 import math
 import os
 import platform
 import random
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -29,7 +35,7 @@ import torch
 __all__ = [
     "resolve_device", "seed_everything", "environment_info", "code_version", "select_profile", "check_parameters",
     "save_metrics", "save_figure", "verdict", "headline", "fmt", "seed_values", "seed_stats", "mean_sd",
-    "Lesson", "start",
+    "Lesson", "start", "ParameterError", "ParameterTypeError", "check_injected_parameters",
 ]
 
 _VALID_DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -177,9 +183,10 @@ def environment_info(device: str | torch.device | None = "auto") -> dict:
 
 
 PROFILES = ("smoke", "quick", "full")
-"""The notebooks' profiles: ``smoke`` checks in seconds that everything runs (CI; numbers meaningless),
-``quick`` is ``make run``'s default (the whole suite in minutes on a laptop, each lesson visible in its
-numbers), ``full`` gives the reference results of ``docs/RESULTS.md``."""
+"""The notebooks' profiles: ``smoke`` checks in seconds that everything runs (CI and ``make test`` pass it
+explicitly; numbers meaningless), ``quick`` is the default of every notebook's parameters cell and of ``make run``
+(the whole suite in minutes on a laptop, each lesson visible in its numbers: what a learner who opens a notebook
+in JupyterLab runs), ``full`` gives the reference results of ``docs/RESULTS.md``."""
 
 
 def select_profile(profile: str, **options: dict) -> dict:
@@ -355,6 +362,131 @@ def seed_stats(values) -> tuple[float, float]:
     return mean, float(v.std(ddof=1)) if v.size > 1 and np.isfinite(mean) else float("nan")
 
 
+class _OneLine:
+    """Mixin: IPython shows the exception as one line, ``Name: message``, instead of a traceback.
+
+    IPython (JupyterLab, and the kernel papermill drives) renders an exception that has ``_render_traceback_``
+    by what that method returns. For a refused notebook parameter the frames inside this module say nothing
+    about what to change, and the message alone does, so the learner and the papermill log read just it.
+    Outside IPython (plain Python, pytest) the exception is an ordinary one.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ParameterError(_OneLine, ValueError):
+    """A notebook parameter that the notebook does not declare, or whose value is not allowed (a ``ValueError``)."""
+
+
+class ParameterTypeError(_OneLine, TypeError):
+    """A notebook parameter of the wrong type (a ``TypeError``)."""
+
+
+#: The first line of the cell papermill injects after a notebook's ``parameters`` cell (``# Parameters``, then one
+#: ``name = value`` line per ``-p name value``); the notebooks' own parameters cells start with a longer comment.
+PAPERMILL_COMMENT = "# Parameters"
+
+#: Names papermill itself injects with ``--inject-paths`` (and the two ``--inject-*-path``), declared by no notebook.
+PAPERMILL_NAMES = frozenset({"PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH"})
+
+
+def _first_line(source: str) -> str:
+    return source.strip().split("\n", 1)[0].strip()
+
+
+def _is_injected(source: str) -> bool:
+    return _first_line(source) == PAPERMILL_COMMENT
+
+
+def _assigned_names(source: str) -> list[str] | None:
+    """The names a cell assigns at its top level (``a = 1``, ``a, b = 1, 2``, ``a: int = 1``), in order;
+    ``None`` when the cell is not Python (IPython ``%``/``!`` lines are left out first)."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+    def names(target: ast.expr) -> list[str]:
+        if isinstance(target, ast.Name):
+            return [target.id]
+        if isinstance(target, (ast.Tuple, ast.List)):
+            return [n for elt in target.elts for n in names(elt)]
+        if isinstance(target, ast.Starred):
+            return names(target.value)
+        return []  # d["k"] = ..., obj.attr = ...: not a new name
+
+    out = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        else:
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            out.extend(n for n in names(t) if n not in out)
+    return out
+
+
+def _kernel_history() -> list[str]:
+    """The sources of the cells this IPython kernel has executed, oldest first; ``[]`` outside IPython.
+
+    IPython is not imported here: when it is not loaded already, this is not a kernel.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None:
+        return []
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if history is None:
+        history = shell.user_ns.get("In", [])
+    return [s for s in history if isinstance(s, str)]
+
+
+def check_injected_parameters(history: list[str] | None = None) -> list[str]:
+    """Refuse a parameter that papermill injected but the notebook's ``parameters`` cell does not declare.
+
+    Papermill only warns about an unknown name (``papermill nb.ipynb out.ipynb -p sede 1``: "Passed unknown
+    parameter: sede") and runs the whole notebook with the default ``seed``; this check makes such a run stop in
+    its first seconds. It reads the kernel's input history (``history``: the executed cells' sources, oldest
+    first; by default this IPython kernel's, and nothing outside IPython, so the check is a no-op in plain Python
+    and in a notebook that papermill did not parameterize): the latest cell papermill injected (first line
+    ``# Parameters``) is compared with the notebook's own parameters cell, the latest cell before it whose first
+    line starts with ``# Parameters`` and says more (every notebook of the suite writes ``# Parameters
+    (papermill overrides these) ...``), or else the cell executed just before it (papermill puts its cell right
+    after the ``parameters`` cell). Names papermill adds itself (:data:`PAPERMILL_NAMES`) are allowed.
+
+    Returns the names the injected cell sets (``[]`` when there is none, or when a cell is not Python).
+
+    Raises
+    ------
+    ParameterError
+        One line naming the undeclared parameters, the closest declared names, and every declared one.
+    """
+    history = _kernel_history() if history is None else list(history)
+    injected = [i for i, src in enumerate(history) if _is_injected(src)]
+    if not injected:
+        return []
+    last = injected[-1]
+    before = [src for src in history[:last] if src.strip() and not _is_injected(src)]
+    own = [src for src in before if _first_line(src).startswith(PAPERMILL_COMMENT)]
+    declared_cell = own[-1] if own else before[-1] if before else None
+    given = _assigned_names(history[last])
+    declared = _assigned_names(declared_cell) if declared_cell is not None else None
+    if given is None or declared is None:
+        return given or []
+    unknown = [n for n in given if n not in declared and n not in PAPERMILL_NAMES]
+    if unknown:
+        lowered = {n.lower(): n for n in declared}  # kt -> kT: case is the commonest slip
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.lower(), list(lowered), n=1)
+            hints.append(f"{name} (did you mean {lowered[close[0]]}?)" if close else name)
+        raise ParameterError(f"this notebook has no parameter {', '.join(hints)}; its parameters are: "
+                             f"{', '.join(declared)}")
+    return given
+
+
 #: The parameters every notebook has, with the types papermill may pass for them (:func:`start` checks them).
 STANDARD_PARAMETERS = {"profile": str, "device": str, "seed": int, "out_dir": (str, type(None))}
 
@@ -477,11 +609,14 @@ def start(notebook: str, *, profile: str, device: str, seed: int, out_dir: str |
 
     Raises
     ------
-    TypeError
-        For a parameter of the wrong type; the message names it.
+    ParameterTypeError
+        (a ``TypeError``) For a parameter of the wrong type; the message names it.
+    ParameterError
+        (a ``ValueError``) For a parameter papermill injected that the notebook does not declare
+        (:func:`check_injected_parameters`), an unknown profile (the message lists the choices), an unknown or
+        absent device, or a negative seed. Both show as one line in a notebook, without a traceback.
     ValueError
-        For an unknown profile (the message lists the choices), an unknown or absent device, a negative seed,
-        or ``params`` naming one of the four standard parameters.
+        For ``params`` naming one of the four standard parameters (a mistake in the notebook, not in its use).
     """
     started = time.perf_counter()
     if not isinstance(notebook, str) or not notebook:
@@ -491,9 +626,19 @@ def start(notebook: str, *, profile: str, device: str, seed: int, out_dir: str |
     if standard:
         raise ValueError(f"params names {', '.join(standard)}: start() checks the standard parameters itself")
     given = {"profile": profile, "device": device, "seed": seed, "out_dir": out_dir}
-    check_parameters(**{k: (given[k], t) for k, t in STANDARD_PARAMETERS.items()}, **params)
-    cfg = select_profile(profile, **profiles)
-    dev = resolve_device(device)
+    try:  # every check of what the user passed, before any work: a refusal is one line (ParameterError)
+        check_injected_parameters()
+        check_parameters(**{k: (given[k], t) for k, t in STANDARD_PARAMETERS.items()}, **params)
+        cfg = select_profile(profile, **profiles)
+        dev = resolve_device(device)
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+    except (ParameterError, ParameterTypeError):
+        raise
+    except TypeError as exc:
+        raise ParameterTypeError(str(exc)) from None
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     rng = seed_everything(seed)
     return Lesson(notebook=notebook, profile=profile, seed=seed, out_dir=out_dir, cfg=cfg, device=dev, rng=rng,
                   started=started)

@@ -121,3 +121,86 @@ def test_a_torch_device_is_returned_as_it_is_without_probing(monkeypatch):
     assert runtime.environment_info(dev)["device"] == "cpu"
     with pytest.raises(AssertionError, match="probed"):  # "auto" does look
         runtime.resolve_device("auto")
+
+
+# ---- a parameter papermill injected but the notebook does not declare, and bad values: one line, before any work
+
+OWN = ('# Parameters (papermill overrides these)\n'
+       'profile = "quick"\ndevice = "auto"\nseed = 0\nout_dir = None\nkT = 0.75\n')
+
+
+def _injected(**values):
+    """The cell papermill injects for ``-p name value`` (papermill's own translator, so its format is the real one)."""
+    from papermill.translators import PythonTranslator
+
+    return PythonTranslator.codify(values)
+
+
+def test_an_undeclared_injected_parameter_is_refused_with_the_closest_name_and_the_list():
+    history = ["", "import numpy as np", OWN, _injected(sede=1, profile="smoke"), "from mdlstm_utils import runtime"]
+    with pytest.raises(runtime.ParameterError) as err:
+        runtime.check_injected_parameters(history)
+    msg = str(err.value)
+    assert "\n" not in msg and "no parameter sede (did you mean seed?)" in msg
+    assert msg.endswith("its parameters are: profile, device, seed, out_dir, kT")
+    assert isinstance(err.value, ValueError)
+    assert err.value._render_traceback_() == [f"ParameterError: {msg}"]  # what IPython shows: one line
+
+
+def test_declared_injected_parameters_pass_and_without_papermill_nothing_is_checked():
+    assert runtime.check_injected_parameters(["", OWN, _injected(seed=2, kT=1.0), "x = 1"]) == ["seed", "kT"]
+    # papermill's own names (--inject-paths), a re-run injected cell, and the cell before it when no own marker
+    assert runtime.check_injected_parameters(
+        [OWN, _injected(seed=2, PAPERMILL_INPUT_PATH="a.ipynb"), _injected(seed=3)]) == ["seed"]
+    assert runtime.check_injected_parameters(["seed = 0\nkT = 1", _injected(kT=2)]) == ["kT"]
+    with pytest.raises(runtime.ParameterError, match="no parameter kt .did you mean kT.."):
+        runtime.check_injected_parameters(["seed = 0\nkT = 1", _injected(kt=2)])
+    assert runtime.check_injected_parameters(["", OWN, "seed = 5"]) == []  # JupyterLab: the user edits the cell
+    assert runtime.check_injected_parameters([OWN, "%%bash\n# Parameters\nsede = 1 +"]) == []  # not Python
+    assert runtime.check_injected_parameters() == []  # outside an IPython kernel: nothing to read
+    cell = "a, (b, *c) = x\nd['k'] = 1\ne: int = 2\n%matplotlib inline\nf += 1"
+    assert runtime._assigned_names(cell) == ["a", "b", "c", "e"]
+
+
+@pytest.mark.parametrize("bad, cls, text", [
+    (dict(profile="fast"), runtime.ParameterError, "profile='fast' is not one of ['full', 'quick', 'smoke']"),
+    (dict(device="tpu"), runtime.ParameterError, "device='tpu'"),
+    (dict(seed=-1), runtime.ParameterError, "seed must be >= 0, got -1"),
+    (dict(seed="1"), runtime.ParameterTypeError, "notebook parameter seed='1' has type str"),
+])
+def test_a_bad_value_fails_at_start_with_one_line(bad, cls, text):
+    args = {**dict(profile="smoke", device="cpu", seed=0, out_dir=None), **bad}
+    with pytest.raises(cls) as err:
+        runtime.start("99_test", **args, **PROFILES)
+    assert text in str(err.value) and "\n" not in str(err.value)
+    assert err.value._render_traceback_() == [f"{cls.__name__}: {err.value}"]
+
+
+@pytest.mark.notebook
+def test_papermill_by_hand_stops_at_a_mistyped_parameter_in_seconds(tmp_path):
+    """``papermill nb.ipynb out.ipynb -p sede 1`` in a real kernel: refused by runtime.start, one line, in seconds."""
+    import nbformat
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    params = nbformat.v4.new_code_cell(OWN)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# a lesson"), params, nbformat.v4.new_code_cell(
+        "from mdlstm_utils import runtime\n"
+        "lesson = runtime.start('99_test', profile=profile, device=device, seed=seed, out_dir=out_dir,\n"
+        "                       params=dict(kT=(kT, float)), smoke={}, quick={}, full={})\n"
+        "print('seed', lesson.seed)")]
+    src = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, src)
+    run = dict(kernel_name="python3", progress_bar=False, cwd=str(tmp_path),
+               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    t0 = time.perf_counter()
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), parameters=dict(sede=1, profile="smoke"), **run)
+    assert time.perf_counter() - t0 < 60
+    e = err.value
+    assert e.ename == "ParameterError" and "no parameter sede (did you mean seed?)" in e.evalue
+    assert e.traceback == [f"ParameterError: {e.evalue}"]  # one line, no traceback through the package
+    out = pm.execute_notebook(str(src), str(tmp_path / "ok.ipynb"), parameters=dict(seed=2, profile="smoke"), **run)
+    assert out.cells[-1].outputs[0]["text"] == "seed 2\n"
