@@ -1,7 +1,9 @@
 """Command-line entry points: ``mdlstm analyze``, the whole method on your own trajectories.
 
-* :mod:`~mdlstm_utils.cli.analyze`     the steps in order (inputs, states, model, checks), :func:`~mdlstm_utils.cli.analyze.run`
-  and the command line; writes ``report.html`` and ``metrics.json``
+* :mod:`~mdlstm_utils.cli.analyze`     the command line: parses the arguments, then (only then) imports the method, so
+  that ``--help`` answers at once; ``analyze.<name>`` reaches every name of the method
+* :mod:`~mdlstm_utils.cli.method`      the steps in order (inputs, states, model, checks), :func:`~mdlstm_utils.cli.method.run`;
+  writes ``report.html`` and ``metrics.json``, a partial report (the step that failed, why, what to try) when a step fails
 * :mod:`~mdlstm_utils.cli.inputs`      reading MD files, feature arrays or label arrays, checked before any long step
 * :mod:`~mdlstm_utils.cli.metastable`  metastable states with the alternatives the rules allow (core thresholds,
   fewer states, longer lags), each trial recorded

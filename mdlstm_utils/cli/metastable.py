@@ -1,21 +1,27 @@
 """Metastable states from microstates with the alternatives the rules allow: PCCA+, cores at a membership
 threshold (several tried, in order), dynamical coring, each trial recorded, so that a failure says what was
 tried and a success says which rule chose it.
+
+Frames before a trajectory's first core visit take the first core it enters (the ``"backfill"`` rule of
+:func:`~mdlstm_utils.states.metastable_states`); a trajectory that never visits a core has no label to take and
+is left out of the learned labels, with a note that says how many frames that cost.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from mdlstm_utils.kinetics import relaxation_timescales
 from mdlstm_utils.runtime import fmt
 from mdlstm_utils.states import StateSpace, metastable_space, metastable_states, pcca_lump
+from mdlstm_utils.states.metastable import never_in_a_core
 from mdlstm_utils.states.rules import Choice, agree, choose_min_dwell, choose_n_macro, msm_slowest
 from mdlstm_utils.cli.checks import Check, check_cores
 
-__all__ = ["CORE_THRESHOLDS", "slowest_relaxation", "CoreTrial", "try_threshold", "StateChoice", "AnalysisFailed", "find_metastable"]
+__all__ = ["CORE_THRESHOLDS", "slowest_relaxation", "CoreTrial", "try_threshold", "visiting", "StateChoice", "AnalysisFailed",
+           "find_metastable"]
 
 
 
@@ -48,6 +54,8 @@ class CoreTrial:
     relaxation: tuple = (np.nan, np.nan, np.nan)  # slowest relaxation of `space` with its interval
     cores: Check | None = None
     agrees: bool = False
+    dropped: tuple = ()  # trajectories left out of `space`: they never visit a core at this threshold
+    drop_note: str = ""  # that, and the frames it cost, in words (empty when none was left out)
 
     @property
     def good(self) -> bool:
@@ -58,7 +66,8 @@ class CoreTrial:
             return f"{self.threshold:g}: {self.error}"
         v, lo, hi = self.relaxation
         where = "cores in the wells" if self.cores.passed else "cores off the wells' minima or small"
-        return f"{self.threshold:g}: relaxation {v:.3g} [{fmt(lo, '.4g')}, {fmt(hi, '.4g')}], {where}"
+        lost = f", {len(self.dropped)} trajectories without a core visit left out" if self.dropped else ""
+        return f"{self.threshold:g}: relaxation {v:.3g} [{fmt(lo, '.4g')}, {fmt(hi, '.4g')}], {where}{lost}"
 
 
 def _no_core_error(memberships: np.ndarray, threshold: float) -> str:
@@ -74,7 +83,10 @@ def _no_core_error(memberships: np.ndarray, threshold: float) -> str:
 
 def try_threshold(micro: StateSpace, n_macro: int, lag: int, threshold: float, msm: tuple, *, pcca=None,
                   min_dwell: int | None = None, n_boot: int = 200) -> CoreTrial:
-    """Cores at ``threshold``, coring, and the checks that choose the threshold (:func:`find_metastable`)."""
+    """Cores at ``threshold``, coring, and the checks that choose the threshold (:func:`find_metastable`).
+
+    Trajectories that never visit a core at this threshold are left out of the labels (:func:`visiting`), and
+    the trial says so (``dropped``, ``drop_note``)."""
     pc = pcca or pcca_lump(list(micro.trajs), micro.n_states, n_macro, lag)
     err = _no_core_error(pc.memberships, threshold)
     if err:
@@ -83,15 +95,42 @@ def try_threshold(micro: StateSpace, n_macro: int, lag: int, threshold: float, m
         ms = metastable_states(list(micro.trajs), micro.n_states, n_macro, lag, core_threshold=threshold, pcca=pc)
     except ValueError as exc:
         return CoreTrial(threshold, str(exc))
-    cores = metastable_space(micro, "cores", metastable=ms, lag=lag)
+    kept, kept_ms, lost, note = visiting(micro, ms)
+    if not kept.n_traj:
+        return CoreTrial(threshold, "no trajectory visits a core")
+    cores = metastable_space(kept, "cores", metastable=kept_ms, lag=lag)
     scan, dwell = choose_min_dwell(cores, min_dwell=min_dwell, max_dwell=max(32, lag))
-    space = metastable_space(micro, "coring", metastable=ms, lag=lag, min_dwell=dwell.value,
+    space = metastable_space(kept, "coring", metastable=kept_ms, lag=lag, min_dwell=dwell.value,
                              set_names=[f"S{k}" for k in range(n_macro)])
     v = float(relaxation_timescales(list(space.trajs), n_macro, dt=space.dt, n_boot=0)[0][0])
     relax = (v, np.nan, np.nan)
     if not agree(v, np.nan, np.nan, *msm[:1], np.nan, np.nan) and np.isfinite(v):
         relax = slowest_relaxation(space.trajs, n_macro, space.dt, n_boot=n_boot)  # the interval decides
-    return CoreTrial(threshold, "", ms, scan, dwell, space, relax, check_cores(micro, ms), agree(*relax, *msm))
+    return CoreTrial(threshold, "", ms, scan, dwell, space, relax, check_cores(micro, ms), agree(*relax, *msm),
+                     lost, note)
+
+
+def visiting(micro: StateSpace, ms) -> tuple:
+    """The microstates and metastable states without the trajectories that never visit a core:
+    ``(micro, ms, dropped, note)``.
+
+    Such a trajectory (:func:`~mdlstm_utils.states.metastable.never_in_a_core`) stays all ``-1`` in the
+    core-set labels, which no estimator counts and no model learns; it holds no transition between metastable
+    states either, so it is left out, and ``note`` says which and how many frames that cost (``""`` when
+    every trajectory visits a core). ``ms`` keeps its lumping and cores; only its label trajectories shrink.
+    """
+    lost = tuple(int(i) for i in never_in_a_core(list(ms.core_labels)))
+    if not lost:
+        return micro, ms, lost, ""
+    keep = [i for i in range(micro.n_traj) if i not in set(lost)]
+    frames = int(micro.lengths[list(lost)].sum())
+    shown = ", ".join(str(i) for i in lost[:10]) + (" ..." if len(lost) > 10 else "")
+    note = (f"{len(lost)} of {micro.n_traj} trajectories never visit a core (membership >= {ms.core_threshold:g}) "
+            f"and are left out of the metastable labels: {frames} frames, {frames / micro.n_frames:.1%} of all "
+            f"(trajectories {shown}, counted from 0)")
+    return (replace(micro, trajs=tuple(micro.trajs[i] for i in keep)),
+            replace(ms, core_labels=[ms.core_labels[i] for i in keep],
+                    macro_labels=[ms.macro_labels[i] for i in keep]), lost, note)
 
 
 @dataclass
@@ -104,14 +143,18 @@ class StateChoice:
     choices: dict  # "lag", "n_macro", "core_threshold", "min_dwell" -> Choice
     trials: list  # (lag, n_macro, [CoreTrial, ...]) in the order tried
     notes: list  # the alternatives taken, and why, in plain words
+    dropped: tuple = ()  # trajectories (indices into the microstates') left out of `space`: never in a core
 
 
 class AnalysisFailed(ValueError):
-    """No state space could be formed; ``partial`` holds the steps so far (:class:`Partial`) for the report."""
+    """A step of the analysis failed (no state space could be formed, ...); ``partial`` holds the steps so far
+    (:class:`~mdlstm_utils.cli.method.Partial`: the step, why, what to try) for the report, ``advice`` what to
+    try, in the options of ``mdlstm analyze``."""
 
-    def __init__(self, message: str, partial=None):
+    def __init__(self, message: str, partial=None, *, advice: str = ""):
         super().__init__(message)
         self.partial = partial
+        self.advice = advice
 
 
 def find_metastable(micro: StateSpace, its, lag: Choice, n_macro: Choice, *, core_threshold: float | None = None,
@@ -127,7 +170,9 @@ def find_metastable(micro: StateSpace, its, lag: Choice, n_macro: Choice, *, cor
     fewer states are tried (down to 2); when no cores form at all, the next longer scanned lags (up to three).
     When cores form but none passes, the threshold whose relaxation comes closest is taken (its self-checks
     then fail). Values given by the user (``core_threshold``, a given ``n_macro`` or ``lag``) are kept fixed.
-    Raises :class:`AnalysisFailed` when no cores form anywhere.
+    A trial that raises ``ValueError`` is a failed trial (its error recorded), never a crash of the loop;
+    trajectories that never visit a core are left out of the chosen labels (:func:`visiting`), with a note.
+    Raises :class:`AnalysisFailed` (with ``advice``) when no cores form anywhere.
     """
     notes, trials = [], []
     lags = [lag.value]
@@ -148,7 +193,10 @@ def find_metastable(micro: StateSpace, its, lag: Choice, n_macro: Choice, *, cor
                 continue
             tried = []
             for th in thresholds:
-                tr = try_threshold(micro, n, tau, th, msm, pcca=pc, min_dwell=min_dwell)
+                try:
+                    tr = try_threshold(micro, n, tau, th, msm, pcca=pc, min_dwell=min_dwell)
+                except ValueError as exc:  # a threshold that cannot be tried is a failed trial, not a crash
+                    tr = CoreTrial(th, str(exc))
                 tried.append(tr)
                 if tr.good and tr.relaxation[0] >= msm[0]:
                     break
@@ -172,8 +220,8 @@ def find_metastable(micro: StateSpace, its, lag: Choice, n_macro: Choice, *, cor
         if tau != lags[-1]:
             notes.append(f"no cores form at lag {tau * its.dt:g}; trying a longer lag")
     if best_usable is None:
-        raise AnalysisFailed("no metastable states could be formed: " + "; ".join(notes) + ". "
-                             + _failure_hint(trials, core_threshold, n_macro))
+        raise AnalysisFailed("no metastable states could be formed: " + "; ".join(notes) + ".",
+                             advice=_failure_hint(trials, core_threshold, n_macro))
     _, tau, n, tr = best_usable
     notes.append(f"taking {n} states at membership >= {tr.threshold:g}, the closest to passing: the self-checks "
                  "below say what is wrong")
@@ -189,7 +237,7 @@ def _failure_hint(trials, core_threshold, n_macro: Choice) -> str:
     if n_macro.rule == "given":
         hints.append(f"fewer states than --n-macro {n_macro.value}, or drop it")
     hints.append("more data, a finer partition (--n-micro) or features that separate the wells")
-    return "Try: " + "; ".join(hints) + "."
+    return "; ".join(hints)
 
 
 def _settle(tr: CoreTrial, tau: int, n: int, lag: Choice, nm: Choice, core_threshold, its, trials, notes,
@@ -210,4 +258,6 @@ def _settle(tr: CoreTrial, tau: int, n: int, lag: Choice, nm: Choice, core_thres
                 else "closest to passing")
         choices["core_threshold"] = Choice(tr.threshold, f"{rule} ({tried})")
     choices["min_dwell"] = tr.min_dwell
-    return StateChoice(tr.metastable, tr.space, tr.dwell_scan, choices, trials, notes)
+    if tr.drop_note:
+        notes.append(tr.drop_note)
+    return StateChoice(tr.metastable, tr.space, tr.dwell_scan, choices, trials, notes, tr.dropped)

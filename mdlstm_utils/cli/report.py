@@ -14,8 +14,8 @@ from mdlstm_utils.report import plots
 from mdlstm_utils.runtime import fmt
 from mdlstm_utils.cli.checks import SelfChecks
 
-if TYPE_CHECKING:  # types of the annotations only: the analysis module imports this one
-    from mdlstm_utils.cli.analyze import Analysis, Partial
+if TYPE_CHECKING:  # types of the annotations only: the method's module imports this one
+    from mdlstm_utils.cli.method import Analysis, Partial
 
 __all__ = ["FIGURE_NAMES", "HOW_TO_READ", "figure", "figures", "report_html", "partial_report_html"]
 
@@ -102,9 +102,22 @@ def figure(a: Analysis, name: str):
     raise ValueError(f"unknown figure {name!r}; choose one of {FIGURE_NAMES}")
 
 
-def figures(a: Analysis) -> dict:
-    """The report's figures that apply to this analysis, ``{name: Figure}``."""
-    return {n: f for n in FIGURE_NAMES if (f := figure(a, n)) is not None}
+def figures(a: Analysis, failed: list | None = None) -> dict:
+    """The report's figures that apply to this analysis, ``{name: Figure}``.
+
+    A figure that cannot be drawn (an estimate without a finite value, ...) is left out rather than lose the
+    whole report; ``failed``, when given, collects ``"name: why"`` for each, so that the page can say so."""
+    out = {}
+    for n in FIGURE_NAMES:
+        try:
+            f = figure(a, n)
+        except Exception as exc:  # noqa: BLE001 - any plotting error costs one figure, never the report
+            if failed is not None:
+                failed.append(f"{n}: {type(exc).__name__}: {exc}")
+            continue
+        if f is not None:
+            out[n] = f
+    return out
 
 
 HOW_TO_READ = {
@@ -178,6 +191,17 @@ def _notes_html(notes: list) -> str:
     return f"<h3>Alternatives the rules took</h3><ul>{items}</ul>"
 
 
+def _dropped_html(dropped: dict | None) -> str:
+    """The line that says which trajectories were left out (they never visit a core) and what that cost."""
+    if not dropped or not dropped["files"]:
+        return ""
+    files = ", ".join(dropped["files"][:10]) + (" ..." if len(dropped["files"]) > 10 else "")
+    return (f"<p class='fail'>{len(dropped['files'])} trajectories never visit a metastable core and were left out "
+            f"of the labels the model learns: {dropped['frames']} frames, {dropped['share']:.1%} of all "
+            f"({html.escape(files)}). A trajectory that stays in the transition region (or outside the states the "
+            "MSM connects) carries no transition between the states.</p>")
+
+
 def _checks_html(checks: SelfChecks | None) -> str:
     if checks is None:
         return ""
@@ -226,8 +250,10 @@ def report_html(a: Analysis, m: dict | None = None) -> str:
             for k in ("reference", "lm", "msm")) + "</tr>" for i, n in enumerate(m["set_names"]))
     slow = "".join(f"<td>{fmt(m['slowest_timescale'][k], '.4g')} [{fmt(m['slowest_timescale_low'][k], '.4g')}, "
                    f"{fmt(m['slowest_timescale_high'][k], '.4g')}]</td>" for k in ("reference", "lm", "msm"))
+    missing: list = []
     figs = "".join(f"<h3>{html.escape(t)}</h3><img src='data:image/png;base64,{_png(f)}' alt='{html.escape(t)}'>"
-                   f"<p class='read'>{html.escape(HOW_TO_READ.get(t, ''))}</p>" for t, f in figures(a).items())
+                   f"<p class='read'>{html.escape(HOW_TO_READ.get(t, ''))}</p>" for t, f in figures(a, missing).items())
+    figs += "".join(f"<p class='read'>Figure not drawn: {html.escape(w)}</p>" for w in missing)
     model = m["model"].upper()
     box = "verdict" if m["verdict"]["trust"] else "fail"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report</title>
@@ -236,7 +262,7 @@ def report_html(a: Analysis, m: dict | None = None) -> str:
 <p>{html.escape(a.inputs.describe())}. Profile <code>{a.profile}</code>, model {model}, seed {a.seed}.</p>
 <div class="{box}"><p>{html.escape(m['verdict']['summary'])}</p></div>
 {_checks_html(a.self_checks)}
-{_choices_html(a.choices)}{_notes_html(a.notes)}
+{_choices_html(a.choices)}{_notes_html(a.notes)}{_dropped_html(m.get("dropped"))}
 <p>Times in {html.escape(unit)} (dt = {a.inputs.dt:g}); the MSM lag is {m['lag']:g} {html.escape(unit)}, the minimum dwell {m['min_dwell']:g} {html.escape(unit)}.</p>
 <h2>Populations (95 % intervals)</h2><table><tr><th>state</th><th>reference</th><th>{model}</th><th>MSM</th></tr>{pops}</table>
 <h2>Mean first-passage times (95 % intervals)</h2>{_mfpt_table(m, unit)}
@@ -249,16 +275,25 @@ def report_html(a: Analysis, m: dict | None = None) -> str:
 
 
 def partial_report_html(p: Partial) -> str:
-    """The report of an analysis that stopped (:class:`Partial`): why, the choices so far, the implied timescales."""
-    fig = "" if p.its is None else (
-        f"<h3>implied timescales</h3><img src='data:image/png;base64,"
-        f"{_png(_its_figure(p.its, p.choices['lag'].value, p.inputs.dt_unit))}' alt='implied timescales'>"
-        f"<p class='read'>{html.escape(HOW_TO_READ['implied timescales'])}</p>")
+    """The report of an analysis that stopped (:class:`Partial`): which step failed, why, what to try, the
+    choices so far, the self-checks when the state space was formed, and the implied timescales."""
+    fig = ""
+    if p.its is not None and "lag" in p.choices:
+        try:
+            fig = (f"<h3>implied timescales</h3><img src='data:image/png;base64,"
+                   f"{_png(_its_figure(p.its, p.choices['lag'].value, p.inputs.dt_unit))}' alt='implied timescales'>"
+                   f"<p class='read'>{html.escape(HOW_TO_READ['implied timescales'])}</p>")
+        except Exception as exc:  # noqa: BLE001 - the page that explains a failure must not fail on its figure
+            fig = f"<p class='read'>Figure not drawn: implied timescales: {html.escape(str(exc))}</p>"
+    advice = f"<p><b>Try:</b> {html.escape(p.advice)}.</p>" if p.advice else ""
+    m = p.metrics()
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report (stopped)</title>
 {_STYLE}
 </head><body><h1>Kinetics report: the analysis stopped</h1>
 <p>{html.escape(p.inputs.describe())}. Profile <code>{p.profile}</code>.</p>
-<div class="fail"><p>{html.escape(p.reason)}</p></div>
-{_choices_html(p.choices)}{_notes_html(p.notes)}
+<div class="fail"><p><b>Stopped at the step:</b> {html.escape(p.step or 'unknown')}.</p>
+<p><b>Why:</b> {html.escape(p.reason)}</p>{advice}</div>
+{_checks_html(p.self_checks)}
+{_choices_html(p.choices)}{_notes_html(p.notes)}{_dropped_html(m.get("dropped"))}
 <h2>Figures</h2>{fig}
 <p class="read">Written by mdlstm_utils.cli.analyze: the steps before the failure, so that you can see why.</p></body></html>"""

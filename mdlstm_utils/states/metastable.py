@@ -24,6 +24,7 @@ __all__ = [
     "core_set_labels",
     "cores_from_memberships",
     "min_dwell_filter",
+    "never_in_a_core",
     "MetastableStates",
     "metastable_states",
 ]
@@ -256,6 +257,21 @@ def core_set_labels(labels, cores, *, n_states: int | None = None, before_first:
     return like_input(out, labels, rows="list" if before_first == "drop" else "stack")
 
 
+def never_in_a_core(core_labels) -> np.ndarray:
+    """Indices of the core-set trajectories (:func:`core_set_labels`) that never visit a core.
+
+    Frames before a trajectory's first core visit are handled by ``before_first`` (``"backfill"``: the first
+    core it enters; ``"drop"``: removed), but a trajectory that never enters a core has no core to give its
+    frames: it stays all ``-1`` (or empty, with ``"drop"``). Such a trajectory carries no transition between
+    metastable states, and ``-1`` is no label a model can learn or an estimator can count, so a caller that
+    uses the core-set labels leaves it out and says how many frames that cost (``mdlstm analyze`` does).
+    """
+    if isinstance(core_labels, np.ndarray) and core_labels.ndim == 1:
+        core_labels = [core_labels]  # one trajectory
+    return np.array([i for i, t in enumerate(core_labels) if np.size(t) == 0 or np.all(np.asarray(t) < 0)],
+                    dtype=np.int64)
+
+
 def cores_from_memberships(memberships: np.ndarray, threshold: float = 0.9) -> np.ndarray:
     """Core sets from fuzzy memberships: state ``i`` is in core ``k`` when ``memberships[i, k] >= threshold``.
 
@@ -455,8 +471,11 @@ def metastable_states(
     before_first
         For the core-set trajectories: frames before the first core visit
         (see :func:`core_set_labels`); ``"backfill"`` (default) gives them the
-        first core entered, so every frame has a label a language model can
-        learn. ``"drop"`` returns a list (trajectories may then differ in length).
+        first core entered, so every frame of a trajectory that visits a core
+        has a label a language model can learn. ``"drop"`` returns a list
+        (trajectories may then differ in length). A trajectory that never
+        visits a core stays ``-1`` (empty with ``"drop"``) either way:
+        :func:`never_in_a_core` finds such trajectories, to be left out.
     pcca
         A :class:`PCCAResult` of these microstates with ``n_macro`` sets at ``lag`` (from :func:`pcca_lump`)
         to reuse instead of estimating it again (several core thresholds on one PCCA+).

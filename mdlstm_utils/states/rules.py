@@ -6,6 +6,7 @@ can say why every setting is what it is. ``mdlstm analyze`` and notebook 05 appl
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,8 +134,12 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
             raise ValueError(f"lag {lag} frames must be >= 1 and shorter than the longest trajectory "
                              f"({micro.lengths.max()} frames)")
         lags = np.unique(np.r_[lags, int(lag)])
-    its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1),
-                                    dt=micro.dt, n_samples=n_samples, seed=seed)
+    with warnings.catch_warnings():
+        # a timescale that no Bayesian sample resolves (fewer processes than k at some lag) has no interval: its
+        # bounds are nan, which the report shows as "–"; numpy's warning about it only alarmed the user
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1),
+                                        dt=micro.dt, n_samples=n_samples, seed=seed)
     if lag is not None:
         return its, Choice(int(lag), "given")
     return its, lag_rule(its, rtol=rtol)
