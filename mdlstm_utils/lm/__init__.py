@@ -5,6 +5,8 @@
 * :mod:`~mdlstm_utils.lm.train`        the training loop and :class:`~mdlstm_utils.lm.train.TrainConfig`, whose
   defaults are the suite's recipe (chosen by ``bench/bench_convergence.py``)
 * :mod:`~mdlstm_utils.lm.generate`     batched generation of long trajectories (recurrent state / KV cache)
+* :mod:`~mdlstm_utils.lm.calibrate`    generation with each state's probability of jumps unseen in training set to
+  a target (the Good-Turing estimate of the training counts), the model's own shape kept
 * :mod:`~mdlstm_utils.lm.experiment`   :func:`~mdlstm_utils.lm.experiment.learn_and_compare`: train, generate like
   the reference, compare beside the MSM baseline and the noise floor, in one call
 * :mod:`~mdlstm_utils.lm.resolution`   the saving-interval scan: one experiment per interval and seed, beside the MSM

@@ -19,6 +19,13 @@ once in a CUDA graph and replayed, so the host launches one graph per block
 instead of a dozen kernels per step, and never waits for the device until a
 chunk of frames is copied back. On the CPU the same block code runs eagerly
 (that is how the tests check it against the plain loop).
+
+``step_transform`` is a hook for a per-step change of the next-state
+distribution that depends on the current state, applied on every path (plain,
+fast, CUDA graph) to the model's logits before sampling: for example the
+calibration of the probability of transitions unseen in training
+(:mod:`mdlstm_utils.lm.calibrate`). Without it the paths are what they were:
+same seed, same trajectories.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import contextlib
 import inspect
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -37,7 +44,13 @@ from tqdm.auto import tqdm
 from mdlstm_utils.runtime import resolve_device
 from mdlstm_utils.states import check_labels
 
-__all__ = ["generate", "generate_chunks", "sample_next", "sample_with_uniform"]
+__all__ = ["generate", "generate_chunks", "sample_next", "sample_with_uniform", "StepTransform"]
+
+#: A per-step transform of the next-state logits: ``(logits (n_traj, n_states), current (n_traj,) int64) -> logits``.
+#: ``current`` holds the state each trajectory is in (the token the model just read), so the transform can depend
+#: on it. It runs on the device inside the step loop (and inside a captured CUDA graph on the fast path): pure
+#: tensor code, no host synchronisation, no new random numbers.
+StepTransform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def sample_with_uniform(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor:
@@ -64,9 +77,10 @@ class _BlockStepper:
     """
 
     def __init__(self, model: nn.Module, tok: torch.Tensor, state, block: int, temperature: float, graph: bool,
-                 precision: str):
+                 precision: str, transform: StepTransform | None = None):
         # the model's leaner inference step when it has one (LSTMLM.step_function), else its plain step
         self.step = model.step_function() if hasattr(model, "step_function") else model.step
+        self.transform = transform
         self.block, self.temperature, self.precision = block, temperature, precision
         self.tok = tok.clone()
         self.state = tuple(s.clone() for s in state)
@@ -90,6 +104,8 @@ class _BlockStepper:
     def _steps(self, k: int) -> None:
         for i in range(k):
             logits, new_state = self.step(self.tok, self.state)
+            if self.transform is not None:
+                logits = self.transform(logits, self.tok)
             t = sample_with_uniform(logits, self.temperature, self.u[i])
             self.frames[i].copy_(t)
             self.tok.copy_(t)
@@ -196,6 +212,7 @@ def generate_chunks(
     fast: bool | str = "auto",
     block: int = 64,
     precision: str = "auto",
+    step_transform: StepTransform | None = None,
 ) -> Iterator[np.ndarray]:
     """Generate ``n_steps`` new frames for each of a batch of trajectories, chunk by chunk: yields
     ``(n_traj, <= chunk_size)`` label arrays, in order.
@@ -257,6 +274,13 @@ def generate_chunks(
         H100, notebook 03's models generated with TF32 met the same kinetics
         targets as on the CPU (the φ-flip MFPTs of the metastable states within
         5 %), unlike bfloat16 training (see :func:`~mdlstm_utils.lm.train.fit`).
+    step_transform
+        ``None`` (default): sample the model's distribution. Otherwise a callable ``(logits, current) ->
+        logits`` (:data:`StepTransform`) applied at every step, on every path, to the model's logits before
+        the temperature and the draw; ``current`` is each trajectory's current state. It must be tensor code
+        that runs on the device (graph-safe on the fast path); an ``nn.Module`` is moved to the device first.
+        :func:`mdlstm_utils.lm.calibrate.generate_calibrated` uses it to set the probability of transitions
+        unseen in training.
     """
     if (prompt is None) == (start is None):
         raise ValueError("give exactly one of prompt= (n_traj, t0) or start= (n_traj,)")
@@ -282,6 +306,9 @@ def generate_chunks(
         raise ValueError(f"block must be an int >= 1, got {block!r}")
     if not isinstance(use_cache, bool):
         raise TypeError(f"use_cache must be True or False, got {type(use_cache).__name__} ({use_cache!r})")
+    if step_transform is not None and not callable(step_transform):
+        raise TypeError(f"step_transform must be None or a callable (logits, current) -> logits, got "
+                        f"{type(step_transform).__name__}")
     graph_safe = bool(getattr(model, "graph_safe_step", False))
     if fast not in (True, False, "auto"):
         raise ValueError(f"fast must be True, False or 'auto', got {fast!r}")
@@ -302,13 +329,15 @@ def generate_chunks(
     precision = resolve_precision(precision, dev)
     if fast == "auto":
         fast = graph_safe and use_cache and dev.type == "cuda"
+    if isinstance(step_transform, nn.Module):
+        step_transform = step_transform.to(dev)
     return _chunks(model, int(n_steps), prompt_arr, dev, temperature=float(temperature), seed=int(seed),
                    chunk_size=int(chunk_size), progress=progress, use_cache=use_cache, fast=bool(fast), block=int(block),
-                   window=window, out_dtype=_out_dtype(n_states), precision=precision)
+                   window=window, out_dtype=_out_dtype(n_states), precision=precision, transform=step_transform)
 
 
 def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, progress, use_cache, fast, block, window,
-            out_dtype, precision) -> Iterator[np.ndarray]:
+            out_dtype, precision, transform=None) -> Iterator[np.ndarray]:
     model = model.to(dev).eval()
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
@@ -327,7 +356,7 @@ def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, p
         else:
             history = p  # the last `window` frames, re-encoded at every step
         stepper = _BlockStepper(model, tok, state, min(block, n_steps), temperature, graph=dev.type == "cuda",
-                                precision=precision) if fast else None
+                                precision=precision, transform=transform) if fast else None
         bar = tqdm(total=n_steps, desc="generate", unit="step", disable=not progress, mininterval=0.5)
         done = 0
         while done < n_steps:
@@ -342,9 +371,13 @@ def _chunks(model, n_steps, prompt_arr, dev, *, temperature, seed, chunk_size, p
                 with matmul_precision(precision, dev):  # never held across a yield
                     for i in range(n):
                         if use_cache:
+                            current = tok
                             logits, state = model.step(tok, state)
                         else:
+                            current = history[:, -1]
                             logits = model(history)[0][:, -1]
+                        if transform is not None:
+                            logits = transform(logits, current)
                         tok = sample_next(logits, temperature, gen)
                         buf[i] = tok
                         if not use_cache:
