@@ -74,6 +74,9 @@ def test_a_trajectory_that_never_enters_a_core_is_left_out_and_said_so(tmp_path)
     assert any("never visit a core" in n and "400 frames" in n for n in m["fallbacks"])
     page = (out / "report.html").read_text()
     assert "never visit a metastable core" in page and "400 frames" in page
+    with np.load(out / "states.npz") as s:  # the state assignment per input trajectory: the one left out is -1
+        assert (s["states_4"] == -1).all() and (s["part_4"] == 0).all() and len(s["micro_4"]) == 400
+        assert all(set(np.unique(s[f"part_{i}"])) <= {1, 2} and (s[f"states_{i}"] >= 0).all() for i in range(4))
     # smoke is not judged, in the metrics and on the page (as in the notebooks)
     v = m["verdict"]
     assert v["judged"] is False and v["lm_met"] is None and v["targets"].startswith("not judged")
@@ -87,19 +90,34 @@ def test_twenty_frames_are_refused_before_any_work_in_the_users_terms(tmp_path, 
     assert analyze.main([str(tmp_path / "noise.npy"), "--out", str(out), *SMOKE]) == 2
     cap = capsys.readouterr()
     assert "20 frames: the model needs windows of at least 33 frames" in cap.err and "--seq-len" in cap.err
-    assert "give longer trajectories or a shorter --seq-len (at most 17)" in cap.err
+    assert "cuts it into 4 contiguous blocks, trains on 2 of the 4 blocks" in cap.err
+    assert "Give trajectories of at least 1299 frames" in cap.err and "no --seq-len fits" in cap.err
     assert cap.out == "" and not out.exists(), "nothing may be computed or written before the refusal"
     # the setting the message names is an option, checked like the others before any work
     assert analyze.main([str(tmp_path / "noise.npy"), "--seq-len", "0", "--out", str(out), *SMOKE]) == 2
     assert "seq_len=0 must be an int >= 1" in capsys.readouterr().err and not out.exists()
 
 
+def test_800_frames_of_noise_are_refused_by_the_protocols_arithmetic(tmp_path, capsys):
+    """800 frames used to fail inside learn_and_compare ('no validation window of 33 frames fits'): one trajectory
+    becomes 4 blocks of 200, 2 train, and their last 10 % (20 frames) hold no window of 33. Refused before any
+    work, with the numbers of the split and a --seq-len that fits."""
+    np.save(tmp_path / "noise.npy", np.random.default_rng(0).normal(size=(800, 3)))
+    out = tmp_path / "out"
+    assert analyze.main([str(tmp_path / "noise.npy"), "--out", str(out), *SMOKE]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.startswith("mdlstm analyze: error: 800 frames: the model needs windows of at least 33 frames")
+    assert "4 contiguous blocks" in cap.err and "20 frames at most here" in cap.err
+    assert "at least 1299 frames" in cap.err and "a shorter --seq-len (at most 19)" in cap.err
+    assert cap.out == "" and not out.exists()
+
+
 def test_pure_noise_ends_with_a_report_and_no_numpy_warning(tmp_path):
-    """800 frames of noise, as a user runs it (the console script): a report (whole or partial), and no
-    'RuntimeWarning: All-NaN slice' or any other numpy warning printed."""
+    """Noise just long enough for the model's windows (1500 frames), as a user runs it (the console script): a
+    report (whole or partial), and no 'RuntimeWarning: All-NaN slice' or any other numpy warning printed."""
     exe = shutil.which("mdlstm", path=str(Path(sys.executable).parent))
     assert exe, "the mdlstm console script is not installed (pip install -e .)"
-    np.save(tmp_path / "noise.npy", np.random.default_rng(0).normal(size=(800, 3)))
+    np.save(tmp_path / "noise.npy", np.random.default_rng(0).normal(size=(1500, 3)))
     out = tmp_path / "out"
     r = subprocess.run([exe, "analyze", str(tmp_path / "noise.npy"), "--out", str(out), *SMOKE],
                        capture_output=True, text=True, timeout=600)
@@ -133,6 +151,11 @@ def test_a_failure_in_the_model_step_writes_a_partial_report(tmp_path, monkeypat
     assert m["choices"]["lag"]["value"] >= 1 and m["verdict"]["judged"] is False
     page = (out / "report.html").read_text()
     assert "Stopped at the step:</b> language model" in page and "Self-checks of the state space" in page
+    # the states were formed: their assignment per frame is saved and listed, with how to load it
+    assert m["outputs"] == {"states.npz": method.OUTPUT_FILES["states.npz"]} and "states.npz" in page
+    with np.load(out / "states.npz") as s:
+        assert len(s["sources"]) == 4 and all(len(s[f"states_{i}"]) == 1500 for i in range(4))
+    assert not (out / "model.pt").exists()
 
 
 def test_a_value_error_inside_a_trial_does_not_escape_the_fallback_loop(monkeypatch):

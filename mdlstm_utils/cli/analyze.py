@@ -65,8 +65,12 @@ def parser() -> argparse.ArgumentParser:
                    help="features of trajectory files: sin/cos of backbone and chi1 torsions, heavy-atom distances, "
                         "or C-alpha contacts (default: torsions)")
     p.add_argument("--labels", action="store_true", help="the inputs are already discretized state labels")
+    p.add_argument("--keep-states", action="store_true",
+                   help="with --labels: analyse the labels as given, each its own state for populations and MFPTs "
+                        "(no PCCA+ lumping, cores or coring)")
     p.add_argument("--dt", default="1", help="time between frames with an optional unit: 1ps, 0.05, 2ns (default: 1)")
-    p.add_argument("--out", required=True, help="folder for report.html and metrics.json")
+    p.add_argument("--out", required=True, help="folder for report.html and metrics.json, and the files to reuse: "
+                                                 "states.npz (states per frame), generated.npz, model.pt")
     p.add_argument("--model", default="lstm", choices=("lstm", "transformer"))
     p.add_argument("--profile", default="quick", choices=PROFILE_NAMES,
                    help="smoke: checks that everything runs (seconds, not judged); quick: numbers worth reading "
@@ -144,7 +148,7 @@ def _run(args) -> int:
         a = m.run(inputs, profile=args.profile, model=args.model, seed=args.seed, device=args.device,
                   tica_lag=args.tica_lag, tica_dim=args.tica_dim, n_micro=args.n_micro, lag=args.lag,
                   n_macro=args.n_macro, core_threshold=args.core_threshold, min_dwell=args.min_dwell,
-                  seq_len=args.seq_len, progress=not args.no_progress)
+                  seq_len=args.seq_len, keep_states=args.keep_states, progress=not args.no_progress)
     except m.AnalysisFailed as exc:
         return _stopped(exc, args.out)
     except (FileNotFoundError, ValueError, TypeError) as exc:  # refused before any work: nothing written

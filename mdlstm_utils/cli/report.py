@@ -1,23 +1,24 @@
-"""The report of ``mdlstm analyze``: its figures, each with how to read it, and the offline HTML page.
+"""The report of ``mdlstm analyze``: its figures, each with how to read it, and the offline HTML page, rendered from
+the jinja2 templates in ``templates/`` (:data:`TEMPLATES`).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mdlstm_utils.report import plots
 from mdlstm_utils.runtime import fmt
-from mdlstm_utils.cli.checks import SelfChecks
 
 if TYPE_CHECKING:  # types of the annotations only: the method's module imports this one
     from mdlstm_utils.cli.method import Analysis, Partial
 
-__all__ = ["FIGURE_NAMES", "HOW_TO_READ", "figure", "figures", "report_html", "partial_report_html"]
+__all__ = ["FIGURE_NAMES", "HOW_TO_READ", "TEMPLATES", "figure", "figures", "load_example", "render", "report_html",
+           "partial_report_html"]
 
 
 
@@ -155,7 +156,30 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _mfpt_table(m: dict, unit: str) -> str:
+#: The page templates (jinja2): ``report.html.j2`` (a finished analysis), ``partial.html.j2`` (one that stopped),
+#: both on ``base.html.j2`` with the parts in ``macros.html.j2``. They ship with the package (pyproject's
+#: package-data takes ``**/*.j2``).
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _environment():
+    """The jinja2 environment of the report pages: autoescaping on (every value is text), undefined names fail."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, **context) -> str:
+    """The page ``template`` (a file of :data:`TEMPLATES`) rendered with ``context``."""
+    return _environment().get_template(template).render(**context)
+
+
+def _interval(v, lo, hi) -> str:
+    return f"{fmt(v, '.4g')} [{fmt(lo, '.4g')}, {fmt(hi, '.4g')}]"
+
+
+def _mfpt_rows(m: dict) -> list[dict]:
     names = m["set_names"]
     rows = []
     for i, a in enumerate(names):
@@ -165,57 +189,26 @@ def _mfpt_table(m: dict, unit: str) -> str:
             cells = []
             for k in ("reference", "lm", "msm"):
                 v, lo, hi = m["mfpt"][k][i][j], m["mfpt_low"][k][i][j], m["mfpt_high"][k][i][j]
-                cells.append("never" if v is None else f"{v:.4g} [{fmt(lo, '.4g')}, {fmt(hi, '.4g')}]")
-            rows.append(f"<tr><td>{html.escape(a)} → {html.escape(b)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f"<table><tr><th>MFPT ({html.escape(unit)})</th><th>reference</th><th>{m['model'].upper()}</th><th>MSM</th></tr>"
-            + "".join(rows) + "</table>")
+                cells.append("never" if v is None else _interval(v, lo, hi))
+            rows.append({"name": f"{a} → {b}", "cells": cells})
+    return rows
 
 
-_STYLE = """<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
-img{max-width:100%}.verdict{background:#f3f6fa;border-left:4px solid #3b6ea5;padding:.5rem 1rem}.read{color:#555}
-.fail{background:#fbeeee;border-left:4px solid #b03030;padding:.5rem 1rem}td.FAIL{color:#b03030;font-weight:bold}</style>"""
+def _population_rows(m: dict) -> list[dict]:
+    return [{"name": n, "cells": [f"{m['populations'][k][i]:.3f} [{m['populations_low'][k][i]:.3f}, "
+                                  f"{m['populations_high'][k][i]:.3f}]" for k in ("reference", "lm", "msm")]}
+            for i, n in enumerate(m["set_names"])]
 
 
-def _choices_html(choices: dict) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(c.value))}</td><td>{html.escape(c.rule)}</td></tr>"
-                   for k, c in choices.items())
-    return (f"<h2>Choices</h2><p>Each step's setting and the rule that chose it; override any with the options of "
-            f"<code>mdlstm analyze</code>.</p><table><tr><th>step</th><th>value</th><th>rule</th></tr>{rows}</table>")
+def load_example(out: str = "report") -> str:
+    """Three lines of Python that load what ``write_report`` saved in ``out``."""
+    return (f'import numpy as np; from mdlstm_utils.lm.train import load_model\n'
+            f'states, gen = np.load("{out}/states.npz"), np.load("{out}/generated.npz")  '
+            f'# states["states_0"], gen["lm_0"]\n'
+            f'model = load_model("{out}/model.pt", device="cpu")  # torch.load(..., weights_only=True) inside')
 
 
-def _notes_html(notes: list) -> str:
-    if not notes:
-        return ""
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return f"<h3>Alternatives the rules took</h3><ul>{items}</ul>"
-
-
-def _dropped_html(dropped: dict | None) -> str:
-    """The line that says which trajectories were left out (they never visit a core) and what that cost."""
-    if not dropped or not dropped["files"]:
-        return ""
-    files = ", ".join(dropped["files"][:10]) + (" ..." if len(dropped["files"]) > 10 else "")
-    return (f"<p class='fail'>{len(dropped['files'])} trajectories never visit a metastable core and were left out "
-            f"of the labels the model learns: {dropped['frames']} frames, {dropped['share']:.1%} of all "
-            f"({html.escape(files)}). A trajectory that stays in the transition region (or outside the states the "
-            "MSM connects) carries no transition between the states.</p>")
-
-
-def _checks_html(checks: SelfChecks | None) -> str:
-    if checks is None:
-        return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(c.title)}</td><td class='{'pass' if c.passed else 'FAIL'}'>"
-        f"{'pass' if c.passed else 'FAIL'}</td><td>{html.escape(c.finding)}"
-        + (f"<br><b>What it means:</b> {html.escape(c.meaning)}<br><b>Try:</b> {html.escape(c.advice)}"
-           if not c.passed else "") + "</td></tr>" for c in checks.checks)
-    return ("<h2>Self-checks of the state space</h2><p>What the data alone say about the metastable states the model "
-            "learned, before any model: the verdict on the model counts only when all pass.</p>"
-            f"<table><tr><th>check</th><th></th><th>finding</th></tr>{rows}</table>")
-
-
-def _learning_html(m: dict) -> str:
+def _learning(m: dict) -> list[str]:
     rec, te = m.get("learning"), m.get("transitions")
     parts = []
     if rec is not None:
@@ -235,65 +228,45 @@ def _learning_html(m: dict) -> str:
                 f"{mem['gain']:.3g} nats per frame, 95 % interval {mem['gain_low']:.3g} to {mem['gain_high']:.3g})"
                 if mem.get("history_matters") is not None else "")
         parts.append(f"Memory: {mem['sentence']}{nums}")
-    if not parts:
-        return ""
-    return "<h2>Learning and the transitions it gets wrong</h2>" + "".join(f"<p>{html.escape(p)}</p>" for p in parts)
+    return parts
 
 
-def report_html(a: Analysis, m: dict | None = None) -> str:
-    """The report as one self-contained HTML page (figures embedded as PNG); ``m``: ``a.metrics()`` if computed."""
+def _figure_list(figs: dict) -> list[dict]:
+    return [{"title": t, "png": _png(f), "how": HOW_TO_READ.get(t, "")} for t, f in figs.items()]
+
+
+def report_html(a: Analysis, m: dict | None = None, out: str = "report") -> str:
+    """The report as one self-contained HTML page (figures embedded as PNG), rendered from ``report.html.j2``;
+    ``m``: ``a.metrics()`` if computed; ``out``: the folder named in the example that loads the saved files."""
     m = a.metrics() if m is None else m
     unit = a.space.dt_unit or "time units"
-    pops = "".join(
-        f"<tr><td>{html.escape(n)}</td>" + "".join(
-            f"<td>{m['populations'][k][i]:.3f} [{m['populations_low'][k][i]:.3f}, {m['populations_high'][k][i]:.3f}]</td>"
-            for k in ("reference", "lm", "msm")) + "</tr>" for i, n in enumerate(m["set_names"]))
-    slow = "".join(f"<td>{fmt(m['slowest_timescale'][k], '.4g')} [{fmt(m['slowest_timescale_low'][k], '.4g')}, "
-                   f"{fmt(m['slowest_timescale_high'][k], '.4g')}]</td>" for k in ("reference", "lm", "msm"))
     missing: list = []
-    figs = "".join(f"<h3>{html.escape(t)}</h3><img src='data:image/png;base64,{_png(f)}' alt='{html.escape(t)}'>"
-                   f"<p class='read'>{html.escape(HOW_TO_READ.get(t, ''))}</p>" for t, f in figures(a, missing).items())
-    figs += "".join(f"<p class='read'>Figure not drawn: {html.escape(w)}</p>" for w in missing)
-    model = m["model"].upper()
-    box = "verdict" if m["verdict"]["trust"] else "fail"
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report</title>
-{_STYLE}
-</head><body><h1>Kinetics report</h1>
-<p>{html.escape(a.inputs.describe())}. Profile <code>{a.profile}</code>, model {model}, seed {a.seed}.</p>
-<div class="{box}"><p>{html.escape(m['verdict']['summary'])}</p></div>
-{_checks_html(a.self_checks)}
-{_choices_html(a.choices)}{_notes_html(a.notes)}{_dropped_html(m.get("dropped"))}
-<p>Times in {html.escape(unit)} (dt = {a.inputs.dt:g}); the MSM lag is {m['lag']:g} {html.escape(unit)}, the minimum dwell {m['min_dwell']:g} {html.escape(unit)}.</p>
-<h2>Populations (95 % intervals)</h2><table><tr><th>state</th><th>reference</th><th>{model}</th><th>MSM</th></tr>{pops}</table>
-<h2>Mean first-passage times (95 % intervals)</h2>{_mfpt_table(m, unit)}
-<h2>Slowest relaxation time ({html.escape(unit)}, 95 % intervals, from the rates between the states)</h2>
-<table><tr><th>reference</th><th>{model}</th><th>MSM</th></tr><tr>{slow}</tr></table>
-{_learning_html(m)}
-<h2>Figures</h2>{figs}
-<p class="read">Written by mdlstm_utils.cli.analyze. The reference is your data; the language model and the MSM baseline
-(sampled at the same lag) generated as many trajectories of the same lengths.</p></body></html>"""
+    figs = _figure_list(figures(a, missing))
+    return render("report.html.j2", inputs=a.inputs.describe(), profile=a.profile, model=m["model"].upper(),
+                  seed=a.seed, summary=m["verdict"]["summary"], trust=m["verdict"]["trust"], checks=a.self_checks,
+                  choices=a.choices, notes=a.notes, dropped=m.get("dropped"), kept=a.metastable is None,
+                  unit=unit, dt=a.inputs.dt, lag=m["lag"], min_dwell=m["min_dwell"],
+                  evaluation=m["evaluation"]["description"], populations=_population_rows(m), mfpt=_mfpt_rows(m),
+                  slowest=[_interval(m["slowest_timescale"][k], m["slowest_timescale_low"][k],
+                                     m["slowest_timescale_high"][k]) for k in ("reference", "lm", "msm")],
+                  learning=_learning(m), outputs=m.get("outputs") or {}, example=load_example(out),
+                  figures=figs, missing=missing)
 
 
-def partial_report_html(p: Partial) -> str:
-    """The report of an analysis that stopped (:class:`Partial`): which step failed, why, what to try, the
-    choices so far, the self-checks when the state space was formed, and the implied timescales."""
-    fig = ""
+def partial_report_html(p: Partial, out: str = "report") -> str:
+    """The report of an analysis that stopped (:class:`Partial`), rendered from ``partial.html.j2``: which step
+    failed, why, what to try, the choices so far, the self-checks when the state space was formed, the files
+    saved (the state assignment, when the states were formed) and the implied timescales."""
+    figs, missing = [], []
     if p.its is not None and "lag" in p.choices:
         try:
-            fig = (f"<h3>implied timescales</h3><img src='data:image/png;base64,"
-                   f"{_png(_its_figure(p.its, p.choices['lag'].value, p.inputs.dt_unit))}' alt='implied timescales'>"
-                   f"<p class='read'>{html.escape(HOW_TO_READ['implied timescales'])}</p>")
+            figs = _figure_list({"implied timescales": _its_figure(p.its, p.choices["lag"].value, p.inputs.dt_unit)})
         except Exception as exc:  # noqa: BLE001 - the page that explains a failure must not fail on its figure
-            fig = f"<p class='read'>Figure not drawn: implied timescales: {html.escape(str(exc))}</p>"
-    advice = f"<p><b>Try:</b> {html.escape(p.advice)}.</p>" if p.advice else ""
+            missing = [f"implied timescales: {exc}"]
     m = p.metrics()
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>mdlstm analyze report (stopped)</title>
-{_STYLE}
-</head><body><h1>Kinetics report: the analysis stopped</h1>
-<p>{html.escape(p.inputs.describe())}. Profile <code>{p.profile}</code>.</p>
-<div class="fail"><p><b>Stopped at the step:</b> {html.escape(p.step or 'unknown')}.</p>
-<p><b>Why:</b> {html.escape(p.reason)}</p>{advice}</div>
-{_checks_html(p.self_checks)}
-{_choices_html(p.choices)}{_notes_html(p.notes)}{_dropped_html(m.get("dropped"))}
-<h2>Figures</h2>{fig}
-<p class="read">Written by mdlstm_utils.cli.analyze: the steps before the failure, so that you can see why.</p></body></html>"""
+    outputs = m.get("outputs") or {}
+    example = (f'import numpy as np\nstates = np.load("{out}/states.npz")\nlabels_0 = states["states_0"]  # per frame '
+               'of input 0; -1: left out' if outputs else "")
+    return render("partial.html.j2", inputs=p.inputs.describe(), profile=p.profile, step=p.step, reason=p.reason,
+                  advice=p.advice, checks=p.self_checks, choices=p.choices, notes=p.notes, dropped=m.get("dropped"),
+                  outputs=outputs, example=example, figures=figs, missing=missing)

@@ -136,8 +136,11 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
         lags = np.unique(np.r_[lags, int(lag)])
     with warnings.catch_warnings():
         # a timescale that no Bayesian sample resolves (fewer processes than k at some lag) has no interval: its
-        # bounds are nan, which the report shows as "–"; numpy's warning about it only alarmed the user
+        # bounds are nan, which the report shows as "–"; numpy's warning about it only alarmed the user. Samples
+        # whose timescale is infinite (a process that never relaxes in them) make numpy's quantile interpolate
+        # inf - inf: the bound is nan again, and so is the warning
         warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered in (scalar )?subtract", RuntimeWarning)
         its = lagmod.implied_timescales(list(micro.trajs), lags, micro.n_states, k=min(k, micro.n_states - 1),
                                         dt=micro.dt, n_samples=n_samples, seed=seed)
     if lag is not None:
