@@ -235,10 +235,15 @@ def test_notebook_runs_in_smoke_profile(nb, tmp_path):
             if None not in runs:
                 assert math.isclose(row["slow-process error"], np.mean(runs), rel_tol=1e-9)
                 assert math.isclose(row["slow-process error sd"], np.std(runs, ddof=1), rel_tol=1e-9, abs_tol=1e-12)
-    else:  # the model comparison: every (data set, model) pair over n_seeds seeds, the MSM baseline and noise floor beside them
+    else:  # the model comparison: every (data set, model) pair over n_seeds seeds, both MSMs and the noise floor beside them
         pairs = {(r["data"], r["model"]) for r in m["runs"]}
-        assert len(pairs) == 8 and {p[1] for p in pairs} == {"LSTM", "Transformer", "MSM", "noise floor"}
-        assert len(m["runs"]) == 8 * m["n_seeds"]
+        models = {"LSTM", "Transformer", "MSM", "validated MSM", "noise floor"}
+        assert len(pairs) == 10 and {p[1] for p in pairs} == models
+        assert len(m["runs"]) == 10 * m["n_seeds"]
+        # the verdict's paired test: one pair per seed, the Transformer's errors against the LSTM's of the same split
+        for d, t in m["paired"].items():
+            assert (t["a"], t["b"]) == ("Transformer", "LSTM")
+            assert m["n_seeds"] - t["n_failed_a"] - t["n_failed_b"] <= t["n_pairs"] <= m["n_seeds"]
         assert all(r["parameters"] > 0 and r["train s"] > 0 for r in m["runs"] if r["model"] in ("LSTM", "Transformer"))
         assert all(r["slow-process error"] is None or r["slow-process error"] >= 0 for r in m["runs"])
     assert len(list(tmp_path.glob("*.png"))) >= 1

@@ -148,3 +148,35 @@ def test_plot_error_grid_labels_every_cell_and_marks_missing_passages():
     assert np.allclose(im.get_array(), [[0.1, 1.0], [1.0, 1.0]])  # clipped at vmax; inf and nan drawn as the worst
     assert [t.get_text() for t in ax.get_yticklabels()] == ["micro", "cored"] and ax.get_xlabel() == "saving interval"
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_slow_process_points_sit_at_each_models_timescale():
+    from mdlstm_utils.kinetics import SlowProcess
+
+    ts = {"reference": np.array([50.0]), "generated": np.array([20.0]), "MSM (validated)": np.array([48.0])}
+    lo = {k: v * 0.9 for k, v in ts.items()}
+    hi = {k: v * 1.1 for k, v in ts.items()}
+    ax = plots.plot_slow_process(SlowProcess(2, 0.5, ts, lo, hi, truth=np.array([49.0])), dt_unit="ps")
+    points = ax.lines[0].get_ydata()  # the errorbar's markers, in the order of the models
+    assert list(points) == pytest.approx([50.0, 20.0, 48.0])
+    assert [t.get_text().replace("\n", " ") for t in ax.get_xticklabels()] == list(ts)
+    assert any(np.allclose(line.get_ydata(), 49.0) for line in ax.lines[1:])  # the exact value, dotted
+    assert "lag 1 (ps)" in ax.get_title(loc="left")
+    matplotlib.pyplot.close("all")
+
+
+def test_unseen_mass_bars_are_the_models_per_state_mass():
+    import torch
+    from mdlstm_utils.lm.unseen import unseen_diagnostic
+    from mdlstm_utils.lm.models import LSTMConfig
+
+    rng = np.random.default_rng(0)
+    train = [rng.integers(0, 4, 200) % 2 for _ in range(3)]  # states 0 and 1 only: every jump to 2, 3 unseen
+    test = [np.r_[rng.integers(0, 2, 100), 2, 3] for _ in range(2)]
+    torch.manual_seed(0)
+    model = LSTMConfig(embed_dim=4, hidden_dim=4).build(4)
+    u = unseen_diagnostic(model, train, test, test, n_states=4, seq_len=20, sides=np.array([0, 0, 1, 1]))
+    ax = plots.plot_unseen_mass(u)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx(np.nan_to_num(u.model.unseen_mass_per_state))
+    matplotlib.pyplot.close("all")

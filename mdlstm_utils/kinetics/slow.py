@@ -57,6 +57,17 @@ class SlowProcess:
         rel = np.where(np.isfinite(t[ok]), np.abs(t[ok] / r[ok] - 1.0), np.inf)
         return float(rel.max())
 
+    def spread(self, name: str | None = None) -> float:
+        """The relative half-width of ``name``'s 95 % interval, largest over the processes (default: the test
+        reference's): how far an estimate from data of this size scatters, the sampling spread a model's error
+        is read against (``nan`` without an interval)."""
+        n = name or self.reference
+        t, lo, hi = (np.asarray(d[n], dtype=float) for d in (self.timescales, self.low, self.high))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = (hi - lo) / (2.0 * t)
+        half = half[np.isfinite(half)]
+        return float(half.max()) if half.size else float("nan")
+
     def to_dict(self) -> dict:
         def _l(a):
             return None if a is None else [None if not np.isfinite(v) else float(v) for v in np.ravel(a)]
@@ -66,7 +77,8 @@ class SlowProcess:
                "truth": _l(self.truth),
                **{f"{kind}": {n: _l(d[n]) for n in names}
                   for kind, d in (("timescales", self.timescales), ("low", self.low), ("high", self.high))},
-               "error": {n: self.error(n) for n in names if n != self.reference}}
+               "error": {n: self.error(n) for n in names if n != self.reference},
+               "spread": self.spread()}
         if self.truth is not None:  # inf (a process never resolved) stays a float: save_metrics writes it as null
             out["error_vs_truth"] = {n: self.error(n, "truth") for n in names}
         return out
