@@ -180,3 +180,19 @@ def test_unseen_mass_bars_are_the_models_per_state_mass():
     heights = [p.get_height() for p in ax.patches]
     assert heights == pytest.approx(np.nan_to_num(u.model.unseen_mass_per_state))
     matplotlib.pyplot.close("all")
+
+
+def test_fes_2d_is_deeptimes_energy_plot_on_our_histogram():
+    from matplotlib.contour import ContourSet
+
+    rng = np.random.default_rng(0)
+    xy = np.r_[rng.normal([-1.0, 0.0], 0.3, (5000, 2)), rng.normal([1.0, 0.5], 0.4, (5000, 2))]
+    ax = plots.plot_fes_2d(xy, bins=30, kT=2.0, vmax=6.0, range=[[-3, 3], [-2, 2]], title="fes")
+    (cs,) = [c for c in ax.collections if isinstance(c, ContourSet)]
+    assert list(cs.levels) == pytest.approx(np.linspace(0.0, 6.0, 33)), "filled from 0 to vmax"
+    assert cs.zmin == pytest.approx(0.0), "the densest bin is the zero of the free energy"
+    h, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=30, range=[[-3, 3], [-2, 2]])
+    assert cs.zmax == pytest.approx(-2.0 * np.log(h[h > 0].min() / h.max())), "-kT ln p, empty bins left out"
+    assert ax.get_xlim() == pytest.approx((-3 + 0.1, 3 - 0.1)) and ax.get_ylim() == pytest.approx((-2 + 2 / 30, 2 - 2 / 30))
+    assert cs.colorbar.ax.get_ylabel() == "F / kT" and ax.get_title() == "fes"
+    matplotlib.pyplot.close("all")

@@ -1,12 +1,14 @@
 """The documentation site's reading of a run (mdlstm_utils.report.site): cards, run facts, the staged notebooks.
 
-A tiny fake run folder, no notebook executed and no Sphinx build (tests/test_docs.py builds the site).
+A tiny fake run folder, no notebook executed; one Sphinx build without the API reference (the exercises' toggles),
+tests/test_docs.py builds the whole site.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,8 +59,12 @@ def executed_notebook() -> dict:
                      "widgets": {"application/vnd.jupyter.widget-state+json": {"state": {}}}},
         "cells": [
             md("# 00 · Fake `quickstart` *run*\n\nEnergy: $E = mc^2$. Terms: [glossary](../docs/GLOSSARY.md)."),
-            code("answer = 42", tags=["solution"]),
-            md("Because forty-two.", tags=["solution"]),
+            md("**Exercise 1.** What is the answer?"),
+            code("answer = 42\nprint(f'answer {answer}')", tags=["solution"],
+                 outputs=[{"output_type": "stream", "name": "stdout", "text": "answer 42\n"}]),
+            md("Because forty-two, or $6 \\times 7$.", tags=["solution"]),
+            md("**Exercise 2.** Why?"),
+            md("No code needed: it is forty-two.", tags=["solution"]),
             code("view", outputs=[widget]),
             md("# Part B · a second level-1 heading\n\n## Details\n\n```python\n# a comment, no heading\n```"),
         ],
@@ -135,10 +141,13 @@ def test_staging(run, tmp_path):
         assert thumb.width <= site.THUMB_WIDTH
     nb = json.loads((dest / "00_fake.ipynb").read_text())
     assert "widgets" not in nb["metadata"], "saved widget state would pull its JavaScript from a CDN"
-    code, markdown = nb["cells"][1], nb["cells"][2]
-    assert "hide-input" in code["metadata"]["tags"] and code["metadata"]["mystnb"]["code_prompt_show"] == "Show solution"
-    assert markdown["source"].startswith('<details class="mdlstm-solution">\n<summary>Show solution</summary>')
-    assert "Because forty-two." in markdown["source"] and markdown["source"].endswith("</details>")
+    first, second = [c for c in nb["cells"] if "solution" in c["metadata"].get("tags", [])]
+    assert first["cell_type"] == "code" and "hide-cell" in first["metadata"]["tags"], "code and outputs under one toggle"
+    assert first["metadata"]["mystnb"]["code_prompt_show"] == "Show solution"
+    assert [o.get("text") or o["data"]["text/markdown"] for o in first["outputs"]] == \
+        ["answer 42\n", "Because forty-two, or $6 \\times 7$."], "the explanation opens with the code's output"
+    assert second["cell_type"] == "code" and {"remove-input", "hide-cell"} <= set(second["metadata"]["tags"])
+    assert second["outputs"][0]["data"]["text/markdown"] == "No code needed: it is forty-two."
     assert nb["cells"][0]["source"].startswith("# 00 · Fake"), "the title stays the page's one level-1 heading"
     assert nb["cells"][-1]["source"] == "## Part B · a second level-1 heading\n\n### Details\n\n" \
         "```python\n# a comment, no heading\n```", "the parts go one level down, fenced code untouched"
@@ -177,3 +186,23 @@ def test_screenshot_is_not_blank(tmp_path):
     with Image.open(shot) as img:
         assert img.size == (800, 600)
         assert np.asarray(img.convert("L"), dtype=float).std() > 10, "the screenshot is blank"
+
+
+def test_exercise_page_hides_its_solutions(run, tmp_path):
+    """A built page (Sphinx, no API reference): one closed toggle per exercise, holding the code, its output and the explanation."""
+    pytest.importorskip("myst_nb")
+    site.build_site(run, tmp_path / "html", options=["-W", "--keep-going"], api=False)
+    page = (tmp_path / "html" / "notebooks" / "00_fake.html").read_text()
+    toggles = re.findall(r"<details\b[^>]*>.*?</details>", page, flags=re.DOTALL)
+    assert len(toggles) == 2, "one toggle per exercise"
+    assert all(re.match(r'<details class="admonition hide[^"]*">', t) for t in toggles), "myst-nb's toggle, closed"
+    assert all(t.count("Show solution") == 1 for t in toggles)
+    first, second = toggles
+    for needle in ("answer</span> <span class=\"o\">=</span> <span class=\"mi\">42", "answer 42", "Because forty-two",
+                   r"\(6 \times 7\)"):
+        assert needle in first, needle
+    assert "No code needed" in second
+    outside = re.sub(r"<details\b.*?</details>", "", page, flags=re.DOTALL)
+    for needle in ("answer 42", "forty-two", "No code needed"):
+        assert needle not in outside, f"{needle!r} shows outside the toggles"
+    assert outside.index("Exercise 1") < page.index(first) < page.index("Exercise 2") < page.index(second)

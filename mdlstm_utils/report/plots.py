@@ -1,9 +1,22 @@
-"""The figures the notebooks show. Each function draws into ``ax`` (or a new figure) and returns the axes."""
+"""The figures the notebooks show. Each function draws into ``ax`` (or a new figure) and returns the axes.
+
+The field's library draws where it does the job for our inputs: the 2-D free
+energy is deeptime's ``plot_energy2d``. The implied timescales and the CK test
+stay ours: deeptime's ``plot_implied_timescales`` and ``plot_ck_test`` compute
+their intervals from the Bayesian samples they are given, while our results
+(:class:`~mdlstm_utils.states.lag.ImpliedTimescalesResult`,
+:class:`~mdlstm_utils.states.lag.CKTestResult`) carry the seeded 95 % bounds
+themselves, and deeptime's CK plot makes a figure of its own where ours draws
+into the caller's ``axes``. The 1-D free-energy profiles have no counterpart in
+deeptime (it plots 2-D landscapes only).
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from deeptime.plots import plot_energy2d
+from deeptime.util.stats import EnergyLandscape2d
 
 from mdlstm_utils._checks import check_int, check_positive
 from mdlstm_utils.data.md import BASIN_NAMES, PHI_CORES
@@ -52,7 +65,10 @@ def plot_potential_1d(potential: Potential, grid=None, wells: np.ndarray | None 
 
 
 def plot_free_energy(centers: np.ndarray, f_ref: np.ndarray, f_gen: np.ndarray, *, xlabel: str = "x", ax=None):
-    """Free-energy profiles ``-kT ln p`` of reference and generated trajectories over the bins."""
+    """Free-energy profiles ``-kT ln p`` of reference and generated trajectories over the bins.
+
+    Ours: deeptime plots 2-D energy landscapes only (``plot_energy2d``), not 1-D profiles side by side.
+    """
     ax = _ax(ax)
     ax.plot(centers, f_ref, "o-", ms=3, **REF_STYLE)
     ax.plot(centers, f_gen, "s--", ms=3, **GEN_STYLE)
@@ -64,18 +80,24 @@ def plot_free_energy(centers: np.ndarray, f_ref: np.ndarray, f_gen: np.ndarray, 
 
 def plot_fes_2d(xy: np.ndarray, *, bins: int = 60, kT: float = 1.0, vmax: float = 8.0, ax=None, title: str = "",
                 range=None):
-    """2-D free-energy surface ``-kT ln p(x, y)`` from samples of shape ``(n, 2)``.
+    """2-D free-energy surface ``-kT ln p(x, y)`` from samples ``(n, 2)``, drawn by deeptime's ``plot_energy2d``.
 
-    ``range`` (``[[xmin, xmax], [ymin, ymax]]``) fixes the histogram's extent; by default the data's.
+    Filled contours from 0 to ``vmax`` (in the units of ``kT``; higher free
+    energies get the top colour, bins without samples stay blank).
+    ``range`` (``[[xmin, xmax], [ymin, ymax]]``) fixes the histogram's extent;
+    by default the data's. The histogram is ours (deeptime's ``energy2d``
+    has no ``range``), the landscape and the plot are deeptime's
+    (``EnergyLandscape2d``, ``plot_energy2d``).
     """
     ax = _ax(ax, figsize=(4.5, 3.8))
     xy = np.asarray(xy).reshape(-1, 2)
     h, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=range)
-    with np.errstate(divide="ignore"):
-        f = -kT * np.log(h / h.sum())
-    f -= np.nanmin(f[np.isfinite(f)])
-    im = ax.pcolormesh(xe, ye, f.T, cmap="viridis", vmin=0, vmax=vmax, shading="auto")
-    plt.colorbar(im, ax=ax, label="F / kT")
+    f = np.full(h.shape, np.inf)
+    f[h > 0] = -kT * np.log(h[h > 0] / h.sum())
+    f -= f[h > 0].min()
+    landscape = EnergyLandscape2d(0.5 * (xe[:-1] + xe[1:]), 0.5 * (ye[:-1] + ye[1:]), f.T, kT)
+    plot_energy2d(landscape, ax=ax, levels=np.linspace(0.0, vmax, 33),
+                  contourf_kws={"cmap": "viridis", "extend": "max"}, cbar_kws={"label": "F / kT"})
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title)
@@ -324,6 +346,9 @@ def plot_implied_timescales(its, *, lag=None, dt_unit: str = "", n_processes: in
     the lag time, which the MSM cannot resolve; shaded bands around the curves
     are the 95 % intervals when ``its`` carries them; ``lag`` (in frames, e.g. from
     :func:`mdlstm_utils.states.lag.suggest_lag`) is marked with a dashed line.
+    Ours, not deeptime's ``plot_implied_timescales``: that one draws intervals
+    only from Bayesian samples (``ImpliedTimescales.its_stats``) and cannot
+    draw the seeded 95 % bounds that ``its`` carries instead of its samples.
     """
     ax = _ax(ax)
     lag_t = np.asarray(its.lags, dtype=float) * its.dt
@@ -356,6 +381,8 @@ def plot_ck_test(ck, *, dt_unit: str = "", axes=None):
     Panel ``(i, j)``: probability to be in set ``j`` after time ``t`` when
     starting in set ``i``; estimated at each lag (black) vs predicted by the
     MSM at the tested lag (red, dashed). Returns the ``(n_sets, n_sets)`` axes array.
+    Ours, not deeptime's ``plot_ck_test``: that one always makes a figure of
+    its own (``CKTestGrid``), so it cannot draw into the ``axes`` given here.
     """
     n = ck.predictions.shape[1]
     if axes is None:

@@ -14,7 +14,9 @@ At every build it
   (:func:`stage_notebooks`). On the way the saved widget state is dropped (its
   JavaScript would come from a CDN; a widget shows its text form), a notebook
   in parts keeps one level-1 heading (its title; the parts go one level down)
-  and the cells tagged ``solution`` go behind a "Show solution" toggle;
+  and each exercise's solution (the cells tagged ``solution``: code, its
+  outputs and the explanation after it) goes behind one "Show solution"
+  toggle, myst-nb's ``hide-cell`` (:func:`_solution_toggles`);
 * provides the ``mdlstm-cards`` directive of the landing page: one card per
   notebook with its title, question, headline figure, key numbers, verdict,
   status and run time, read from ``<runs>/<stem>/metrics.json`` (its
@@ -221,25 +223,45 @@ def run_facts(runs: str | Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- staging
 
 
-def _solution_toggles(nb: dict) -> None:
-    """Put the cells tagged ``solution`` behind a "Show solution" toggle (in place).
+#: the words of an exercise's toggle (myst-nb's ``code_prompt_show`` / ``code_prompt_hide`` of the cell)
+SOLUTION_PROMPTS = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
 
-    A code cell keeps its outputs in view and hides its source (myst-nb's
-    ``hide-input``, with the toggle's words set in the cell's ``mystnb``
-    metadata); a markdown cell is wrapped whole in a ``<details>`` element.
+
+def _solution_toggles(nb: dict) -> None:
+    """Put each exercise's solution behind one "Show solution" toggle (in place): myst-nb's ``hide-cell`` tag.
+
+    A code cell tagged ``solution`` gets ``hide-cell``, which puts its code and
+    its outputs under one toggle (its words in the cell's ``mystnb``
+    metadata). The explanation after it, a markdown cell tagged ``solution``,
+    becomes one more output of that code cell (``text/markdown``, read as
+    MyST), so that it opens with the code and its numbers instead of getting a
+    toggle of its own. A markdown solution with no solution code cell just
+    before it becomes an output-only cell of its own, hidden the same way.
     """
+    cells, host = [], None
     for cell in nb.get("cells", []):
         meta = cell.setdefault("metadata", {})
         tags = meta.get("tags") or []
-        if "solution" not in tags:
+        if "solution" not in tags or cell.get("cell_type") not in ("code", "markdown"):
+            cells.append(cell)
+            host = None
             continue
-        if cell.get("cell_type") == "code":
-            meta["tags"] = [*tags, "hide-input"]
-            meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution", code_prompt_hide="Hide solution")
-        elif cell.get("cell_type") == "markdown":
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            cell["source"] = f'<details class="mdlstm-solution">\n<summary>Show solution</summary>\n\n{source}\n\n</details>'
+        if cell["cell_type"] == "code":
+            meta["tags"] = [*tags, "hide-cell"]
+            meta.setdefault("mystnb", {}).update(SOLUTION_PROMPTS, markdown_format="myst")
+            cells.append(cell)
+            host = cell
+            continue
+        if host is None:
+            host = {"cell_type": "code", "execution_count": None, "id": f"{cell.get('id', 'solution')}-shown",
+                    "metadata": {"tags": [*tags, "remove-input", "hide-cell"],
+                                 "mystnb": {**SOLUTION_PROMPTS, "markdown_format": "myst"}},
+                    "outputs": [], "source": "# solution"}  # not shown; myst-nb skips a cell without source
+            cells.append(host)
+        source = cell.get("source", "")
+        host.setdefault("outputs", []).append({"output_type": "display_data", "metadata": {}, "data": {
+            "text/markdown": "".join(source) if isinstance(source, list) else source}})
+    nb["cells"] = cells
 
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -321,7 +343,7 @@ def stage_notebooks(runs: str | Path, dest: str | Path) -> list[Card]:
     """Copy the executed notebooks of ``runs`` into ``dest`` for myst-nb and write ``dest/index.md``; return the cards.
 
     Each ``<runs>/<stem>/<stem>.ipynb`` becomes ``dest/<stem>.ipynb`` (widget
-    state dropped, one level-1 heading, solutions behind toggles) and each card's figure a
+    state dropped, one level-1 heading, each solution behind one toggle) and each card's figure a
     thumbnail ``dest/_thumbs/<stem>.png``; what an earlier build left there
     and the run no longer has is removed. ``dest/index.md`` is the
     learning-path page: the notebooks in order, or a note that there are none.
