@@ -269,15 +269,24 @@ def _git(*args) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.rstrip("\n")
 
 
-def write(runs: list[dict], started: str | None) -> Path:
-    summary, verdicts = summarize(runs)
-    if started is None and OUT.is_file():  # --table-only: keep when the runs started
-        started = json.loads(OUT.read_text()).get("started")
+def _origin() -> dict:
+    """The code the runs import: HEAD and the package and bench files that differ from it, read when the runs start
+    (the modules are imported then; commits made by others while they run do not change them)."""
     dirty = [line[3:] for line in _git("status", "--porcelain", "--", "mdlstm_utils", "bench").splitlines()
              if not line[3:].startswith("bench/results")]
-    record = {"benchmark": "bench/bench_unseen.py", "grid": GRID, "rule": RULE, "commit": _git("rev-parse", "HEAD"),
-              "files_differing_from_commit": dirty, "started": started,
-              "written": dt.datetime.now().isoformat(timespec="seconds"), "environment": environment_info("cpu"),
+    return {"started": dt.datetime.now().isoformat(timespec="seconds"), "commit": _git("rev-parse", "HEAD"),
+            "files_differing_from_commit": dirty, "environment": environment_info("cpu")}
+
+
+def write(runs: list[dict], origin: dict | None) -> Path:
+    """Write the record; ``origin=None`` (``--table-only``) keeps the origin of the file's runs."""
+    summary, verdicts = summarize(runs)
+    if origin is None:
+        old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        origin = {k: old[k] for k in ("started", "commit", "files_differing_from_commit", "commit_note",
+                                      "environment") if k in old} or _origin()
+    record = {"benchmark": "bench/bench_unseen.py", "grid": GRID, "rule": RULE, **origin,
+              "written": dt.datetime.now().isoformat(timespec="seconds"),
               "complete": len(runs) == len(DATASETS) * len(SEEDS), "summary": summary, "verdicts": verdicts,
               "runs": runs}
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +298,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table-only", action="store_true", help="print the table and verdicts from the cached runs")
     args = ap.parse_args()
-    started = dt.datetime.now().isoformat(timespec="seconds")
+    origin = None if args.table_only else _origin()
     grid = [(name, seed) for name in DATASETS for seed in SEEDS]
     if not args.table_only:
         for name, seed in grid:
@@ -303,7 +312,7 @@ def main() -> None:
                   f"calibrated {_f(row['slow_error']['calibrated'])}, vMSM {_f(row['slow_error']['vmsm'])} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
             done = [r for k, r in cached_runs(CACHE).items() if k in {f"{n}/seed{s}" for n, s in grid}]
-            write(sorted(done, key=lambda r: (DATASETS.index(r["dataset"]), r["seed"])), started)
+            write(sorted(done, key=lambda r: (DATASETS.index(r["dataset"]), r["seed"])), origin)
     cache = cached_runs(CACHE)
     runs = [cache[f"{n}/seed{s}"] for n, s in grid if f"{n}/seed{s}" in cache]
     tables(runs)
@@ -318,7 +327,7 @@ def main() -> None:
     for v in verdicts:
         print(" ", v)
     if runs:
-        print(f"\nwritten {write(runs, None if args.table_only else started)}")
+        print(f"\nwritten {write(runs, origin)}")
 
 
 if __name__ == "__main__":
