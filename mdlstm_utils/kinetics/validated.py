@@ -10,6 +10,13 @@ on as many PCCA+ sets as there are metastable sets passes (every predicted set-t
 :data:`CK_ATOL` of the directly estimated one). Its slowest implied timescales and the MFPTs between the
 metastable sets come from its transition matrix (deeptime), with 95 % credible intervals from its Bayesian
 posterior; no trajectory is sampled.
+
+The model's MFPT from A to B is the mean first-passage time to B from A's stationary distribution, counted in
+steps of the lag (deeptime). The trajectory estimator of :func:`~mdlstm_utils.kinetics.mfpt_matrix` counts
+A→B passages that visit no third set on the way and every recrossing between the sets as a passage. The two
+agree for two sets that cover the metastable states and a lag short against the MFPT; with more sets, core
+sets that leave a transition region, or recrossing labels (microstates), they measure different things, and
+the exact MFPT (toys) is the judge between them. The slowest implied timescales compare directly.
 """
 
 from __future__ import annotations
