@@ -84,15 +84,19 @@ def test_learn_and_compare_takes_trajectories_of_different_lengths_and_a_state_s
     sp = from_labels(trajs, dt="1ps", sets=[[0, 1, 2], [3, 4, 5]], set_names=["A", "B"])
     res = learn_and_compare(sp, model="lstm", hidden=16, seq_len=20, batch_size=8, train_steps=5, prompt_len=10,
                             baseline_lag=2, seed=0, device="cpu")
-    assert [len(g) for g in res.generated] == [3000, 2000, 1200]  # like the reference
-    assert [len(b) for b in res.baseline] == [1500, 1000, 600]  # the MSM's frames are 2 frames apart
+    # three trajectories are cut into two contiguous blocks each and the seed splits the six (the protocol);
+    # generated and MSM trajectories are as long as the test blocks, the MSM's frames 2 frames apart
+    test_lengths = [len(t) for t in res.split.test]
+    assert res.split.protocol == "blocks" and len(test_lengths) == 3 and sum(len(t) for t in res.split.train) + sum(test_lengths) == 6200
+    assert [len(g) for g in res.generated] == test_lengths
+    assert [len(b) for b in res.baseline] == [-(-n // 2) for n in test_lengths]
     assert res.comparison.set_names == ["A", "B"] and res.comparison.dt_unit == "ps"
     assert res.baseline_comparison.mfpt_gen.shape == (2, 2)
     assert res.metrics["set_names"] == ["A", "B"] and "msm_mfpt_gen" in res.metrics
 
 
 def test_learn_and_compare_warns_about_states_that_never_occur():
-    lab = [np.array([0, 5, 9, 5, 0] * 40)]
+    lab = [np.array([0, 5, 9, 5, 0] * 200)]  # one trajectory: four blocks of 250 frames, two of them for training
     with pytest.warns(UserWarning, match="7 states between the smallest and the largest label never occur"):
         learn_and_compare(lab, n_states=10, model="lstm", hidden=8, seq_len=10, batch_size=4, train_steps=2,
                           prompt_len=5, baseline=False, seed=0, device="cpu")
