@@ -94,11 +94,6 @@ def cluster(tics: list[np.ndarray], dt: float, dt_unit: str, *, n_micro: int | N
     return space, km, c
 
 
-def _lag_grid(shortest: int, n: int) -> np.ndarray:
-    top = max(2, min(shortest // 10, 1000))
-    return np.unique(np.round(np.geomspace(1, top, n)).astype(int))
-
-
 #: Relative tolerance of the rules and self-checks that compare two timescales: a difference within it, or
 #: within the two 95 % intervals together, is agreement (:func:`agree`).
 RTOL = 0.1
@@ -128,7 +123,7 @@ def choose_lag(micro: StateSpace, *, lag: int | None = None, n_lags: int = 12, r
     ``n_samples``: Bayesian MSM samples per lag for the intervals (20 give a rough 95 % interval), drawn with
     ``seed``, so that a run is repeated exactly.
     """
-    lags = _lag_grid(int(micro.lengths.min()), n_lags)
+    lags = lagmod.lag_grid(int(micro.lengths.min()), n_lags)
     if lag is not None:
         if not 1 <= int(lag) < micro.lengths.max():
             raise ValueError(f"lag {lag} frames must be >= 1 and shorter than the longest trajectory "
