@@ -167,6 +167,10 @@ def test_keep_states_analyses_the_labels_as_given_and_saves_what_it_computed(tmp
     page = (out / "report.html").read_text()
     assert "Files to reuse" in page and "load_model(&#34;" in page and "states.npz" in page
     assert "your labels as given" in page
+    u = m["unseen"]  # the unseen-transition diagnostic, measured on the test part, in the JSON and on the page
+    assert 0 <= u["model_unseen_mass"] <= 1 and 0 <= u["held_out_unseen_rate"] <= 1
+    assert u["held_out_n_pairs"] == 3000 - 2  # every frame pair of the test part (two trajectories of 1500)
+    assert "Transitions never seen in training" in page
 
 
 @pytest.mark.parametrize("args, message", [

@@ -269,10 +269,10 @@ def slow_groups(space: StateSpace, lag: int) -> np.ndarray:
 
 def transitions(space: StateSpace, learned: Learned, lag: int):
     """Which transitions the language model gets wrong: :func:`~mdlstm_utils.lm.diagnostics.transition_errors` of
-    the generated against the reference labels at ``lag``, the sides of the slowest process as the groups
+    the generated against the reference labels (the test part, as every comparison of the protocol) at ``lag``, the sides of the slowest process as the groups
     (:func:`slow_groups`); ``None`` when the reference has too few transitions at that lag."""
     try:
-        return transition_errors(list(space.trajs), list(learned.result.generated), space.n_states,
+        return transition_errors(list(learned.result.split.test), list(learned.result.generated), space.n_states,
                                  slow_groups(space, lag), lag=lag, dt=space.dt)
     except ValueError as exc:
         print(f"warning: no transition comparison ({exc})")
@@ -479,6 +479,7 @@ class Analysis(States):
             "transitions": None if self.transitions is None else
             self.transitions.to_dict() | {"summary": _transitions_text(self.transitions, self.space.n_states)},
             "memory": _memory_dict(self.memory),
+            "unseen": None if res.unseen is None else res.unseen.to_dict() | {"summary": res.unseen.summary()},
             "choices": {k: {"value": c.value, "rule": c.rule} for k, c in self.choices.items()},
             "inputs": {"kind": self.inputs.kind, "files": self.inputs.sources, "features": self.inputs.feature_kind,
                        "frames": self.inputs.lengths.tolist()},

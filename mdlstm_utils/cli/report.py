@@ -222,6 +222,8 @@ def _learning(m: dict) -> list[str]:
             "small loss gap says little about the slow kinetics.")
     if te is not None:
         parts.append(te["summary"])
+    if m.get("unseen"):
+        parts.append(_unseen_text(m["unseen"]))
     mem = m.get("memory") or {}
     if mem.get("sentence"):
         nums = (f" (order {mem['order']} chain against the first-order one on held-out frames: gain "
@@ -229,6 +231,24 @@ def _learning(m: dict) -> list[str]:
                 if mem.get("history_matters") is not None else "")
         parts.append(f"Memory: {mem['sentence']}{nums}")
     return parts
+
+
+def _unseen_text(u: dict) -> str:
+    """The unseen-transition diagnostic in words: how much probability the model keeps on jumps the training part
+    never made, against how often the test part makes them (and the Good-Turing estimate from the training
+    counts), and what the excess does to the crossings of the slowest process."""
+    model, held, gt = u.get("model_unseen_mass"), u.get("held_out_unseen_rate"), u.get("good_turing")
+    text = ("Transitions never seen in training: " + u["summary"].replace("\n", "; ") + ". ")
+    if model is None or held is None:
+        return text
+    if held > 0 and model > 2 * held:
+        return text + (f"The model keeps {model / held:.1f} times the test part's probability on jumps it never saw; "
+                       "spread over every state, the excess crosses the barrier and the slow process comes out too "
+                       "fast. More training, more data, or fewer states reduce it.")
+    if held == 0 and model > (gt or 0) + 1e-3:
+        return text + ("The test part makes no unseen jump at all, yet the model keeps probability on them: the "
+                       "generated trajectories may teleport between states that are never neighbours.")
+    return text + "The model's unseen mass is about what the data have: not where its error comes from."
 
 
 def _figure_list(figs: dict) -> list[dict]:
