@@ -77,3 +77,18 @@ def test_bad_settings_are_refused(setup):
         choose_on_validation(model, trajs, msm, temperatures=[0.0, 1.0])
     with pytest.raises(ValueError, match="step_transform"):
         generate_anchored(model, 5, transition_matrix=msm, weight=0.5, start=[0], step_transform=None)
+
+
+def test_learn_and_compare_generates_with_the_remedy_chosen_on_validation_frames():
+    """remedy='mixture': the weight is chosen on the validation frames and recorded; an unknown remedy is refused
+    before anything is trained."""
+    from mdlstm_utils.lm.experiment import GenerateConfig, learn_and_compare
+
+    trajs = _chain(400, 8, 3)
+    res = learn_and_compare(trajs, 3, sets=[[0], [2]], remedy="mixture", steps=30, epochs=1, seq_len=20,
+                            prompt_len=5, hidden=8, seed=0, progress=False, validated_msm=False, noise_pairs=0)
+    rec = res.metrics["remedy"]
+    assert rec["kind"] == "mixture" and rec["grid"] == list(MIX_GRID) and rec["value"] in MIX_GRID
+    assert rec["value"] >= 0.5  # 30 steps of training: the validation frames choose mostly the MSM
+    with pytest.raises(ValueError, match="remedy='mix'; choose one of"):
+        GenerateConfig(remedy="mix")

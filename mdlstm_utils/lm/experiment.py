@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from torch import nn
 
+from mdlstm_utils.lm.anchor import choose_on_validation, generate_anchored
+from mdlstm_utils.lm.calibrate import generate_calibrated
 from mdlstm_utils.lm.generate import generate
 from mdlstm_utils.lm.unseen import UnseenTransitions, unseen_diagnostic
 from mdlstm_utils.kinetics import (Comparison, NoiseFloor, SlowProcess, ValidatedMSM, comparison, msm_trajectories,
@@ -192,6 +194,10 @@ def _reference(labels, n_states, sets, set_names, dt):
     return trajs, n_states, sets, set_names, 1.0 if dt is None else dt, unit
 
 
+#: The generation remedies of :class:`GenerateConfig` (``"none"``: the model as trained).
+REMEDIES = ("none", "calibrated", "temperature", "mixture")
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     """How :func:`learn_and_compare` generates: ``n_gen`` trajectories of ``gen_frames`` frames, each continuing a
@@ -203,12 +209,23 @@ class GenerateConfig:
     the same number and length of trajectories. ``prompt``: explicit prompts, an int array ``(n_gen, k)`` (for
     example random windows of the reference): trajectory ``i`` continues ``prompt[i]``; it replaces
     ``prompt_len`` and ``n_gen`` and needs ``gen_frames``.
+
+    ``remedy``: a correction of the trained model's next-state distribution at generation time, the same
+    weights (:data:`REMEDIES`): ``"none"`` (the model as trained), ``"calibrated"`` (each state's unseen mass set
+    to its Good-Turing estimate from the training counts, :mod:`~mdlstm_utils.lm.calibrate`), ``"temperature"``
+    or ``"mixture"`` (the softmax temperature, or the MSM weight of the MSM-anchored mixture, with the smallest
+    loss on the validation frames, :mod:`~mdlstm_utils.lm.anchor`). ``bench/bench_remedies.py`` measures them.
     """
 
     n_gen: int | None = None
     gen_frames: int | None = None
     prompt_len: int = 100
     prompt: np.ndarray | None = None
+    remedy: str = "none"
+
+    def __post_init__(self):
+        if self.remedy not in REMEDIES:
+            raise ValueError(f"remedy={self.remedy!r}; choose one of {REMEDIES}")
 
 
 @dataclass(frozen=True)
@@ -449,7 +466,8 @@ def learn_and_compare(
     src = np.arange(n_gen) % n_traj
     if prompt is None:
         prompt = np.stack([trajs[i][:prompt_len] for i in src])
-    gen = generate(net, gen_frames, prompt=prompt, seed=seed + 1, device=dev, progress=progress)
+    gen, remedy = _generate(net, gen_frames, gcfg.remedy, msm1, _fit_split(train_data, val_data, cfg), cfg.seq_len,
+                            prompt=prompt, seed=seed + 1, device=dev, progress=progress)
     if ragged:
         gen = [g[: lengths[i]] for g, i in zip(gen, src)]
     t2 = time.perf_counter()
@@ -469,12 +487,28 @@ def learn_and_compare(
              msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second,
-             evaluation=split.to_dict())
+             evaluation=split.to_dict(), remedy=remedy)
     if truth_mfpt is not None:
         m.update(_truth_metrics(truth_mfpt, cmp, base.comparison, base.validated))
     return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=base.msm,
                        baseline_comparison=base.comparison, noise_floor=base.floor, learning=rec, split=split,
                        validated=base.validated, slow=base.slow, unseen=unseen)
+
+
+def _generate(net, gen_frames: int, remedy: str, msm1, parts, seq_len: int, **options) -> tuple:
+    """The generated trajectories with ``remedy`` (:data:`REMEDIES`) and its record: the kind and, for a value chosen
+    on the validation frames (``parts[1]``: never the test part), the choice. ``msm1``: the lag-1 chain of the
+    training frames ``parts[0]``."""
+    if remedy == "none":
+        return generate(net, gen_frames, **options), {"kind": "none"}
+    if remedy == "calibrated":
+        return generate_calibrated(net, gen_frames, train=parts[0], **options), {"kind": "calibrated"}
+    t_msm = msm1.transition_matrix()
+    mix, tmp = choose_on_validation(net, parts[1], t_msm, seq_len=seq_len, device=options["device"])
+    if remedy == "temperature":
+        return generate(net, gen_frames, temperature=tmp.value, **options), {"kind": remedy, **tmp.to_dict()}
+    return (generate_anchored(net, gen_frames, transition_matrix=t_msm, weight=mix.value, **options),
+            {"kind": remedy, **mix.to_dict()})
 
 
 @dataclass
