@@ -177,3 +177,13 @@ def test_cli_add_takes_command_and_seed_from_progress_json(data_dir, capsys):
     assert "ok alanine-dipeptide/rep1/traj.xtc" in capsys.readouterr().out
     assert verify_file(e, data_dir) == rep / "traj.xtc"
     assert set(DATASETS) == {"alanine-dipeptide"}
+
+
+def test_data_directory_from_the_environment_for_an_installed_package(data_dir, tmp_path, monkeypatch):
+    """A package installed without its checkout finds the data through MDLSTM_DATA; without it, the error says so."""
+    monkeypatch.setenv(datasets.DATA_ENV, str(data_dir))
+    assert datasets.default_data_dir() == data_dir
+    assert load("alanine-dipeptide").trajectories[0].n_frames == 5
+    monkeypatch.delenv(datasets.DATA_ENV)
+    with pytest.raises(FileNotFoundError, match=r"(?s)set MDLSTM_DATA to a checkout's data/ directory.*--ns 60"):
+        load("alanine-dipeptide", data_dir=tmp_path / "empty")

@@ -25,6 +25,16 @@ A data set is the set of MANIFEST entries under its directory (``alanine-dipepti
 :func:`load` verifies every file (size and sha256) before reading any, and
 reads them by kind: ``.xtc`` trajectories (each with the ``.pdb`` topology in
 the same directory), ``.pdb`` topologies and ``.npz`` feature arrays.
+
+Where the data are found: ``data_dir`` when given, else the directory in the ``MDLSTM_DATA`` environment
+variable, else the ``data/`` of the checkout the package was installed from (an editable install, or running
+from the repository). A wheel (``pip install .`` without ``-e``) does not carry 20 MB of trajectories: point
+``MDLSTM_DATA`` at a checkout's ``data/`` (or give ``data_dir``); the error says so.
+
+Why not pooch: pooch fetches files from a URL into a cache and checks their hashes. These files ship inside
+the repository and have no URL to fetch from; what a user needs beyond the hash is the command and seed that
+produce each file again, which a pooch registry does not record. So the manifest is ours, in a format pooch's
+``file_hash`` digests agree with (plain sha256 of the bytes).
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import numpy as np
 
 __all__ = [
     "DATASETS",
+    "DATA_ENV",
     "ManifestEntry",
     "Dataset",
     "default_data_dir",
@@ -117,9 +128,15 @@ class Dataset:
     entries: list[ManifestEntry] = field(default_factory=list)
 
 
+#: The environment variable that names the data directory (for a package installed without its checkout).
+DATA_ENV = "MDLSTM_DATA"
+
+
 def default_data_dir() -> Path:
-    """The repository's ``data/`` directory (next to the ``mdlstm_utils`` package)."""
-    return Path(__file__).resolve().parents[2] / "data"
+    """The data directory: ``$MDLSTM_DATA`` when set, else the repository's ``data/`` (next to the
+    ``mdlstm_utils`` package of a checkout or an editable install)."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def _sha256_file(path: Path) -> str:
@@ -311,9 +328,12 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     prefix = spec["directory"].rstrip("/") + "/"
     entries = [e for e in read_manifest(manifest) if e.path.startswith(prefix)] if manifest.is_file() else []
     if not entries:
+        where = ("" if manifest.is_file() or os.environ.get(DATA_ENV) else
+                 f" If mdlstm_utils was installed without its repository (pip install . rather than -e), set "
+                 f"{DATA_ENV} to a checkout's data/ directory, or pass data_dir.")
         raise FileNotFoundError(
             f"data set {name!r} ({spec['description']}) is not in {data_dir}: "
-            f"{manifest} {'has no entries under ' + prefix if manifest.is_file() else 'does not exist'}. "
+            f"{manifest} {'has no entries under ' + prefix if manifest.is_file() else 'does not exist'}.{where} "
             f"Produce it from the repository root with:\n    {spec['produce']}"
         )
     files = [verify_file(e, data_dir) for e in entries]  # verify everything before reading anything
