@@ -249,3 +249,17 @@ def test_seeded_bayesian_intervals_sample_deeptimes_posterior():
     width = ref[1] - ref[0]
     assert np.abs(np.subtract(ours, ref)).max() < 0.045 * width
     assert (ours[1] - ours[0]) / width == pytest.approx(1, abs=0.06)
+
+
+def test_sample_moduli_of_reversible_samples_are_those_of_the_general_solver():
+    # the reversible posterior's samples are similar to the symmetric sqrt(P * P.T): the symmetric solver gives their
+    # eigenvalue moduli to rounding; a non-reversible matrix goes to the general solver
+    from mdlstm_utils.states.lag import posterior_samples, sample_moduli
+
+    trajs = MarkovStateModel(_block_matrix()).simulate(20000, seed=3)
+    _, mats = posterior_samples([trajs], 6, 2, 30, seed=1)
+    general = np.sort(np.abs(np.linalg.eigvals(mats)), axis=1)[:, ::-1]
+    np.testing.assert_allclose(sample_moduli(mats), general, rtol=0, atol=1e-12)
+    P = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5]])  # a cycle: not reversible, complex eigenvalues
+    np.testing.assert_allclose(sample_moduli(P[None], reversible=False)[0],
+                               np.sort(np.abs(np.linalg.eigvals(P)))[::-1], atol=1e-12)

