@@ -94,6 +94,20 @@ def test_min_dwell_plateau_rule():
     assert c.value == 2 and counts[0] > 2 * counts[1]
 
 
+def test_min_dwell_never_reaches_the_slowest_timescale():
+    """Without a plateau the fallback is the longest dwell scanned, and the scan stops at a tenth of the slowest
+    timescale: a dwell near it would remove the real visits (every relaxation then comes out far too slow)."""
+    rng = np.random.default_rng(2)
+    s = (rng.random(20000) < 0.5).astype(int)  # no plateau up to a dwell of 8: each doubling removes many transitions
+    sp = from_labels([s])
+    (dwells, _), c = analyze.choose_min_dwell(sp, max_dwell=32)
+    assert c.value >= 8 and dwells.max() == 32  # uncapped: the scan goes on, well beyond the cap below
+    (dwells, _), c = analyze.choose_min_dwell(sp, max_dwell=32, slowest=45.0)
+    assert dwells.max() == c.value == 4 and "a tenth of the slowest timescale" in c.rule
+    (dwells, _), c = analyze.choose_min_dwell(sp, max_dwell=32, slowest=15.0)
+    assert c.value == 1 and c.rule.endswith("no coring")
+
+
 # ---- each input kind, smoke profile ---------------------------------------------------------
 def test_features_npy_and_npz(tmp_path):
     x = _two_state_features()

@@ -99,7 +99,7 @@ def try_threshold(micro: StateSpace, n_macro: int, lag: int, threshold: float, m
     if not kept.n_traj:
         return CoreTrial(threshold, "no trajectory visits a core")
     cores = metastable_space(kept, "cores", metastable=kept_ms, lag=lag)
-    scan, dwell = choose_min_dwell(cores, min_dwell=min_dwell, max_dwell=max(32, lag))
+    scan, dwell = choose_min_dwell(cores, min_dwell=min_dwell, max_dwell=max(32, lag), slowest=msm[0] / micro.dt)
     space = metastable_space(kept, "coring", metastable=kept_ms, lag=lag, min_dwell=dwell.value,
                              set_names=[f"S{k}" for k in range(n_macro)])
     v = float(relaxation_timescales(list(space.trajs), n_macro, dt=space.dt, n_boot=0)[0][0])

@@ -215,16 +215,32 @@ def choose_n_macro(its, lag: int, *, n_macro: int | None = None, max_macro: int 
     return Choice(j + 2, f"the gap t{j + 1}/t{j + 2} = {gaps[j]:.1f} ({listed}), 2-{max_macro} states")
 
 
+#: The longest minimum dwell :func:`choose_min_dwell` scans, as a fraction of the slowest timescale: visits of a
+#: metastable state last about that timescale or longer, and a dwell of a tenth of it removes at most ~10 % of them.
+DWELL_FRACTION = 0.1
+
+
 def choose_min_dwell(cores: StateSpace, *, min_dwell: int | None = None, max_dwell: int | None = None,
-                     rtol: float = 0.1):
+                     rtol: float = 0.1, slowest: float | None = None):
     """Dynamical coring: ``(scan, Choice)`` with ``scan = (dwells, transitions)``.
 
     Rule (a plateau): the shortest minimum dwell ``d`` (1, 2, 4, ...) at which
     doubling it removes fewer than ``rtol`` of the remaining transitions: the
-    short recrossing visits are gone, the rest are real transitions.
+    short recrossing visits are gone, the rest are real transitions. Without a
+    plateau, the longest dwell scanned. ``slowest``: the slowest timescale in
+    frames, when known; the scan then stops at :data:`DWELL_FRACTION` of it, so
+    that no choice (the fallback included) removes the real visits whose
+    transitions make the slow process.
     """
     top = int(max_dwell or 32)
     top = max(1, min(top, int(cores.lengths.min()) // 20))
+    cap = None
+    if slowest is not None and np.isfinite(slowest) and slowest > 0:
+        cap = int(DWELL_FRACTION * slowest)
+        if cap < top:
+            top = max(cap, 1)
+        else:
+            cap = None  # the cap did not bind
     dwells = [1]
     while dwells[-1] * 2 <= top:
         dwells.append(dwells[-1] * 2)
@@ -239,5 +255,9 @@ def choose_min_dwell(cores: StateSpace, *, min_dwell: int | None = None, max_dwe
         if counts[i + 1] >= (1 - rtol) * counts[i]:
             return (np.array(dwells), counts), Choice(dwells[i], f"transitions fall < {rtol:.0%} when the dwell doubles")
     if len(dwells) == 1:
-        return (np.array(dwells), counts), Choice(1, "trajectories too short to scan: no coring")
-    return (np.array(dwells), counts), Choice(dwells[-1], "no plateau: the longest dwell scanned")
+        why = ("trajectories too short to scan" if cap is None else
+               f"a tenth of the slowest timescale ({slowest:.3g} frames) leaves no dwell to scan")
+        return (np.array(dwells), counts), Choice(1, f"{why}: no coring")
+    capped = "" if cap is None else (f" (capped at a tenth of the slowest timescale, {slowest:.3g} frames: a "
+                                     "longer dwell would remove real visits)")
+    return (np.array(dwells), counts), Choice(dwells[-1], f"no plateau: the longest dwell scanned{capped}")
