@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, cache_run, cached_runs, print_table  # noqa: E402
-from bench_unseen import PROMPT_LEN, TRAIN, _f, _mean, _origin, _rates, _spread, dataset  # noqa: E402
+from bench_unseen import PROMPT_LEN, TRAIN, _f, _mean, _origin, _rates, _spread, dataset, write_record  # noqa: E402
 
 from mdlstm_utils.kinetics import comparison, paired_test, slow_process  # noqa: E402
 from mdlstm_utils.kinetics.markov import fit_markov  # noqa: E402
@@ -190,18 +189,7 @@ def tables(runs: list[dict]) -> None:
 
 
 def write(runs: list[dict], origin: dict | None) -> Path:
-    summary, verdicts = summarize(runs)
-    if origin is None:
-        old = json.loads(OUT.read_text()) if OUT.is_file() else {}
-        origin = {k: old[k] for k in ("started", "commit", "files_differing_from_commit", "environment")
-                  if k in old} or _origin()
-    record = {"benchmark": "bench/bench_remedies.py", "grid": GRID, "rule": RULE, **origin,
-              "written": dt.datetime.now().isoformat(timespec="seconds"),
-              "complete": len(runs) == len(DATASETS) * len(SEEDS), "summary": summary, "verdicts": verdicts,
-              "runs": runs}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(jsonable(record), indent=2))
-    return OUT
+    return write_record(OUT, "bench/bench_remedies.py", GRID, RULE, runs, summarize, origin, len(DATASETS) * len(SEEDS))
 
 
 def main() -> None:

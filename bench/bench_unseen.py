@@ -278,20 +278,26 @@ def _origin() -> dict:
             "files_differing_from_commit": dirty, "environment": environment_info("cpu")}
 
 
-def write(runs: list[dict], origin: dict | None) -> Path:
-    """Write the record; ``origin=None`` (``--table-only``) keeps the origin of the file's runs."""
-    summary, verdicts = summarize(runs)
+def write_record(out: Path, benchmark: str, grid: dict, rule: str, runs: list[dict], summarize_runs, origin: dict | None,
+                 n_expected: int) -> Path:
+    """Write a benchmark's record to ``out``: its grid, rule, origin, summary and verdicts (``summarize_runs(runs)``)
+    and runs; ``origin=None`` (``--table-only``) keeps the origin of the file's runs."""
+    summary, verdicts = summarize_runs(runs)
     if origin is None:
-        old = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        old = json.loads(out.read_text()) if out.is_file() else {}
         origin = {k: old[k] for k in ("started", "commit", "files_differing_from_commit", "commit_note",
                                       "environment") if k in old} or _origin()
-    record = {"benchmark": "bench/bench_unseen.py", "grid": GRID, "rule": RULE, **origin,
+    record = {"benchmark": benchmark, "grid": grid, "rule": rule, **origin,
               "written": dt.datetime.now().isoformat(timespec="seconds"),
-              "complete": len(runs) == len(DATASETS) * len(SEEDS), "summary": summary, "verdicts": verdicts,
-              "runs": runs}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(jsonable(record), indent=2))
-    return OUT
+              "complete": len(runs) == n_expected, "summary": summary, "verdicts": verdicts, "runs": runs}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(jsonable(record), indent=2))
+    return out
+
+
+def write(runs: list[dict], origin: dict | None) -> Path:
+    """Write the record; ``origin=None`` (``--table-only``) keeps the origin of the file's runs."""
+    return write_record(OUT, "bench/bench_unseen.py", GRID, RULE, runs, summarize, origin, len(DATASETS) * len(SEEDS))
 
 
 def main() -> None:
