@@ -457,7 +457,8 @@ def learn_and_compare(
 
     seed_everything(seed)
     net = build_model(model, n_states, **sizes)
-    msm1 = fit_markov(_fit_split(train_data, val_data, cfg)[0], n_states, 1)  # the lag-1 MSM of the training frames
+    parts = _fit_split(train_data, val_data, cfg)  # the frames fit trains on, and those it validates on
+    msm1 = fit_markov(parts[0], n_states, 1)  # the lag-1 MSM of the training frames
     if getattr(net, "msm_prior", False):  # the logits start from it
         net.set_prior(msm1.transition_matrix())
     t0 = time.perf_counter()
@@ -466,7 +467,7 @@ def learn_and_compare(
     src = np.arange(n_gen) % n_traj
     if prompt is None:
         prompt = np.stack([trajs[i][:prompt_len] for i in src])
-    gen, remedy = _generate(net, gen_frames, gcfg.remedy, msm1, _fit_split(train_data, val_data, cfg), cfg.seq_len,
+    gen, remedy = _generate(net, gen_frames, gcfg.remedy, msm1, parts, cfg.seq_len,
                             prompt=prompt, seed=seed + 1, device=dev, progress=progress)
     if ragged:
         gen = [g[: lengths[i]] for g, i in zip(gen, src)]
