@@ -130,8 +130,20 @@ def run(name: str, seed: int) -> dict:
     })
 
 
+def _chosen(rs: list[dict]) -> dict:
+    return {"msm_weight": [r["mixture_choice"]["value"] for r in rs],
+            "temperature": [r["temperature_choice"]["value"] for r in rs]}
+
+
 def summarize(runs: list[dict]) -> tuple[list[dict], list[str]]:
     """Per data set: means, paired tests, the targets; then the default by rule 3."""
+    return judge(runs, GENS, _chosen)
+
+
+def judge(runs: list[dict], gens: tuple, chosen) -> tuple[list[dict], list[str]]:
+    """Rules 1-3 for the ways ``gens`` (``gens[0]``: the plain model) of the runs' ``slow_error``; ``chosen(rs)``: the
+    settings the validation frames chose in one data set's runs ``rs``."""
+    GENS = gens  # noqa: N806 (the rule's names)
     summary, verdicts = [], []
     for name in DATASETS:
         rs = sorted((r for r in runs if r["dataset"] == name), key=lambda r: r["seed"])
@@ -145,8 +157,7 @@ def summarize(runs: list[dict]) -> tuple[list[dict], list[str]]:
         how = "validated MSM + spread" if markov else "2 x validated MSM"
         row = {"dataset": name, "seeds": [r["seed"] for r in rs], "mean_slow_error": mean, "mean_spread": spread,
                "mean_mfpt_error": {m: _mean([r["mfpt_error"][m] for r in rs]) for m in (*GENS, "msm1", "vmsm")},
-               "chosen": {"msm_weight": [r["mixture_choice"]["value"] for r in rs],
-                          "temperature": [r["temperature_choice"]["value"] for r in rs]},
+               "chosen": chosen(rs),
                "paired": {f"{g} vs {b}": paired_test(e[g], e[b], names=(g, b)).to_dict()
                           for g in GENS[1:] for b in ("plain", "vmsm")}, "targets": {}}
         for g in GENS:

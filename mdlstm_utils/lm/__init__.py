@@ -4,6 +4,9 @@
   :class:`~mdlstm_utils.lm.models.TransformerLM`) from config dataclasses
 * :mod:`~mdlstm_utils.lm.train`        the training loop and :class:`~mdlstm_utils.lm.train.TrainConfig`, whose
   defaults are the suite's recipe (chosen by ``bench/bench_convergence.py``)
+* :mod:`~mdlstm_utils.lm.windows`      the validation tail of training trajectories and the windows cut from them
+* :mod:`~mdlstm_utils.lm.targets`      soft training targets: a pull toward the MSM, or each state's unseen mass
+  trained to its Good-Turing estimate (``TrainConfig(target=...)``)
 * :mod:`~mdlstm_utils.lm.generate`     batched generation of long trajectories (recurrent state / KV cache)
 * :mod:`~mdlstm_utils.lm.calibrate`    generation with each state's probability of jumps unseen in training set to
   a target (the Good-Turing estimate of the training counts), the model's own shape kept

@@ -28,7 +28,7 @@ from torch import nn
 
 from mdlstm_utils._checks import check_int
 from mdlstm_utils.lm.generate import generate
-from mdlstm_utils.lm.train import make_windows
+from mdlstm_utils.lm.windows import make_windows
 from mdlstm_utils.runtime import jsonable, resolve_device
 from mdlstm_utils.states import check_labels
 

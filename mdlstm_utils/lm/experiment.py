@@ -35,6 +35,7 @@ from mdlstm_utils.kinetics import (Comparison, NoiseFloor, SlowProcess, Validate
 from mdlstm_utils.kinetics.markov import fit_markov
 from mdlstm_utils.kinetics.slow import n_slow_processes
 from mdlstm_utils.lm.models import LSTMConfig, TransformerConfig, count_parameters
+from mdlstm_utils.lm.targets import PULL_GRID
 from mdlstm_utils.runtime import fmt as runtime_fmt, resolve_device, seed_everything
 from mdlstm_utils.states import StateSpace, Split, check_labels, train_test_split
 from mdlstm_utils.lm.train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
@@ -455,14 +456,10 @@ def learn_and_compare(
     val_data = None if val_labels is None else check_labels(val_labels, n_states, name="val_labels")
     ragged = like_reference and len(set(lengths.tolist())) > 1  # generated / MSM trajectories cut to the reference's
 
-    seed_everything(seed)
-    net = build_model(model, n_states, **sizes)
     parts = _fit_split(train_data, val_data, cfg)  # the frames fit trains on, and those it validates on
     msm1 = fit_markov(parts[0], n_states, 1)  # the lag-1 MSM of the training frames
-    if getattr(net, "msm_prior", False):  # the logits start from it
-        net.set_prior(msm1.transition_matrix())
     t0 = time.perf_counter()
-    tr = fit(net, train_data, val_data, config=cfg, seed=seed, device=dev, progress=progress)
+    net, tr, target = _train(model, sizes, n_states, msm1, train_data, val_data, cfg, seed=seed, device=dev, progress=progress)
     t1 = time.perf_counter()
     src = np.arange(n_gen) % n_traj
     if prompt is None:
@@ -488,12 +485,35 @@ def learn_and_compare(
              msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
              train_steps=int(sum(h["batches"] for h in tr.history)),
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second,
-             evaluation=split.to_dict(), remedy=remedy)
+             evaluation=split.to_dict(), remedy=remedy, target=target)
     if truth_mfpt is not None:
         m.update(_truth_metrics(truth_mfpt, cmp, base.comparison, base.validated))
     return LearnResult(metrics=m, model=net, generated=gen, train=tr, comparison=cmp, baseline=base.msm,
                        baseline_comparison=base.comparison, noise_floor=base.floor, learning=rec, split=split,
                        validated=base.validated, slow=base.slow, unseen=unseen)
+
+
+def _train(model, sizes: dict, n_states: int, msm1, train_data, val_data, cfg: TrainConfig, *, seed: int, device, progress: bool):
+    """Build and train the model; returns ``(net, TrainResult, target record)``.
+
+    With ``cfg.target == "msm"`` and no strength, one model is trained per strength of
+    :data:`~mdlstm_utils.lm.targets.PULL_GRID`, each from the same seed, and the one with the smallest validation
+    loss (plain cross-entropy on the validation frames) is kept; the record lists the grid and the losses."""
+    def one(c: TrainConfig):
+        seed_everything(seed)
+        net = build_model(model, n_states, **sizes)
+        if getattr(net, "msm_prior", False):  # the logits start from the lag-1 MSM
+            net.set_prior(msm1.transition_matrix())
+        return net, fit(net, train_data, val_data, config=c, seed=seed, device=device, progress=progress)
+
+    if cfg.target != "msm" or cfg.target_strength is not None:
+        net, tr = one(cfg)
+        return net, tr, {"kind": cfg.target, "value": cfg.target_strength}
+    runs = [one(cfg.replace(target_strength=w)) for w in PULL_GRID]
+    losses = [r[1].best_val_loss for r in runs]
+    best = int(np.argmin(losses))
+    return (*runs[best], {"kind": "msm", "name": "MSM-pull strength", "grid": list(PULL_GRID), "losses": losses,
+                          "value": PULL_GRID[best]})
 
 
 def _generate(net, gen_frames: int, remedy: str, msm1, parts, seq_len: int, **options) -> tuple:

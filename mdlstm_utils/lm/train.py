@@ -28,6 +28,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mdlstm_utils.lm.models import TransformerLM, model_from_config
+from mdlstm_utils.lm.targets import TARGETS, soft_targets
+from mdlstm_utils.lm.windows import make_windows, split_trajectories
 from mdlstm_utils.runtime import resolve_device
 from mdlstm_utils.states import check_labels
 
@@ -47,36 +49,6 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def split_trajectories(trajs: list[np.ndarray], val_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Hold out the last ``val_fraction`` of every trajectory for validation."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    train, val = [], []
-    for t in trajs:
-        cut = int(round(len(t) * (1.0 - val_fraction)))
-        train.append(t[:cut])
-        val.append(t[cut:])
-    return train, val
-
-
-def make_windows(trajs: list[np.ndarray], seq_len: int, offset: int = 0) -> np.ndarray:
-    """Non-overlapping windows of ``seq_len + 1`` frames starting at ``offset`` in each trajectory.
-
-    Returns an ``int64`` array of shape ``(n_windows, seq_len + 1)`` (possibly
-    with zero rows when every trajectory is too short).
-    """
-    w = seq_len + 1
-    blocks = []
-    for t in trajs:
-        t = t[offset:]
-        n = len(t) // w
-        if n:
-            blocks.append(t[: n * w].reshape(n, w))
-    if not blocks:
-        return np.zeros((0, w), dtype=np.int64)
-    return np.concatenate(blocks).astype(np.int64)
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -199,6 +171,8 @@ class TrainConfig:
     deterministic: bool = False
     change_weight: float = 1.0
     warmup: float = 0.0
+    target: str = "none"
+    target_strength: float | None = None
 
     def __post_init__(self):
         checked = [("seq_len", self.seq_len), ("batch_size", self.batch_size), ("epochs", self.epochs)]
@@ -220,6 +194,16 @@ class TrainConfig:
         if isinstance(self.change_weight, bool) or not isinstance(self.change_weight, (int, float)) \
                 or not 0 < self.change_weight <= 1000:
             raise ValueError(f"change_weight must be a number in (0, 1000], got {self.change_weight!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target={self.target!r}; choose one of {TARGETS}")
+        if self.target_strength is not None and (self.target != "msm" or isinstance(self.target_strength, bool)
+                                                 or not isinstance(self.target_strength, (int, float))
+                                                 or not 0 < self.target_strength <= 1):
+            raise ValueError(f"target_strength is the MSM pull's weight, in (0, 1] with target='msm' (None: chosen "
+                             f"on validation loss by learn_and_compare); got {self.target_strength!r} with "
+                             f"target={self.target!r}")
+        if self.target != "none" and self.change_weight != 1.0:
+            raise ValueError("change_weight and a soft target are two different losses; set one of them")
 
     def replace(self, **changes) -> "TrainConfig":
         unknown = set(changes) - set(self.__dataclass_fields__)
@@ -240,12 +224,16 @@ class TrainConfig:
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * (frac - self.warmup) / (1.0 - self.warmup)))
 
 
-def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype, change_weight: float = 1.0) -> torch.Tensor:
+def _batch_loss(model: nn.Module, batch: torch.Tensor, amp_dtype, change_weight: float = 1.0,
+                targets=None) -> torch.Tensor:
     """Mean cross-entropy of the next state; with ``change_weight != 1`` the frames where the state changes
-    weigh ``change_weight`` times more than those where it stays (a weighted mean)."""
+    weigh ``change_weight`` times more than those where it stays (a weighted mean); with ``targets`` (tables of
+    :class:`~mdlstm_utils.lm.targets.SoftTargets` on the device) the soft-target loss."""
     x, y = batch[:, :-1], batch[:, 1:]
     with torch.autocast(device_type=batch.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         logits, _ = model(x)
+    if targets is not None:
+        return targets.loss(logits.reshape(-1, logits.shape[-1]), x.reshape(-1), y.reshape(-1))
     if change_weight == 1.0:
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
     ce = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
@@ -347,7 +335,8 @@ def _epoch_windows(trajs: list, seq_len: int, seed: int, epoch: int) -> np.ndarr
     return windows[rng.permutation(len(windows))]
 
 
-def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig, dev, amp_dtype, progress) -> tuple[float, int]:
+def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig, dev, amp_dtype, progress,
+                 targets=None) -> tuple[float, int]:
     """One pass over ``n_batches`` batches; returns the mean training loss and the windows seen."""
     model.train()
     running, seen = 0.0, 0
@@ -357,7 +346,7 @@ def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(epoch, i, n_batches, epochs)
         b = torch.as_tensor(windows[i * cfg.batch_size : (i + 1) * cfg.batch_size], device=dev)
-        loss = _batch_loss(model, b, amp_dtype, cfg.change_weight)
+        loss = _batch_loss(model, b, amp_dtype, cfg.change_weight, targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch + 1}; lower lr")
         opt.zero_grad(set_to_none=True)
@@ -477,6 +466,11 @@ def fit(
         0.68 to 0.82 on the toy's microstates and from 0.29 to 0.90 on its core
         sets, because every state change, fast hops included, gets the weight.
         Kept so that notebook 05 can show it.
+    target, target_strength
+        A soft training target (:mod:`mdlstm_utils.lm.targets`): ``"none"`` (the plain cross-entropy),
+        ``"msm"`` (each frame's target mixed with the row of the lag-1 MSM of the training frames at weight
+        ``target_strength``) or ``"good-turing"`` (the model trained to keep each state's Good-Turing share of
+        unseen jumps). The validation loss stays the plain cross-entropy.
     checkpoint, resume
         Path where a checkpoint is written (atomically) after every epoch;
         with ``resume=True`` training continues from it when it exists.
@@ -500,6 +494,8 @@ def fit(
         cfg = cfg.replace(lr=recipe_lr(model))
     plan = _plan(model, train, val, cfg)
     dev = resolve_device(device)
+    targets = soft_targets(plan.train, model.config["n_states"], cfg.target, cfg.target_strength)
+    targets = targets.to(dev) if targets is not None else None
     amp_dtype = torch.bfloat16 if cfg.amp is True else None
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -520,7 +516,7 @@ def fit(
                 n_batches = min(n_batches, int(plan.max_batches))
             t0 = time.perf_counter()
             train_loss, seen = _train_epoch(model, opt, windows, n_batches, epoch, plan.epochs, cfg, dev, amp_dtype,
-                                            progress)
+                                            progress, targets)
             tokens_done += seen * cfg.seq_len
             val_loss = _evaluate(model, plan.val_windows, max(cfg.batch_size, 256), dev, amp_dtype)
             seconds = time.perf_counter() - t0
