@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from torch import nn
+from tqdm.auto import tqdm
 
 from mdlstm_utils.lm.anchor import choose_on_validation, generate_anchored
 from mdlstm_utils.lm.calibrate import generate_calibrated
@@ -37,11 +38,11 @@ from mdlstm_utils.kinetics.slow import n_slow_processes
 from mdlstm_utils.lm.models import LSTMConfig, TransformerConfig, count_parameters
 from mdlstm_utils.lm.targets import PULL_GRID
 from mdlstm_utils.runtime import fmt as runtime_fmt, resolve_device, seed_everything
-from mdlstm_utils.states import StateSpace, Split, check_labels, train_test_split
+from mdlstm_utils.states import StateSpace, Split, check_labels, kfold_splits, train_test_split
 from mdlstm_utils.lm.train import TrainConfig, TrainResult, fit, make_windows, split_trajectories
 
 __all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnResult", "GenerateConfig", "BaselineConfig",
-           "learn_and_compare", "learn_spaces"]
+           "learn_and_compare", "learn_spaces", "FoldResult", "learn_folds"]
 
 MODELS = ("lstm", "transformer")
 
@@ -312,6 +313,7 @@ def learn_and_compare(
     test_fraction: float = 0.5,
     train_labels=None,
     val_labels=None,
+    split: Split | None = None,
     seed: int = 0,
     device="auto",
     progress: bool = False,
@@ -392,6 +394,10 @@ def learn_and_compare(
         trajectory that is also a training one is warned about), and to
         validate on instead of the last ``val_fraction`` of each training
         trajectory. Same states as ``labels``.
+    split
+        A split of ``labels`` made by the caller (a :class:`~mdlstm_utils.states.Split`, for example one fold of
+        :func:`~mdlstm_utils.states.kfold_splits`; :func:`learn_folds` runs them all), used as it is instead of
+        the seed's.
     seed
         Seeds the split and the model's initialisation and training (``seed``), the
         generation (``seed + 1``), the MSM baseline (``seed + 2``), the noise floor (``seed + 3``) and the
@@ -441,7 +447,13 @@ def learn_and_compare(
     """
     data, n_states, sets, set_names, dt, unit = _reference(labels, n_states, sets, set_names, dt)
     cfg, gcfg, bcfg, sizes = _settings(train, generation, baselines, settings)
-    if train_labels is None:  # the protocol: split by the seed before anything is fitted
+    if split is not None:
+        if n_train is not None or train_labels is not None:
+            raise ValueError("give a split, or n_train / train_labels, not both")
+        if not isinstance(split, Split):
+            raise TypeError(f"split must be a Split (train_test_split, kfold_splits), got {type(split).__name__}")
+        split = _checked_split(split, data)
+    elif train_labels is None:  # the protocol: split by the seed before anything is fitted
         split = train_test_split(data, n_train=n_train, test_fraction=test_fraction, seed=seed)
     else:
         if n_train is not None:
@@ -578,6 +590,18 @@ def _lag_name(lag: int) -> str:
     return f"MSM (lag {lag})"
 
 
+def _checked_split(split: Split, data: list) -> Split:
+    """``split`` when every piece of it is the piece of ``data`` its record says (so that a split of other data is
+    refused before anything is fitted)."""
+    for part, src, start in ((split.train, split.train_source, split.train_start),
+                             (split.test, split.test_source, split.test_start)):
+        for t, i, a in zip(part, src, start):
+            if i >= len(data) or not np.array_equal(np.asarray(t), data[i][a:a + len(t)]):
+                raise ValueError("split is not a split of these labels (a piece differs from the trajectory and "
+                                 "frames its record names); make it from the same labels")
+    return split
+
+
 def _given_split(train_data: list, reference: list) -> Split:
     """The record of a split the caller made (``train_labels`` given): the reference is all of ``labels``. A
     reference trajectory identical to a training one is judged in-sample, which the protocol forbids: warned."""
@@ -686,3 +710,43 @@ def learn_spaces(spaces: dict, *, prompt_of=None, verbose: bool = True, **settin
                   f"{space.n_states} tokens, {m['epochs_run']} epochs in {m['train_seconds']:.0f} s, "
                   f"slow-process error {runtime_fmt(m.get('mfpt_max_rel_err'), '.2f')}"))
     return results
+
+
+@dataclass(frozen=True, eq=False)
+class FoldResult:
+    """What :func:`learn_folds` returns: one :class:`LearnResult` per fold, and the slow-process error of each model
+    per fold (``errors[name]``, an array over the folds; names ``"generated"``, ``"MSM (lag 1)"`` and
+    ``"MSM (validated)"``: the slowest implied timescales at the validated lag against the fold's test part)."""
+
+    results: list
+    errors: dict
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.results)
+
+    def mean(self, name: str = "generated") -> float:
+        """The mean over the folds; ``inf`` when a fold's model missed a process (no fold silently dropped)."""
+        return float(np.mean(self.errors[name]))
+
+    def to_dict(self) -> dict:
+        return {"protocol": self.results[0].split.protocol, "n_folds": self.n_folds,
+                "errors": {k: v.tolist() for k, v in self.errors.items()},
+                "mean": {k: self.mean(k) for k in self.errors},
+                "folds": [r.split.to_dict() for r in self.results]}
+
+
+def learn_folds(labels, k: int = 4, *, seed: int = 0, progress: bool = False, **settings) -> FoldResult:
+    """:func:`learn_and_compare` on each of the ``k`` folds of :func:`~mdlstm_utils.states.kfold_splits`: for data
+    too few for one training / test split, every trajectory (or block) is judged once by a model that never saw
+    it, at ``k`` times the cost. ``labels`` as for :func:`learn_and_compare` (a
+    :class:`~mdlstm_utils.states.StateSpace` keeps its sets and time step); every other keyword goes to it
+    unchanged. Fold ``i`` trains with seed ``seed + i``."""
+    data = list(labels.trajs) if isinstance(labels, StateSpace) else labels
+    splits = kfold_splits(data, k, seed=seed)
+    results = []
+    for i, sp in enumerate(tqdm(splits, desc="folds", disable=not progress)):
+        results.append(learn_and_compare(labels, split=sp, seed=seed + i, progress=False, **settings))
+    names = ("generated", "MSM (lag 1)", "MSM (validated)")
+    errors = {n: np.array([r.slow.error(n) if r.slow is not None else np.nan for r in results]) for n in names}
+    return FoldResult(results, errors)

@@ -35,7 +35,7 @@ from mdlstm_utils.states.metastable import (
 )
 from mdlstm_utils.states.lag import CKTestResult, ImpliedTimescalesResult, ck_test, implied_timescales, suggest_lag
 from mdlstm_utils.states.msm import estimate_msm
-from mdlstm_utils.states.split import Split, train_test_split
+from mdlstm_utils.states.split import Split, kfold_splits, train_test_split
 from mdlstm_utils.states.space import (
     METASTABLE_KINDS,
     TIME_UNITS,
@@ -74,6 +74,7 @@ __all__ = [
     "estimate_msm",
     "Split",
     "train_test_split",
+    "kfold_splits",
     "lag",
     "ImpliedTimescalesResult",
     "CKTestResult",

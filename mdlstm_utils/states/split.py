@@ -10,6 +10,12 @@ Whole trajectories are the units (independent walkers). When there are fewer tha
 (a few long MD runs), each is cut into contiguous blocks first, as many as needed for ``min_units`` in all;
 blocks are independent only if they are much longer than the slowest relaxation time, which the split cannot
 check, so :attr:`Split.protocol` says ``"blocks"`` and the record says how many.
+
+When the data are too few for one split to leave a useful test part (a handful of transitions of the slow
+process on each side), :func:`kfold_splits` gives ``k`` splits instead: the units, shuffled by the seed, are cut
+into ``k`` folds and each fold is the test part once, the other folds the training part. Every unit is judged
+once, by a model that never saw it; the price is ``k`` fits. Each :class:`Split` says so (``protocol`` ends in
+``"k-fold"``, ``fold`` and ``n_folds``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 from mdlstm_utils._checks import check_int
 from mdlstm_utils.states._labels import check_labels
 
-__all__ = ["Split", "train_test_split", "MIN_UNITS", "TEST_FRACTION"]
+__all__ = ["Split", "train_test_split", "kfold_splits", "MIN_UNITS", "TEST_FRACTION"]
 
 #: Fewer trajectories than this are cut into contiguous blocks before the split.
 MIN_UNITS = 4
@@ -46,6 +52,8 @@ class Split:
     test_start: np.ndarray
     protocol: str  # "trajectories" (whole trajectories), "blocks" (contiguous blocks of few long ones) or "given"
     seed: int | None
+    fold: int | None = None  # k-fold (kfold_splits): which fold is the test part, 0-based, of n_folds
+    n_folds: int | None = None
 
     @property
     def train_frames(self) -> int:
@@ -61,13 +69,15 @@ class Split:
         return {"protocol": self.protocol, "seed": self.seed,
                 "train_trajectories": len(self.train), "test_trajectories": len(self.test),
                 "train_frames": self.train_frames, "test_frames": self.test_frames,
-                "train_source": self.train_source.tolist(), "test_source": self.test_source.tolist()}
+                "train_source": self.train_source.tolist(), "test_source": self.test_source.tolist(),
+                **({"fold": self.fold, "n_folds": self.n_folds} if self.n_folds else {})}
 
     def describe(self) -> str:
         """One line for a notebook or report: what was fitted on what, and what the reference is."""
-        unit = "blocks" if self.protocol == "blocks" else "trajectories"
+        unit = "blocks" if self.protocol.startswith("blocks") else "trajectories"
+        fold = f", fold {self.fold + 1} of {self.n_folds}" if self.n_folds else ""
         return (f"fitted on {len(self.train)} {unit} ({self.train_frames} frames), judged against the other "
-                f"{len(self.test)} ({self.test_frames} frames), split by seed {self.seed}")
+                f"{len(self.test)} ({self.test_frames} frames), split by seed {self.seed}{fold}")
 
 
 def _units(trajs: list[np.ndarray], min_units: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, str]:
@@ -131,3 +141,29 @@ def train_test_split(labels, *, n_train: int | None = None, test_fraction: float
     tr, te = np.sort(order[:n_train]), np.sort(order[n_train:])
     return Split([units[i] for i in tr], [units[i] for i in te], source[tr], source[te], start[tr], start[te],
                  protocol, seed)
+
+
+def kfold_splits(labels, k: int = 4, *, seed: int = 0, min_units: int = MIN_UNITS,
+                 n_states: int | None = None) -> list[Split]:
+    """``k`` training / test splits in which every unit is in the test part exactly once: k-fold over trajectories
+    (or contiguous blocks of fewer than ``min_units`` long ones, as :func:`train_test_split` cuts them).
+
+    For data too few for one split: each fold's model is judged on the units it never saw, and together the folds
+    judge every unit. The units are shuffled by ``seed`` and cut into ``k`` folds of sizes differing by at most
+    one. When there are fewer units than ``k`` (blocks included), each trajectory is cut into more blocks, so that
+    every fold holds at least one. Each split's ``protocol`` is ``"trajectories k-fold"`` or ``"blocks k-fold"``.
+    """
+    trajs = check_labels(labels, n_states, name="labels")
+    k = check_int("k", k, 2)
+    seed = check_int("seed", seed, 0)
+    units, source, start, protocol = _units(trajs, max(check_int("min_units", min_units, 2), k))
+    if len(units) < k:
+        raise ValueError(f"{k} folds need at least {k} trajectories or blocks of >= 2 frames, got {len(units)}")
+    order = np.random.default_rng(seed).permutation(len(units))
+    folds = [np.sort(f) for f in np.array_split(order, k)]
+    out = []
+    for i, te in enumerate(folds):
+        tr = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
+        out.append(Split([units[j] for j in tr], [units[j] for j in te], source[tr], source[te], start[tr],
+                         start[te], f"{protocol} k-fold", seed, fold=i, n_folds=k))
+    return out
