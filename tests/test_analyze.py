@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdlstm_utils.cli import results
 from mdlstm_utils import kinetics
 from mdlstm_utils.cli import analyze, metastable
 from mdlstm_utils.states import from_labels, parse_dt
@@ -299,11 +300,11 @@ def test_targets_met_only_when_the_self_checks_pass():
     v = {"lm_mfpt_rel_err": 0.05, "msm_mfpt_rel_err": 0.1, "reference_mfpt_rel_halfwidth": 0.1,
          "lm_slowest_timescale_rel_err": 0.02, "msm_slowest_timescale_rel_err": 0.03, "lm_population_rel_err": 0.01,
          "msm_population_rel_err": 0.01, "lm_met": True, "tolerance": 0.5}
-    ok = analyze._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": True}))
+    ok = results._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": True}))
     assert "Targets met" in ok and "Do not trust" not in ok
-    bad = analyze._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": False}))
+    bad = results._summary(v, "lstm", _fake_checks({"its_converged": True, "relaxation_agrees": False}))
     assert "Targets met" not in bad and "Do not trust this" in bad and "relaxation agrees" in bad
-    assert "Targets met" not in analyze._summary(v, "lstm", None)
+    assert "Targets met" not in results._summary(v, "lstm", None)
     sc = _fake_checks({"a": True, "b": False})
     assert sc.to_dict()["passed"] is False and sc.to_dict()["b"]["passed"] is False and sc.failed[0].name == "b"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mdlstm_utils.cli import results
 from mdlstm_utils.cli import analyze, metastable, method
 
 #: A five-state chain: wells {0, 1} and {3, 4}, and state 2 on the barrier between them, left to either side alike
@@ -197,7 +198,7 @@ def test_smoke_summary_is_not_judged():
     v = {"lm_mfpt_rel_err": 0.05, "msm_mfpt_rel_err": 0.1, "reference_mfpt_rel_halfwidth": 0.1,
          "lm_slowest_timescale_rel_err": 0.02, "msm_slowest_timescale_rel_err": 0.03, "lm_population_rel_err": 0.01,
          "msm_population_rel_err": 0.01, "lm_met": None, "tolerance": 0.5, "judged": False}
-    text = analyze._summary(v, "lstm", None)
+    text = results._summary(v, "lstm", None)
     assert "Targets not judged: the smoke profile" in text and "Targets met" not in text
 
 

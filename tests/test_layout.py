@@ -32,8 +32,6 @@ def _imports(tree: ast.AST):
     def walk(node, in_func):
         for child in ast.iter_child_nodes(node):
             f = in_func or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
-                continue  # a name for type hints only: not imported when the code runs
             if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("mdlstm_utils"):
                 yield child, child.module, [a.name for a in child.names], f
             elif isinstance(child, ast.ImportFrom) and child.level:
@@ -72,6 +70,42 @@ def test_imports_run_down_the_pipeline():
             elif LAYERS.index(theirs) > LAYERS.index(mine):
                 bad.append(f"{me}:{node.lineno} ({mine}) imports {mod} ({theirs}), a later stage")
     assert not bad, "\n".join(bad)
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (``from pkg import mod`` counts as importing ``pkg.mod``)."""
+    names = {_module_name(p): p for p in _modules()}
+    graph = {}
+    for me, path in names.items():
+        deps = set()
+        for _, mod, imported, _ in _imports(ast.parse(path.read_text())):
+            subs = {f"{mod}.{n}" for n in imported} & names.keys()
+            deps |= subs or {mod}
+        graph[me] = {d for d in deps if d in names and d != me}
+    return graph
+
+
+def test_no_import_cycle_between_modules():
+    """Two modules that import each other (type hints included) hold one idea between them: the shared types go
+    in a module both import. A package's ``__init__`` re-exporting its modules is not counted."""
+    graph = _graph()
+    inits = {_module_name(p) for p in _modules() if p.name == "__init__.py"}
+    cycles, path, done = [], [], set()
+
+    def visit(v):
+        path.append(v)
+        for w in sorted(graph[v] - inits):
+            if w in path:
+                cycles.append(" -> ".join(path[path.index(w):] + [w]))
+            elif w not in done:
+                visit(w)
+        path.pop()
+        done.add(v)
+
+    for v in sorted(graph.keys() - inits):
+        if v not in done:
+            visit(v)
+    assert not cycles, "\n".join(cycles)
 
 
 def test_no_package_import_inside_a_function():

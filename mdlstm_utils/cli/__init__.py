@@ -8,6 +8,9 @@
 * :mod:`~mdlstm_utils.cli.metastable`  metastable states with the alternatives the rules allow (core thresholds,
   fewer states, longer lags), each trial recorded
 * :mod:`~mdlstm_utils.cli.checks`      self-checks of a state space against the data alone
+* :mod:`~mdlstm_utils.cli.results`     what an analysis found, typed (:class:`~mdlstm_utils.cli.results.Analysis`,
+  :class:`~mdlstm_utils.cli.results.Partial`), with the JSON of ``metrics.json``: what the method returns and the
+  report renders
 * :mod:`~mdlstm_utils.cli.report`      the report's figures and its offline HTML page
 
 The rules that choose each step live in :mod:`mdlstm_utils.states.rules`, where notebooks use them too.

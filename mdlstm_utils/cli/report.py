@@ -7,19 +7,16 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mdlstm_utils.report import plots
 from mdlstm_utils.runtime import fmt
 
-if TYPE_CHECKING:  # types of the annotations only: the method's module imports this one
-    from mdlstm_utils.cli.method import Analysis, Partial
+from mdlstm_utils.cli.results import Analysis, Partial
 
 __all__ = ["FIGURE_NAMES", "HOW_TO_READ", "TEMPLATES", "figure", "figures", "load_example", "render", "report_html",
            "partial_report_html"]
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ in C order; bin centres can be given to the basins of a potential's minima.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -15,10 +15,17 @@ import torch
 from mdlstm_utils._checks import check_int as _check_int
 from mdlstm_utils.states._labels import check_labels
 
-if TYPE_CHECKING:  # a type only: the data layer builds on this one, not the other way round
-    from mdlstm_utils.data.systems import Potential
+__all__ = ["Grid", "Drains", "make_grid", "discretize_grid", "assign_basins", "state_means"]
 
-__all__ = ["Grid", "make_grid", "discretize_grid", "assign_basins", "state_means"]
+
+class Drains(Protocol):
+    """What :func:`assign_basins` needs of a potential: its dimension and its force (``minima`` optional). Every
+    :class:`~mdlstm_utils.data.systems.Potential` has them; the protocol lets this layer, which the data layer
+    builds on, name the type without importing it."""
+
+    dim: int
+
+    def force(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def discretize_grid(x: np.ndarray, grid: Grid) -> np.ndarray:
 
 
 def assign_basins(
-    potential: Potential,
+    potential: Drains,
     points: np.ndarray,
     minima: np.ndarray | None = None,
     *,
