@@ -47,7 +47,8 @@ __all__ = ["MODELS", "build_model", "LearningRecord", "learning_record", "LearnR
 MODELS = ("lstm", "transformer")
 
 
-def build_model(kind, n_states: int, *, hidden: int = 128, d_model: int = 96, context: int = 128) -> nn.Module:
+def build_model(kind, n_states: int, *, hidden: int = LSTMConfig.hidden_dim, d_model: int = TransformerConfig.d_model,
+                context: int = TransformerConfig.context) -> nn.Module:
     """The suite's LSTM or Transformer for ``n_states`` tokens.
 
     ``kind`` is an :class:`~mdlstm_utils.lm.models.LSTMConfig` or

@@ -35,6 +35,46 @@ __all__ = ["LSTMLM", "TransformerLM", "KVCache", "LSTMConfig", "TransformerConfi
            "count_parameters"]
 
 
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The sizes of an :class:`LSTMLM`; the defaults are the suite's LSTM (embedding 32, one layer of 128 units).
+
+    ``build(n_states)`` makes the model for a vocabulary of ``n_states`` tokens, ``replace(...)`` a changed copy.
+    """
+
+    embed_dim: int = 32
+    hidden_dim: int = 128
+    n_layers: int = 1
+    dropout: float = 0.0
+    msm_prior: bool = False  # logits start from a lag-1 MSM's (see LSTMLM)
+
+    def build(self, n_states: int) -> LSTMLM:
+        return LSTMLM(n_states, **asdict(self))
+
+    def replace(self, **changes) -> "LSTMConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The sizes of a :class:`TransformerLM`; the defaults are the suite's Transformer (``d_model`` 96, 4 heads,
+    2 layers, attention window 128), about as many parameters as the default LSTM on a few states.
+    """
+
+    d_model: int = 96
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int | None = None
+    dropout: float = 0.0
+    context: int = 128
+
+    def build(self, n_states: int) -> TransformerLM:
+        return TransformerLM(n_states, **asdict(self))
+
+    def replace(self, **changes) -> "TransformerConfig":
+        return replace(self, **changes)
+
+
 class LSTMLM(nn.Module):
     """Embedding -> LSTM -> linear over states (the model of Tsai, Kuo & Tiwary, 2020).
 
@@ -67,11 +107,11 @@ class LSTMLM(nn.Module):
     def __init__(
         self,
         n_states: int,
-        embed_dim: int = 64,
-        hidden_dim: int = 128,
-        n_layers: int = 1,
-        dropout: float = 0.0,
-        msm_prior: bool = False,
+        embed_dim: int = LSTMConfig.embed_dim,
+        hidden_dim: int = LSTMConfig.hidden_dim,
+        n_layers: int = LSTMConfig.n_layers,
+        dropout: float = LSTMConfig.dropout,
+        msm_prior: bool = LSTMConfig.msm_prior,
     ) -> None:
         super().__init__()
         _check_int("n_states", n_states, 2)
@@ -313,12 +353,12 @@ class TransformerLM(nn.Module):
     def __init__(
         self,
         n_states: int,
-        d_model: int = 128,
-        n_heads: int = 4,
-        n_layers: int = 2,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        context: int = 128,
+        d_model: int = TransformerConfig.d_model,
+        n_heads: int = TransformerConfig.n_heads,
+        n_layers: int = TransformerConfig.n_layers,
+        d_ff: int | None = TransformerConfig.d_ff,
+        dropout: float = TransformerConfig.dropout,
+        context: int = TransformerConfig.context,
         rope_base: float = 10000.0,
     ) -> None:
         super().__init__()
@@ -510,46 +550,6 @@ class TransformerLM(nn.Module):
 
 
 _MODELS: dict[str, type[nn.Module]] = {"LSTMLM": LSTMLM, "TransformerLM": TransformerLM}
-
-
-@dataclass(frozen=True)
-class LSTMConfig:
-    """The sizes of an :class:`LSTMLM`; the defaults are the suite's LSTM (embedding 32, one layer of 128 units).
-
-    ``build(n_states)`` makes the model for a vocabulary of ``n_states`` tokens, ``replace(...)`` a changed copy.
-    """
-
-    embed_dim: int = 32
-    hidden_dim: int = 128
-    n_layers: int = 1
-    dropout: float = 0.0
-    msm_prior: bool = False  # logits start from a lag-1 MSM's (see LSTMLM)
-
-    def build(self, n_states: int) -> LSTMLM:
-        return LSTMLM(n_states, **asdict(self))
-
-    def replace(self, **changes) -> "LSTMConfig":
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """The sizes of a :class:`TransformerLM`; the defaults are the suite's Transformer (``d_model`` 96, 4 heads,
-    2 layers, attention window 128), about as many parameters as the default LSTM on a few states.
-    """
-
-    d_model: int = 96
-    n_heads: int = 4
-    n_layers: int = 2
-    d_ff: int | None = None
-    dropout: float = 0.0
-    context: int = 128
-
-    def build(self, n_states: int) -> TransformerLM:
-        return TransformerLM(n_states, **asdict(self))
-
-    def replace(self, **changes) -> "TransformerConfig":
-        return replace(self, **changes)
 
 
 def model_from_config(config: dict) -> nn.Module:
