@@ -206,3 +206,16 @@ def test_exercise_page_hides_its_solutions(run, tmp_path):
     for needle in ("answer 42", "forty-two", "No code needed"):
         assert needle not in outside, f"{needle!r} shows outside the toggles"
     assert outside.index("Exercise 1") < page.index(first) < page.index("Exercise 2") < page.index(second)
+
+
+def test_a_site_without_the_reference_links_to_the_one_make_docs_built(tmp_path):
+    from mdlstm_utils.report.site import API_LEFT_OUT, api_left_out
+
+    out = tmp_path / "runs"
+    assert api_left_out(out, tmp_path / "none" / "index.html") == API_LEFT_OUT  # none built: no link
+    ref = tmp_path / "docs" / "_build" / "html" / "api" / "index.html"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("<html></html>")
+    page = api_left_out(out, ref)
+    href = re.search(r'<a href="([^"]+)">', page).group(1)
+    assert (out / "api" / href).resolve() == ref.resolve()  # relative to the page it is on

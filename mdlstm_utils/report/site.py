@@ -60,6 +60,7 @@ __all__ = [
     "read_json_object",
     "stage_notebooks",
     "build_site",
+    "api_left_out",
     "main",
     "remote_assets",
     "screenshot",
@@ -413,6 +414,19 @@ it (`docs/_build/html/api/`), from the docstrings of every subpackage; `help()` 
 """
 
 
+#: where ``make docs`` writes the API reference's landing page
+BUILT_REFERENCE = DOCS_SOURCE.parent / "_build" / "html" / "api" / "index.html"
+
+
+def api_left_out(out: Path, reference: Path = BUILT_REFERENCE) -> str:
+    """The API page of a site built into ``out`` without the reference: :data:`API_LEFT_OUT`, and a link to the
+    reference ``make docs`` built, when it exists (relative, so that the two folders can move together)."""
+    if not Path(reference).is_file():
+        return API_LEFT_OUT
+    href = Path(os.path.relpath(Path(reference).resolve(), (Path(out) / "api").resolve())).as_posix()
+    return API_LEFT_OUT + f'\n<a href="{href}">Open the API reference that make docs built</a>.\n'
+
+
 def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[str, ...] = (), api: bool = True) -> Path:
     """Build the documentation site from the run folder ``runs`` into ``out``; return the path of ``out/index.html``.
 
@@ -433,7 +447,7 @@ def build_site(runs: str | Path, out: str | Path, *, options: list[str] | tuple[
     source = out / ".sphinx" / "source"
     _sync_source(source)
     if not api:  # the next build with the reference copies the real page back (its time stamp differs)
-        (source / "api" / "index.md").write_text(API_LEFT_OUT)
+        (source / "api" / "index.md").write_text(api_left_out(out))
         shutil.rmtree(source / "api" / "generated", ignore_errors=True)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS_SOURCE), "-d", str(out / ".sphinx" / "doctrees"),
            "-D", f"mdlstm_runs={Path(runs).resolve()}", *options, str(source), str(out)]
