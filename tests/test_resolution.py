@@ -120,6 +120,9 @@ def test_window_and_prompts_follow_the_rules():
     # trajectory i mod 2, window i // 2
     assert [row[0] for row in p] == [0, 100, 20, 120, 40]
     assert resolution.scan_prompts([np.arange(10)], 1).tolist() == [list(range(5))]  # half of a short trajectory
+    # more prompts than windows (3 of 20 frames from 40 frames): the windows are used again in turn
+    assert [row[0] for row in resolution.scan_prompts([np.arange(40)], 3)] == [0, 20, 0]
+    assert [row[0] for row in resolution.scan_prompts([np.arange(45), np.arange(100, 200)], 6)] == [0, 100, 20, 120, 0, 140]
 
 
 def test_bad_input_is_refused_with_a_clear_message(chain):
@@ -141,8 +144,6 @@ def test_bad_input_is_refused_with_a_clear_message(chain):
         resolution.interval_scan(space, [1, 2], seeds=[0], **{**kw, "epochs": {1: 3}})
     with pytest.raises(ValueError, match="keep both on"):
         resolution.interval_scan(space, [1], seeds=[0], noise_pairs=0, **kw)
-    with pytest.raises(ValueError, match="generate fewer trajectories"):
-        resolution.scan_prompts([np.arange(40)], 3)  # 3 windows of 20 frames from 40 frames
     with pytest.raises(ValueError, match="a prompt needs 2"):
         resolution.scan_prompts([np.arange(1)], 1)
 

@@ -98,7 +98,9 @@ class IntervalScan:
 def scan_prompts(trajs, n_gen: int) -> np.ndarray:
     """The prompts of ``n_gen`` generated trajectories, an int array ``(n_gen, p)``: prompt ``i`` is window
     ``i // n`` (of ``p = min(20, T // 2)`` frames, ``T`` the shortest trajectory) of reference trajectory
-    ``i mod n``, for ``n`` reference trajectories.
+    ``i mod n``, for ``n`` reference trajectories; when a trajectory holds fewer windows than the prompts that
+    fall to it (a few short test blocks at a coarse interval), its windows are used again in turn (those
+    trajectories differ by the generation's sampling).
 
     Why: each generated trajectory starts from states the reference visits, one per reference trajectory
     before any repeats (the MSM baseline starts from the prompts' last states too); with more generated
@@ -112,12 +114,7 @@ def scan_prompts(trajs, n_gen: int) -> np.ndarray:
     p = min(PROMPT_FRAMES, min(map(len, trajs)) // 2)
     if p < 1:
         raise ValueError(f"the shortest reference trajectory has {min(map(len, trajs))} frame(s); a prompt needs 2")
-    for j, t in enumerate(trajs):
-        windows = len(range(j, n_gen, n))
-        if windows * p > len(t):
-            raise ValueError(f"{n_gen} prompts of {p} frames take {windows} windows of reference trajectory {j}, "
-                             f"which has only {len(t)} frames; generate fewer trajectories")
-    return np.stack([trajs[i % n][(i // n) * p:][:p] for i in range(n_gen)])
+    return np.stack([trajs[i % n][((i // n) % (len(trajs[i % n]) // p)) * p:][:p] for i in range(n_gen)])
 
 
 def window_length(train, val, seq_len: int) -> int:
