@@ -36,7 +36,7 @@ def test_fit_takes_the_step_budget_and_never_stops_early_without_patience():
     labels = rng.integers(0, 3, size=(4, 1200))  # 4 x 1080 training frames: 40 windows of 101, 3 batches of 16
     res = fit(LSTMLM(3, embed_dim=4, hidden_dim=8), labels, batch_size=16, epochs=2, steps=12, lr_schedule="cosine",
               patience=None, progress=False, device="cpu")
-    assert [h["batches"] for h in res.history] == [3] * 4 and not res.stopped_early
+    assert [h.batches for h in res.history] == [3] * 4 and not res.stopped_early
     with pytest.raises(ValueError, match="steps must be >= 1"):
         fit(LSTMLM(3, embed_dim=4, hidden_dim=8), labels, steps=0, progress=False, device="cpu")
 

@@ -71,7 +71,7 @@ def test_lstm_learns_a_markov_chain():
     m = _small(3, seed=1)
     res = fit(m, data, seq_len=50, batch_size=32, epochs=4, lr=1e-2, lr_schedule="cosine", seed=0, device="cpu",
               progress=False)
-    assert res.history[-1]["val_loss"] < res.history[0]["train_loss"]
+    assert res.history[-1].val_loss < res.history[0].train_loss
     # the entropy rate of the chain is the best possible loss
     pi = msm.stationary_distribution
     h = -(pi[:, None] * P3 * np.log(P3)).sum()
@@ -122,7 +122,7 @@ def test_restored_weights_are_those_of_the_lowest_validation_loss():
     # a min_delta no epoch can beat: training stops after `patience` epochs, but the best epoch is still kept
     res = fit(m, data, seq_len=20, batch_size=32, epochs=10, patience=3, min_delta=10.0, lr=1e-2, seed=0,
               device="cpu", progress=False)
-    vals = [h["val_loss"] for h in res.history]
+    vals = [h.val_loss for h in res.history]
     assert len(vals) == 4 and res.stopped_early
     assert res.best_epoch == int(np.argmin(vals)) + 1 and res.best_val_loss == min(vals)
     assert res.best_epoch > 1  # the first epoch is beaten by smaller margins than min_delta

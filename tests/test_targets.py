@@ -133,8 +133,8 @@ def test_fit_trains_on_the_soft_target_and_validates_on_the_plain_loss():
         results[extra.get("target", "none")] = tr
     # the same weights at the start, different losses: the training loss differs, the validation loss is the
     # plain cross-entropy of each model
-    assert results["msm"].history[0]["train_loss"] != pytest.approx(results["none"].history[0]["train_loss"], rel=1e-3)
-    assert all(np.isfinite(h["val_loss"]) for r in results.values() for h in r.history)
+    assert results["msm"].history[0].train_loss != pytest.approx(results["none"].history[0].train_loss, rel=1e-3)
+    assert all(np.isfinite(h.val_loss) for r in results.values() for h in r.history)
 
 
 def test_learn_and_compare_chooses_the_pull_on_validation_loss():

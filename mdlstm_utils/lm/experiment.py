@@ -107,9 +107,9 @@ def learning_record(tr: TrainResult, train_data, val_data, n_states: int, cfg: T
     fit_part, held = _fit_split(train_data, val_data, cfg)
     msm = fit_markov(fit_part, n_states, 1) if msm is None else msm
     windows = make_windows(held, cfg.seq_len)
-    steps = np.cumsum([h["batches"] for h in tr.history])
-    return LearningRecord(steps, np.array([h["train_loss"] for h in tr.history]),
-                          np.array([h["val_loss"] for h in tr.history]), float(tr.best_val_loss),
+    steps = np.cumsum([h.batches for h in tr.history])
+    return LearningRecord(steps, np.array([h.train_loss for h in tr.history]),
+                          np.array([h.val_loss for h in tr.history]), float(tr.best_val_loss),
                           msm.log_loss(windows))
 
 
@@ -496,7 +496,7 @@ def learn_and_compare(
     rec = learning_record(tr, train_data, val_data, n_states, cfg, msm=msm1)
     m.update(model=name, parameters=count_parameters(net), val_loss=tr.best_val_loss, epochs_run=len(tr.history),
              msm_val_loss=rec.msm_val_loss, loss_gap=rec.loss_gap,
-             train_steps=int(sum(h["batches"] for h in tr.history)),
+             train_steps=tr.steps,
              train_seconds=t1 - t0, generation_seconds=t2 - t1, train_tokens_per_s=tr.tokens_per_second,
              evaluation=split.to_dict(), remedy=remedy, target=target)
     if truth_mfpt is not None:

@@ -33,22 +33,44 @@ from mdlstm_utils.lm.windows import make_windows, split_trajectories
 from mdlstm_utils.runtime import resolve_device
 from mdlstm_utils.states import check_labels
 
-__all__ = ["QUICK_STEPS", "QUICK_BATCH", "FULL_STEPS", "LSTM_LR", "TRANSFORMER_LR", "recipe_lr", "TrainConfig", "TrainResult", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
+__all__ = ["QUICK_STEPS", "QUICK_BATCH", "FULL_STEPS", "LSTM_LR", "TRANSFORMER_LR", "recipe_lr", "TrainConfig", "TrainResult", "EpochRecord", "fit", "make_windows", "split_trajectories", "save_checkpoint", "load_model"]
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of :func:`fit`: its mean training loss, the validation loss after it (plain cross-entropy, nats per
+    frame), its wall time and the optimizer steps it took."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    seconds: float
+    batches: int
 
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` reports: per-epoch history and the chosen (best) epoch."""
+    """What :func:`fit` reports: per-epoch history (:class:`EpochRecord`) and the chosen (best) epoch."""
 
-    history: list[dict] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = -1
     best_val_loss: float = math.inf
     stopped_early: bool = False
     train_seconds: float = 0.0
     tokens_per_second: float = 0.0
 
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken, over all epochs."""
+        return int(sum(h.batches for h in self.history))
+
     def as_dict(self) -> dict:
+        """The JSON form (what a checkpoint stores)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainResult":
+        return cls(**{**d, "history": [EpochRecord(**h) for h in d.get("history", [])]})
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -319,7 +341,7 @@ def _load_checkpoint(path: Path, model: nn.Module, opt, dev) -> _State:
         raise ValueError(f"checkpoint {path} was written for model {ckpt.get('model_config')}, not {model.config}")
     model.load_state_dict(ckpt["model_state"])
     opt.load_state_dict(ckpt["optimizer_state"])
-    result = TrainResult(**ckpt["result"])
+    result = TrainResult.from_dict(ckpt["result"])
     return _State(result, ckpt["best_state"], ckpt["epoch"] + 1, ckpt["bad_epochs"],
                   ckpt.get("stall_ref", result.best_val_loss), bool(ckpt.get("finished")))
 
@@ -365,8 +387,7 @@ def _train_epoch(model, opt, windows, n_batches, epoch, epochs, cfg: TrainConfig
 def _record_epoch(st: _State, model, epoch: int, train_loss: float, val_loss: float, seconds: float,
                   n_batches: int, epochs: int, cfg: TrainConfig) -> None:
     """Keep the best weights, count epochs without improvement, decide whether training is finished."""
-    st.result.history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds,
-                              "batches": n_batches})
+    st.result.history.append(EpochRecord(epoch + 1, train_loss, val_loss, seconds, n_batches))
     if val_loss < st.result.best_val_loss:  # the weights kept are those of the lowest validation loss
         st.result.best_val_loss = val_loss
         st.result.best_epoch = epoch + 1

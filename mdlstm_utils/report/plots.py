@@ -324,12 +324,12 @@ def plot_model_comparison(summary, column: str, *, order: list[str] | None = Non
     return ax
 
 
-def plot_training(history: list[dict], ax=None):
-    """Training and validation loss per epoch."""
+def plot_training(history: list, ax=None):
+    """Training and validation loss per epoch (``history``: :attr:`~mdlstm_utils.lm.train.TrainResult.history`)."""
     ax = _ax(ax)
-    ep = [h["epoch"] for h in history]
-    ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
-    ax.plot(ep, [h["val_loss"] for h in history], "s-", label="validation")
+    ep = [h.epoch for h in history]
+    ax.plot(ep, [h.train_loss for h in history], "o-", label="train")
+    ax.plot(ep, [h.val_loss for h in history], "s-", label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy (nats/frame)")
     ax.legend(frameon=False)
