@@ -203,32 +203,32 @@ def write(runs: list[dict], origin: dict | None) -> Path:
     return write_record(OUT, "bench/bench_remedies.py", GRID, RULE, runs, summarize, origin, len(DATASETS) * len(SEEDS))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def drive(doc: str, datasets: tuple, seeds: tuple, cache: Path, run, line, tables, summarize, write, gens: tuple) -> None:
+    """The command line of a benchmark over ``datasets`` x ``seeds`` with runs cached in ``cache`` (this one's and
+    ``bench_targets.py``'s): ``run(name, seed)`` makes a run's row, ``line(row)`` its progress line; then the tables,
+    the means of ``gens`` over the seeds, the verdicts, and the record (``write``)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--table-only", action="store_true", help="print the tables and verdicts from the cached runs")
-    ap.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+    ap.add_argument("--datasets", nargs="+", choices=datasets, default=list(datasets),
                     help="run only these data sets of the grid (the record always summarizes every cached run)")
     args = ap.parse_args()
-    grid = [(name, seed) for name in DATASETS for seed in SEEDS]
+    grid = [(name, seed) for name in datasets for seed in seeds]
     if not args.table_only:
         origin = _origin()
         for name, seed in grid:
             key = f"{name}/seed{seed}"
-            if name not in args.datasets or key in cached_runs(CACHE):
+            if name not in args.datasets or key in cached_runs(cache):
                 continue
             t0 = time.perf_counter()
             row = {**run(name, seed), "origin": origin}
-            cache_run(CACHE, row)
-            print(f"[{dt.datetime.now():%H:%M:%S}] {key}: slow-process error plain {_f(row['slow_error']['plain'])}, "
-                  f"mixture (w={row['mixture_choice']['value']:g}) {_f(row['slow_error']['mixture'])}, temperature "
-                  f"(T={row['temperature_choice']['value']:g}) {_f(row['slow_error']['temperature'])}, vMSM "
-                  f"{_f(row['slow_error']['vmsm'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    cache = cached_runs(CACHE)
-    runs = [cache[f"{n}/seed{s}"] for n, s in grid if f"{n}/seed{s}" in cache]
+            cache_run(cache, row)
+            print(f"[{dt.datetime.now():%H:%M:%S}] {key}: {line(row)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    cached = cached_runs(cache)
+    runs = [cached[f"{n}/seed{s}"] for n, s in grid if f"{n}/seed{s}" in cached]
     tables(runs)
     summary, verdicts = summarize(runs)
-    print_table("Means over seeds", ["data set", *GENS, "MSM1", "vMSM", "spread"],
-                [[s["dataset"], *(_f(s["mean_slow_error"][g]) for g in (*GENS, "msm1", "vmsm")), _f(s["mean_spread"])]
+    print_table("Means over seeds", ["data set", *gens, "MSM1", "vMSM", "spread"],
+                [[s["dataset"], *(_f(s["mean_slow_error"][g]) for g in (*gens, "msm1", "vmsm")), _f(s["mean_spread"])]
                  for s in summary])
     print("\nVerdicts:")
     for v in verdicts:
@@ -236,6 +236,16 @@ def main() -> None:
     if runs:
         first = min((r.get("origin", {}) for r in runs), key=lambda o: o.get("started", ""), default=None)
         print(f"\nwritten {write(runs, first or None)}")
+
+
+def _line(row: dict) -> str:
+    e, w, t = row["slow_error"], row["mixture_choice"]["value"], row["temperature_choice"]["value"]
+    return (f"slow-process error plain {_f(e['plain'])}, mixture (w={w:g}) {_f(e['mixture'])}, temperature (T={t:g}) "
+            f"{_f(e['temperature'])}, vMSM {_f(e['vmsm'])}")
+
+
+def main() -> None:
+    drive(__doc__, DATASETS, SEEDS, CACHE, run, _line, tables, summarize, write, GENS)
 
 
 if __name__ == "__main__":

@@ -32,18 +32,15 @@ commit the runs started from and every run, goes to ``bench/results/targets.json
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, cache_run, cached_runs, print_table  # noqa: E402
-from bench_remedies import judge  # noqa: E402
-from bench_unseen import PROMPT_LEN, TRAIN, _f, _origin, _rates, _spread, dataset, write_record  # noqa: E402
+from _common import RESULTS, print_table  # noqa: E402
+from bench_remedies import drive, judge  # noqa: E402
+from bench_unseen import PROMPT_LEN, TRAIN, _f, _rates, _spread, dataset, write_record  # noqa: E402
 
 from mdlstm_utils.lm import experiment  # noqa: E402
 from mdlstm_utils.lm.targets import PULL_GRID  # noqa: E402
@@ -56,7 +53,7 @@ GENS = tuple(MODELS)
 CACHE = RESULTS / "targets-runs.jsonl"
 OUT = RESULTS / "targets.json"
 GRID = {"datasets": list(DATASETS), "markovian": ["01-bins", "04-core"], "seeds": list(SEEDS),
-        "models": {k: v for k, v in MODELS.items()}, "pull_grid": list(PULL_GRID), "prompt_len": PROMPT_LEN,
+        "models": dict(MODELS), "pull_grid": list(PULL_GRID), "prompt_len": PROMPT_LEN,
         "train": TRAIN, "epochs": 4, "data": "as bench_unseen.py's grid",
         "validation": "the last val_fraction (0.1) of each training trajectory (what fit validates on)"}
 RULE = ("bench_remedies.py's rules 1-3 with the models plain, good-turing and msm-pull in place of its generations: "
@@ -133,39 +130,14 @@ def write(runs: list[dict], origin: dict | None) -> Path:
     return write_record(OUT, "bench/bench_targets.py", GRID, RULE, runs, summarize, origin, len(DATASETS) * len(SEEDS))
 
 
+def _line(row: dict) -> str:
+    e = row["slow_error"]
+    return (f"slow-process error plain {_f(e['plain'])}, good-turing {_f(e['good-turing'])}, msm-pull (strength "
+            f"{row['pull_choice']['value']:g}) {_f(e['msm-pull'])}, vMSM {_f(e['vmsm'])}")
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--table-only", action="store_true", help="print the tables and verdicts from the cached runs")
-    ap.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
-                    help="run only these data sets of the grid (the record always summarizes every cached run)")
-    args = ap.parse_args()
-    grid = [(name, seed) for name in DATASETS for seed in SEEDS]
-    if not args.table_only:
-        origin = _origin()
-        for name, seed in grid:
-            key = f"{name}/seed{seed}"
-            if name not in args.datasets or key in cached_runs(CACHE):
-                continue
-            t0 = time.perf_counter()
-            row = {**run(name, seed), "origin": origin}
-            cache_run(CACHE, row)
-            e = row["slow_error"]
-            print(f"[{dt.datetime.now():%H:%M:%S}] {key}: slow-process error plain {_f(e['plain'])}, good-turing "
-                  f"{_f(e['good-turing'])}, msm-pull (strength {row['pull_choice']['value']:g}) {_f(e['msm-pull'])}, "
-                  f"vMSM {_f(e['vmsm'])} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    cache = cached_runs(CACHE)
-    runs = [cache[f"{n}/seed{s}"] for n, s in grid if f"{n}/seed{s}" in cache]
-    tables(runs)
-    summary, verdicts = summarize(runs)
-    print_table("Means over seeds", ["data set", *GENS, "MSM1", "vMSM", "spread"],
-                [[s["dataset"], *(_f(s["mean_slow_error"][g]) for g in (*GENS, "msm1", "vmsm")), _f(s["mean_spread"])]
-                 for s in summary])
-    print("\nVerdicts:")
-    for v in verdicts:
-        print(" ", v)
-    if runs:
-        first = min((r.get("origin", {}) for r in runs), key=lambda o: o.get("started", ""), default=None)
-        print(f"\nwritten {write(runs, first or None)}")
+    drive(__doc__, DATASETS, SEEDS, CACHE, run, _line, tables, summarize, write, GENS)
 
 
 if __name__ == "__main__":
